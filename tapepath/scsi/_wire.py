@@ -1,0 +1,133 @@
+"""Bounded byte access and field range checks shared by every codec.
+
+Builders call :func:`check_uint` / :func:`check_flag` on every field so a value that
+does not fit raises :class:`ValueError` naming the field (never silent truncation).
+Parsers read through :func:`u8`, :func:`u16`, ... which raise
+:class:`~tapepath.errors.DecodeError` instead of ``IndexError`` or ``struct.error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+from attrs import Attribute
+
+from tapepath.errors import DecodeError
+
+Bytes: TypeAlias = "bytes | bytearray | memoryview"
+
+__all__ = [
+    "Bytes",
+    "check_flag",
+    "check_uint",
+    "flag_field",
+    "need",
+    "u8",
+    "u16",
+    "u24",
+    "u32",
+    "u48",
+    "u64",
+    "uint",
+    "uint_field",
+]
+
+
+def check_uint(name: str, value: int, bits: int) -> int:
+    """Return ``value`` if it is an int in ``0 .. 2**bits - 1``, else raise ValueError.
+
+    Args:
+        name: the field's name, quoted in the error.
+        value: the value to check.
+        bits: the width of the field in bits.
+
+    Raises:
+        ValueError: the value is negative, too large or not an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0 or value >> bits:
+        raise ValueError(f"{name}={value} does not fit in {bits} bits (0..{(1 << bits) - 1})")
+    return value
+
+
+def check_flag(name: str, value: bool) -> bool:
+    """Return ``value`` if it is a bool, else raise ValueError naming the field."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def need(buf: Bytes, length: int, what: str) -> None:
+    """Raise DecodeError unless ``buf`` holds at least ``length`` bytes.
+
+    Args:
+        buf: the buffer being parsed.
+        length: the number of bytes the parser needs.
+        what: what is being parsed, for the message.
+    """
+    if len(buf) < length:
+        raise DecodeError(f"{what}: need {length} bytes, got {len(buf)}")
+
+
+def uint(buf: Bytes, offset: int, size: int, what: str = "field") -> int:
+    """Read a big-endian unsigned integer of ``size`` bytes at ``offset``.
+
+    Raises:
+        DecodeError: the buffer ends before ``offset + size``.
+    """
+    end = offset + size
+    if offset < 0 or end > len(buf):
+        raise DecodeError(f"{what}: bytes {offset}..{end - 1} are past the end ({len(buf)} bytes)")
+    return int.from_bytes(buf[offset:end], "big")
+
+
+def u8(buf: Bytes, offset: int, what: str = "field") -> int:
+    """Read one byte at ``offset`` (DecodeError when past the end)."""
+    if offset < 0 or offset >= len(buf):
+        raise DecodeError(f"{what}: byte {offset} is past the end ({len(buf)} bytes)")
+    return buf[offset]
+
+
+def u16(buf: Bytes, offset: int, what: str = "field") -> int:
+    """Read a big-endian 16-bit unsigned integer."""
+    return uint(buf, offset, 2, what)
+
+
+def u24(buf: Bytes, offset: int, what: str = "field") -> int:
+    """Read a big-endian 24-bit unsigned integer."""
+    return uint(buf, offset, 3, what)
+
+
+def u32(buf: Bytes, offset: int, what: str = "field") -> int:
+    """Read a big-endian 32-bit unsigned integer."""
+    return uint(buf, offset, 4, what)
+
+
+def u48(buf: Bytes, offset: int, what: str = "field") -> int:
+    """Read a big-endian 48-bit unsigned integer."""
+    return uint(buf, offset, 6, what)
+
+
+def u64(buf: Bytes, offset: int, what: str = "field") -> int:
+    """Read a big-endian 64-bit unsigned integer."""
+    return uint(buf, offset, 8, what)
+
+
+def uint_field(bits: int) -> Callable[[Any, Attribute[int], int], None]:
+    """An attrs validator that checks an int field fits in ``bits`` bits.
+
+    Example:
+        ``allocation_length: int = field(default=0, validator=uint_field(16))``
+    """
+
+    def _validate(_inst: Any, attr: Attribute[int], value: int) -> None:
+        check_uint(attr.name, value, bits)
+
+    return _validate
+
+
+def flag_field(_inst: Any, attr: Attribute[bool], value: bool) -> None:
+    """An attrs validator that checks a field is a bool."""
+    check_flag(attr.name, value)

@@ -1,0 +1,1 @@
+"""pytest plugin of tapepath.testing (fixtures arrive with the virtual library)."""
