@@ -1,0 +1,796 @@
+"""A private tgtd (Linux SCSI target framework) instance for tests and benchmarks.
+
+:class:`TgtdInstance` starts ``tgtd -f -C N --iscsi portal=127.0.0.1:PORT`` on a free
+control channel ``N`` and a free loopback port, waits until that very process answers
+(it checks the control-channel lock is held by its own PID, so a concurrent tgtd of
+another test can never be mistaken for it) and offers typed methods over ``tgtadm``.
+:meth:`TgtdInstance.configure_vtl` builds a virtual tape library (a changer LUN and
+tape LUNs) in a temporary directory and returns a :class:`VtlLayout` with the IQN,
+the LUN numbers, the element addresses and the barcodes, so tests can build URLs
+such as ``iscsi://127.0.0.1:PORT/IQN/LUN``.
+
+Example:
+    >>> with TgtdInstance() as tgt:                      # doctest: +SKIP
+    ...     vtl = tgt.configure_vtl(drives=2, slots=8)
+    ...     url = tgt.url(vtl.changer_lun)
+
+The instance only ever signals the PID it started and only talks to its own control
+channel. Secrets (CHAP passwords) never reach a log record or an exception message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+from attrs import frozen
+
+__all__ = [
+    "Connection",
+    "TgtadmError",
+    "TgtdError",
+    "TgtdInstance",
+    "VtlLayout",
+    "find_free_port",
+    "sid_from_tsih",
+]
+
+log = structlog.get_logger("tapepath.testing.tgtd")
+
+HOST = "127.0.0.1"
+"""The only address a TgtdInstance listens on."""
+
+_SOCKET_DIR = Path("/var/run/tgtd")
+_SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+_REDACTED = "<redacted>"
+
+
+class TgtdError(RuntimeError):
+    """tgtd could not be started, or stopped answering."""
+
+
+class TgtadmError(TgtdError):
+    """A ``tgtadm`` command failed; the message holds the command (secrets redacted)."""
+
+    def __init__(self, message: str, *, returncode: int, output: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.output = output
+
+
+@frozen
+class Connection:
+    """One iSCSI connection as ``tgtadm --op show --mode conn`` lists it.
+
+    Attributes:
+        tid: the target id.
+        sid: the session id in the form ``tgtadm --sid`` wants (see :func:`sid_from_tsih`).
+        cid: the connection id within the session.
+        initiator: the initiator's IQN.
+        address: the initiator's IP address as the target sees it.
+    """
+
+    tid: int
+    sid: int
+    cid: int
+    initiator: str
+    address: str
+
+
+@frozen
+class VtlLayout:
+    """What :meth:`TgtdInstance.configure_vtl` built.
+
+    Attributes:
+        tid: the target id.
+        iqn: the target's IQN.
+        media_dir: the directory holding the cartridge images (the changer's media_home).
+        changer_lun: the changer's LUN.
+        drive_luns: one tape LUN per drive, in drive order.
+        transport_address: the medium transport (picker) element address.
+        drive_addresses: the data transfer element addresses, ``drive_addresses[i]``
+            tied to ``drive_luns[i]``.
+        slot_addresses: the storage element addresses.
+        import_export_addresses: the import/export element addresses.
+        barcodes: the cartridges placed in the first slots, ``barcodes[i]`` in
+            ``slot_addresses[i]``.
+        disk_lun: the LUN of a sparse disk (for benchmarks), or None.
+    """
+
+    tid: int
+    iqn: str
+    media_dir: Path
+    changer_lun: int
+    drive_luns: tuple[int, ...]
+    transport_address: int
+    drive_addresses: tuple[int, ...]
+    slot_addresses: tuple[int, ...]
+    import_export_addresses: tuple[int, ...]
+    barcodes: tuple[str, ...]
+    disk_lun: int | None = None
+
+    @property
+    def luns(self) -> tuple[int, ...]:
+        """Every LUN of the library (changer, drives, disk), ascending; LUN 0 excluded."""
+        extra = () if self.disk_lun is None else (self.disk_lun,)
+        return tuple(sorted((self.changer_lun, *self.drive_luns, *extra)))
+
+
+def sid_from_tsih(tsih: int) -> int:
+    """The ``tgtadm --sid`` number of a session whose TSIH an initiator saw on the wire.
+
+    tgtd writes the TSIH field in host (little-endian) byte order, so the two bytes an
+    initiator reads big-endian are the session id byte-swapped.
+
+    Args:
+        tsih: the 16-bit TSIH from the login response, read as the standard says.
+
+    Returns:
+        The session id tgtadm lists and accepts.
+    """
+    if not 0 <= tsih <= 0xFFFF:
+        raise ValueError(f"TSIH must fit 16 bits, got {tsih}")
+    return ((tsih & 0xFF) << 8) | (tsih >> 8)
+
+
+def find_free_port(host: str = HOST) -> int:
+    """A TCP port on ``host`` that nothing listens on right now (racy by nature)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path=os.pathsep.join(_SBIN))
+
+
+def _channel_locked(channel: int) -> bool:
+    """True when some process holds the lock of tgtd control channel ``channel``."""
+    try:
+        inode = (_SOCKET_DIR / f"socket.{channel}.lock").stat().st_ino
+    except FileNotFoundError:
+        return False
+    return bool(_lock_holders(inode))
+
+
+def _lock_holders(inode: int) -> set[int]:
+    holders: set[int] = set()
+    try:
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return holders
+    for line in text.splitlines():
+        parts = line.split()
+        # "1: POSIX  ADVISORY  WRITE 8154 fe:00:1515524 0 0"
+        if len(parts) >= 6 and parts[4].isdigit() and parts[5].rsplit(":", 1)[-1] == str(inode):
+            holders.add(int(parts[4]))
+    return holders
+
+
+def _parse_connections(tid: int, text: str) -> list[Connection]:
+    conns: list[Connection] = []
+    sid: int | None = None
+    cid: int | None = None
+    fields: dict[str, str] = {}
+
+    def flush() -> None:
+        if sid is not None and cid is not None:
+            conns.append(
+                Connection(
+                    tid=tid,
+                    sid=sid,
+                    cid=cid,
+                    initiator=fields.get("Initiator", ""),
+                    address=fields.get("IP Address", ""),
+                )
+            )
+
+    for raw in text.splitlines():
+        key, sep, value = raw.strip().partition(":")
+        if not sep:
+            continue
+        value = value.strip()
+        if key == "Session":
+            flush()
+            sid, cid, fields = int(value), None, {}
+        elif key == "Connection":
+            flush()
+            cid, fields = int(value), {}
+        else:
+            fields[key] = value
+    flush()
+    return conns
+
+
+class TgtdInstance:
+    """A tgtd process of this test session, listening on loopback only.
+
+    Args:
+        port: the first portal's port; a free one when None.
+        control_port: the tgtd control channel (``-C``); a free one when None.
+        workdir: where the log and the VTL images go; a fresh temporary directory
+            (removed on :meth:`stop`) when None.
+        nop_interval: seconds between the target's NOP-In pings (off when None).
+        nop_count: unanswered pings before the target drops a connection.
+        start_timeout: how long :meth:`start` waits for tgtd to answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        control_port: int | None = None,
+        workdir: Path | str | None = None,
+        nop_interval: int | None = None,
+        nop_count: int | None = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        tgtd, tgtadm = _which("tgtd"), _which("tgtadm")
+        if tgtd is None or tgtadm is None:
+            raise TgtdError("tgtd/tgtadm not installed (Debian package tgt)")
+        self._tgtd_bin, self._tgtadm_bin = tgtd, tgtadm
+        self._want_port, self._want_channel = port, control_port
+        self._own_workdir = workdir is None
+        self._workdir = Path(workdir) if workdir is not None else None
+        self._nop = (nop_interval, nop_count)
+        self._start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._port = 0
+        self._channel = 0
+        self._portals: list[int] = []
+        self._tids: list[int] = []
+        self._replay: list[tuple[str, ...]] = []
+        self._paused = False
+        self._iqns: dict[int, str] = {}
+        self._lock = threading.RLock()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def __enter__(self) -> TgtdInstance:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def workdir(self) -> Path:
+        """The directory of the log and the VTL images."""
+        if self._workdir is None:
+            raise TgtdError("not started")
+        return self._workdir
+
+    @property
+    def pid(self) -> int | None:
+        """The PID of the running tgtd, or None."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        """True while the tgtd process this instance started is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def host(self) -> str:
+        """The address every portal listens on (loopback)."""
+        return HOST
+
+    @property
+    def port(self) -> int:
+        """The first portal's port."""
+        return self._port
+
+    @property
+    def control_port(self) -> int:
+        """The tgtd control channel (``tgtadm -C``)."""
+        return self._channel
+
+    @property
+    def portals(self) -> tuple[int, ...]:
+        """The ports of every portal, the first one first."""
+        return tuple(self._portals)
+
+    @property
+    def log_path(self) -> Path:
+        """tgtd's stdout and stderr."""
+        return self.workdir / "tgtd.log"
+
+    def start(self) -> None:
+        """Start tgtd and wait until it answers on its own channel and portal.
+
+        Raises:
+            TgtdError: tgtd did not come up within ``start_timeout`` (after a few tries
+                with other channels/ports when those were chosen here).
+        """
+        if self.running:
+            raise TgtdError("already running")
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="tapepath-tgtd-"))
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        tries = 1 if (self._want_port and self._want_channel) else 8
+        last = ""
+        for _ in range(tries):
+            port = self._want_port or find_free_port()
+            channel = self._want_channel or self._free_channel()
+            try:
+                self._launch(channel, port)
+            except TgtdError as e:
+                last = str(e)
+                continue
+            self._portals = [port]
+            log.info("tgtd_started", pid=self.pid, control_port=channel, port=port)
+            return
+        raise TgtdError(f"tgtd did not start: {last}")
+
+    @staticmethod
+    def _free_channel() -> int:
+        for _ in range(100):
+            n = random.randint(20000, 60000)
+            if not _channel_locked(n):
+                return n
+        raise TgtdError("no free tgtd control channel")
+
+    def _launch(self, channel: int, port: int) -> None:
+        args = [self._tgtd_bin, "-f", "-C", str(channel), "--iscsi", f"portal={HOST}:{port}"]
+        interval, count = self._nop
+        if interval is not None:
+            opts = f"nop_interval={interval}" + (f",nop_count={count}" if count else "")
+            args += ["--iscsi", opts]
+        with open(self.log_path, "ab") as out:
+            proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
+        self._proc, self._channel, self._port = proc, channel, port
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self._proc = None
+                raise TgtdError(f"tgtd exited with {proc.returncode}; see {self.log_path}")
+            if self._owns_channel() and self._answers():
+                listed = self._listed_portals()
+                if listed == [port]:
+                    return
+                # The port was taken: tgtd falls back to its default portals. Not ours.
+                self._hard_kill()
+                raise TgtdError(f"tgtd could not listen on {HOST}:{port} (has {listed})")
+            time.sleep(0.05)
+        self._hard_kill()
+        raise TgtdError(f"tgtd did not answer within {self._start_timeout} s")
+
+    def _owns_channel(self) -> bool:
+        try:
+            inode = (_SOCKET_DIR / f"socket.{self._channel}.lock").stat().st_ino
+        except FileNotFoundError:
+            return False
+        return self.pid in _lock_holders(inode)
+
+    def _answers(self) -> bool:
+        try:
+            self.tgtadm("--op", "show", "--mode", "system", timeout=2.0)
+        except (TgtadmError, subprocess.TimeoutExpired):
+            return False
+        return True
+
+    def _listed_portals(self) -> list[int]:
+        out = self.tgtadm("--op", "show", "--mode", "portal")
+        ports: list[int] = []
+        for line in out.splitlines():
+            # "Portal: 127.0.0.1:3260,1"
+            _, sep, rest = line.partition("Portal:")
+            if sep:
+                addr = rest.strip().split(",")[0]
+                host, _, p = addr.rpartition(":")
+                ports.append(int(p) if host == HOST else -int(p))
+        return ports
+
+    def stop(self) -> None:
+        """Delete every target (``--force``), stop tgtd, and kill it by PID if needed.
+
+        Safe to call twice. Removes the work directory when this instance created it.
+        """
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                if self._paused:
+                    self.resume()
+                with contextlib.suppress(TgtdError, subprocess.TimeoutExpired):
+                    for tid in list(self._tids):
+                        self.tgtadm(*f"--op delete --mode target --tid {tid} --force".split())
+                    self.tgtadm("--op", "delete", "--mode", "system", timeout=5.0)
+                try:
+                    proc.wait(timeout=3.0)
+                except subprocess.TimeoutExpired:
+                    self._hard_kill()
+                log.info("tgtd_stopped", pid=proc.pid, control_port=self._channel)
+            self._proc = None
+            self._tids.clear()
+            self._replay.clear()
+            if self._own_workdir and self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+                self._workdir = None
+
+    def _hard_kill(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+            proc.wait(timeout=5.0)
+        self._paused = False
+        self._proc = None
+
+    def pause(self) -> None:
+        """Freeze tgtd with SIGSTOP: a black hole (no answers, no resets)."""
+        with self._lock:
+            self._require_running()
+            assert self._proc is not None
+            os.kill(self._proc.pid, signal.SIGSTOP)
+            self._paused = True
+            log.info("tgtd_paused", pid=self._proc.pid)
+
+    def resume(self) -> None:
+        """Let a paused tgtd run again (SIGCONT)."""
+        with self._lock:
+            self._require_running()
+            assert self._proc is not None
+            os.kill(self._proc.pid, signal.SIGCONT)
+            self._paused = False
+            log.info("tgtd_resumed", pid=self._proc.pid)
+
+    def kill(self) -> None:
+        """Kill tgtd with SIGKILL (a crash): connections drop, the backing files stay."""
+        with self._lock:
+            self._require_running()
+            pid = self.pid
+            self._hard_kill()
+            log.info("tgtd_killed", pid=pid)
+
+    def restart(self) -> None:
+        """Start tgtd again on the same channel, ports and backing files, after :meth:`kill`.
+
+        The configuration made through this instance is replayed in order, so targets,
+        LUNs, portals, accounts and parameters come back; the changer's cartridge
+        positions return to their configured start.
+        """
+        with self._lock:
+            if self.running:
+                self._hard_kill()
+            portals = self._portals or [self._port]
+            self._launch(self._channel, portals[0])
+            for args in self._replay:
+                self.tgtadm(*args)
+            self._portals = list(portals)
+            log.info("tgtd_restarted", pid=self.pid, control_port=self._channel)
+
+    def _require_running(self) -> None:
+        if not self.running:
+            raise TgtdError("tgtd is not running")
+
+    # -- tgtadm --------------------------------------------------------------------
+
+    def tgtadm(self, *args: str, timeout: float = 10.0) -> str:
+        """Run ``tgtadm -C N --lld iscsi ARGS`` on this instance's channel.
+
+        Args:
+            *args: the tgtadm arguments after ``--lld iscsi``.
+            timeout: seconds before the command is abandoned.
+
+        Returns:
+            tgtadm's standard output.
+
+        Raises:
+            TgtadmError: tgtadm failed; the message shows the command with secrets hidden.
+        """
+        cmd = [self._tgtadm_bin, "-C", str(self._channel), "--lld", "iscsi", *args]
+        res = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        out = res.stdout.decode("utf-8", "replace")
+        if res.returncode != 0:
+            shown = _redact(args)
+            err = res.stderr.decode("utf-8", "replace").strip()
+            log.debug("tgtadm_failed", args=shown, returncode=res.returncode, error=err)
+            raise TgtadmError(
+                f"tgtadm {' '.join(shown)} failed ({res.returncode}): {err}",
+                returncode=res.returncode,
+                output=out,
+            )
+        return out
+
+    def _config(self, *args: str) -> str:
+        """Run a configuring tgtadm command and remember it for :meth:`restart`."""
+        with self._lock:
+            out = self.tgtadm(*args)
+            self._replay.append(tuple(args))
+            return out
+
+    # -- targets, portals, LUNs ----------------------------------------------------
+
+    def new_target(self, tid: int, iqn: str, *, bind_all: bool = True) -> None:
+        """Create target ``tid`` named ``iqn``; with ``bind_all`` any initiator may log in."""
+        self._config("--op", "new", "--mode", "target", "--tid", str(tid), "-T", iqn)
+        self._tids.append(tid)
+        if bind_all:
+            self._config("--op", "bind", "--mode", "target", "--tid", str(tid), "-I", "ALL")
+
+    def delete_target(self, tid: int) -> None:
+        """Delete target ``tid`` with ``--force`` (its sessions are dropped)."""
+        self._config("--op", "delete", "--mode", "target", "--tid", str(tid), "--force")
+        if tid in self._tids:
+            self._tids.remove(tid)
+
+    def add_portal(self, port: int | None = None) -> int:
+        """Listen on one more loopback port (a free one when None); returns the port."""
+        with self._lock:
+            port = port or find_free_port()
+            self._config("--op", "new", "--mode", "portal", "--param", f"portal={HOST}:{port}")
+            self._portals.append(port)
+            return port
+
+    def delete_portal(self, port: int) -> None:
+        """Stop listening on ``port``: existing connections stay, new connects are refused."""
+        with self._lock:
+            self._config("--op", "delete", "--mode", "portal", "--param", f"portal={HOST}:{port}")
+            if port in self._portals:
+                self._portals.remove(port)
+
+    def add_lun(
+        self,
+        tid: int,
+        lun: int,
+        backing: Path | str,
+        *,
+        device_type: str = "disk",
+        bstype: str | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """Add LUN ``lun`` on ``backing`` (``device_type``: disk, tape, changer, ...)."""
+        args = ["--op", "new", "--mode", "logicalunit", "--tid", str(tid), "--lun", str(lun)]
+        args += ["-b", str(backing), f"--device-type={device_type}"]
+        if bstype is not None:
+            args += ["-E", bstype]
+        self._config(*args)
+        if params:
+            self.update_lun(tid, lun, params)
+
+    def update_lun(self, tid: int, lun: int, params: Mapping[str, str | int]) -> None:
+        """``--op update --mode logicalunit --params k=v,...`` for LUN ``lun``."""
+        text = ",".join(f"{k}={v}" for k, v in params.items())
+        self._config(
+            *f"--op update --mode logicalunit --tid {tid} --lun {lun}".split(), "--params", text
+        )
+
+    def set_online(self, tid: int, lun: int, online: bool) -> None:
+        """Mark a removable-medium LUN's medium present (True) or absent (False)."""
+        self.update_lun(tid, lun, {"online": int(online)})
+
+    def delete_lun(self, tid: int, lun: int) -> None:
+        """Remove LUN ``lun`` from target ``tid``."""
+        self._config(*f"--op delete --mode logicalunit --tid {tid} --lun {lun}".split())
+
+    def configure_vtl(
+        self,
+        *,
+        tid: int = 1,
+        iqn: str = "iqn.2026-11.org.tapepath:vtl",
+        drives: int = 2,
+        slots: int = 8,
+        cartridges: int | None = None,
+        import_export: int = 1,
+        transport_address: int = 1,
+        import_export_start: int = 16,
+        drive_start: int = 256,
+        slot_start: int = 1024,
+        barcode_format: str = "TP{:04d}L6",
+        cartridge_mb: int = 64,
+        disk_mb: int | None = None,
+        media_dir: Path | str | None = None,
+    ) -> VtlLayout:
+        """Build a virtual tape library as target ``tid``.
+
+        LUN 1 .. ``drives`` are tape drives (empty at start), the next LUN is the
+        changer, and with ``disk_mb`` the one after is a sparse disk. Cartridges with
+        barcodes from ``barcode_format`` fill the first ``cartridges`` slots (all but
+        two when None, so moves have somewhere to go).
+
+        Returns:
+            The layout: LUNs, element addresses and barcodes.
+        """
+        if drives < 1 or slots < 1:
+            raise ValueError("a library needs at least one drive and one slot")
+        ncart = max(slots - 2, 1) if cartridges is None else cartridges
+        if not 0 <= ncart <= slots:
+            raise ValueError(f"cartridges must be between 0 and {slots}")
+        media = Path(media_dir) if media_dir is not None else self.workdir / f"vtl{tid}"
+        media.mkdir(parents=True, exist_ok=True)
+        barcodes = tuple(barcode_format.format(i + 1) for i in range(ncart))
+        for code in barcodes:
+            _tgtimg(media / code, code, cartridge_mb)
+        self.new_target(tid, iqn)
+        drive_luns = tuple(range(1, drives + 1))
+        for i, lun in enumerate(drive_luns):
+            blank = media / f"drive{i}.img"
+            _tgtimg(blank, f"DRV{i:04d}", 1)
+            self.add_lun(tid, lun, blank, device_type="tape", params={"online": 0})
+        changer = drives + 1
+        smc = media / "smc"
+        if not smc.exists():
+            smc.write_bytes(bytes(1024))
+        self.add_lun(tid, changer, smc, device_type="changer", params={"media_home": str(media)})
+        drive_addrs = tuple(range(drive_start, drive_start + drives))
+        slot_addrs = tuple(range(slot_start, slot_start + slots))
+        ie_addrs = tuple(range(import_export_start, import_export_start + import_export))
+
+        def elements(kind: int, start: int, quantity: int) -> None:
+            spec = {"element_type": kind, "start_address": start, "quantity": quantity}
+            self.update_lun(tid, changer, spec)
+
+        elements(1, transport_address, 1)
+        elements(2, slot_start, slots)
+        if import_export:
+            elements(3, import_export_start, import_export)
+        elements(4, drive_start, drives)
+        for addr, lun in zip(drive_addrs, drive_luns, strict=True):
+            self.update_lun(
+                tid, changer, {"element_type": 4, "address": addr, "tid": tid, "lun": lun}
+            )
+        for addr, code in zip(slot_addrs, barcodes, strict=False):
+            self.update_lun(
+                tid, changer, {"element_type": 2, "address": addr, "barcode": code, "sides": 1}
+            )
+        disk_lun: int | None = None
+        if disk_mb is not None:
+            disk_lun = changer + 1
+            disk = media / "disk.img"
+            with open(disk, "ab") as f:
+                f.truncate(disk_mb * 1024 * 1024)
+            self.add_lun(tid, disk_lun, disk, device_type="disk")
+        layout = VtlLayout(
+            tid=tid,
+            iqn=iqn,
+            media_dir=media,
+            changer_lun=changer,
+            drive_luns=drive_luns,
+            transport_address=transport_address,
+            drive_addresses=drive_addrs,
+            slot_addresses=slot_addrs,
+            import_export_addresses=ie_addrs,
+            barcodes=barcodes,
+            disk_lun=disk_lun,
+        )
+        self._iqns[tid] = iqn
+        log.info("tgtd_vtl_configured", tid=tid, iqn=iqn, drives=drives, slots=slots)
+        return layout
+
+    def url(self, lun: int, *, port: int | None = None, iqn: str | None = None) -> str:
+        """``iscsi://127.0.0.1:PORT/IQN/LUN`` for a LUN (first portal, VTL's IQN by default)."""
+        name = iqn or next(iter(self._iqns.values()), None)
+        if name is None:
+            raise TgtdError("no target configured: pass iqn")
+        return f"iscsi://{HOST}:{port or self._port}/{name}/{lun}"
+
+    # -- sessions and connections ----------------------------------------------------
+
+    def connections(self, tid: int = 1) -> list[Connection]:
+        """The connections of target ``tid`` (parsed ``--op show --mode conn``)."""
+        out = self.tgtadm("--op", "show", "--mode", "conn", "--tid", str(tid))
+        return _parse_connections(tid, out)
+
+    def sessions(self, tid: int = 1) -> list[int]:
+        """The session ids of target ``tid``, ascending (later logins have higher ids)."""
+        return sorted({c.sid for c in self.connections(tid)})
+
+    def delete_connection(self, tid: int, sid: int, cid: int = 0) -> None:
+        """Drop one connection from the target side (the initiator sees a TCP close).
+
+        Args:
+            tid: the target id.
+            sid: the session id as :meth:`connections` lists it (for a TSIH seen on the
+                wire, use :func:`sid_from_tsih`).
+            cid: the connection id.
+        """
+        self.tgtadm(*f"--op delete --mode conn --tid {tid} --sid {sid} --cid {cid}".split())
+        log.info("tgtd_connection_deleted", tid=tid, sid=sid, cid=cid)
+
+    # -- target parameters, digests, CHAP ------------------------------------------
+
+    def set_target_param(self, tid: int, name: str, value: str | int) -> None:
+        """``--mode target --op update --name NAME --value VALUE``."""
+        self._config(
+            *f"--op update --mode target --tid {tid}".split(), "--name", name, "--value", str(value)
+        )
+
+    def target_params(self, tid: int = 1) -> dict[str, str]:
+        """The ``name=value`` parameters ``--op show --mode target`` prints for ``tid``."""
+        out = self.tgtadm("--op", "show", "--mode", "target", "--tid", str(tid))
+        params: dict[str, str] = {}
+        for line in out.splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and " " not in key:
+                params[key] = value
+        return params
+
+    def enable_digests(self, tid: int = 1, *, header: bool = True, data: bool = True) -> None:
+        """Offer CRC32C digests (``CRC32C,None``: the initiator may still choose None)."""
+        if header:
+            self.set_target_param(tid, "HeaderDigest", "CRC32C,None")
+        if data:
+            self.set_target_param(tid, "DataDigest", "CRC32C,None")
+
+    def require_digests(self, tid: int = 1, *, header: bool = True, data: bool = True) -> None:
+        """Accept only CRC32C digests for the chosen kinds."""
+        if header:
+            self.set_target_param(tid, "HeaderDigest", "CRC32C")
+        if data:
+            self.set_target_param(tid, "DataDigest", "CRC32C")
+
+    def set_nop_interval(self, tid: int, interval: int, count: int | None = None) -> None:
+        """Send NOP-In pings every ``interval`` s; drop after ``count`` unanswered ones."""
+        self.set_target_param(tid, "nop_interval", interval)
+        if count is not None:
+            self.set_target_param(tid, "nop_count", count)
+
+    def add_chap(self, tid: int, user: str, password: str, *, outgoing: bool = False) -> None:
+        """Create a CHAP account and bind it to ``tid``.
+
+        Args:
+            tid: the target id.
+            user: the account name.
+            password: its secret (never logged; tgtd wants 12 to 16 bytes for
+                interoperability with strict initiators, though it accepts others).
+            outgoing: the target's own account, for mutual CHAP; otherwise the
+                account initiators log in with.
+        """
+        self._config("--op", "new", "--mode", "account", "--user", user, "--password", password)
+        bind = ["--op", "bind", "--mode", "account", "--tid", str(tid), "--user", user]
+        self._config(*bind, *(["--outgoing"] if outgoing else []))
+
+    def remove_chap(self, tid: int, user: str, *, outgoing: bool = False) -> None:
+        """Unbind and delete a CHAP account."""
+        unbind = ["--op", "unbind", "--mode", "account", "--tid", str(tid), "--user", user]
+        self._config(*unbind, *(["--outgoing"] if outgoing else []))
+        self._config("--op", "delete", "--mode", "account", "--user", user)
+
+    def accounts(self) -> list[str]:
+        """The CHAP account names tgtd knows."""
+        out = self.tgtadm("--op", "show", "--mode", "account")
+        return [ln.strip() for ln in out.splitlines()[1:] if ln.strip()]
+
+
+def _redact(args: Sequence[str]) -> list[str]:
+    shown = list(args)
+    for i, a in enumerate(shown[:-1]):
+        if a == "--password":
+            shown[i + 1] = _REDACTED
+    return shown
+
+
+def _tgtimg(path: Path, barcode: str, size_mb: int) -> None:
+    if path.exists():
+        return
+    tgtimg = _which("tgtimg")
+    if tgtimg is None:
+        raise TgtdError("tgtimg not installed (Debian package tgt)")
+    cmd = [tgtimg, *["--op", "new", "--device-type", "tape", "--type", "data"]]
+    cmd += ["--barcode", barcode, "--size", str(size_mb), "--file", str(path)]
+    res = subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+    if res.returncode != 0:
+        raise TgtdError(f"tgtimg failed for {path}: {res.stderr.decode('utf-8', 'replace')}")
