@@ -1,0 +1,234 @@
+"""How an sg completion (host, driver and SCSI status) or an errno becomes an Outcome.
+
+Everything is table-driven so the documentation and the tests read the same tables:
+
+- :data:`HOST_STATUS` maps each ``DID_*`` code to a :class:`Rule`: a path failure (its
+  :class:`~tapepath.transport.base.Outcome`), a retryable condition (the command did not
+  complete but the path is not blamed; reported as ``ABORTED`` with ``retry=True``), or a
+  device error (the device's status and sense speak; reported with outcome ``OK``).
+- :data:`DRIVER_STATUS` does the same for the low nibble of ``driver_status``.
+- :data:`ERRNO_OUTCOME` covers errors from the system calls themselves (a node that
+  vanished under the transport is ``DEVICE_GONE``).
+
+The raw host and driver status always stay in the response's
+:class:`~tapepath.transport.base.FailureDetail`.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno as _errno
+
+from attrs import frozen
+
+from tapepath.transport.base import Outcome, Response
+
+__all__ = [
+    "DRIVER_STATUS",
+    "ERRNO_OUTCOME",
+    "HOST_STATUS",
+    "Kind",
+    "Rule",
+    "classify_completion",
+    "errno_failure",
+    "host_status_name",
+]
+
+
+class Kind(enum.Enum):
+    """What a low-level code says about a command."""
+
+    OK = "ok"
+    """Nothing wrong at this level; look further down (SCSI status)."""
+    PATH = "path"
+    """The path failed: try another path (the command may have run)."""
+    RETRY = "retry"
+    """The command did not complete, for a passing reason; retrying on the same path is fine."""
+    DEVICE = "device"
+    """The device failed the command; the SCSI status and sense say why."""
+
+
+@frozen
+class Rule:
+    """One row of a mapping table.
+
+    Attributes:
+        name: the kernel's name for the code (``DID_NO_CONNECT``).
+        kind: the category.
+        outcome: the transport outcome reported (OK for device errors).
+    """
+
+    name: str
+    kind: Kind
+    outcome: Outcome
+
+
+_P, _R, _D = Kind.PATH, Kind.RETRY, Kind.DEVICE
+
+HOST_STATUS: dict[int, Rule] = {
+    0x00: Rule("DID_OK", Kind.OK, Outcome.OK),
+    0x01: Rule("DID_NO_CONNECT", _P, Outcome.NO_CONNECT),
+    0x02: Rule("DID_BUS_BUSY", _R, Outcome.ABORTED),
+    0x03: Rule("DID_TIME_OUT", _P, Outcome.TIMED_OUT),
+    0x04: Rule("DID_BAD_TARGET", _P, Outcome.DEVICE_GONE),
+    0x05: Rule("DID_ABORT", _P, Outcome.ABORTED),
+    0x06: Rule("DID_PARITY", _R, Outcome.ABORTED),
+    0x07: Rule("DID_ERROR", _P, Outcome.LINK_LOST),
+    0x08: Rule("DID_RESET", _P, Outcome.ABORTED),
+    0x09: Rule("DID_BAD_INTR", _P, Outcome.ABORTED),
+    0x0A: Rule("DID_PASSTHROUGH", Kind.OK, Outcome.OK),
+    0x0B: Rule("DID_SOFT_ERROR", _R, Outcome.ABORTED),
+    0x0C: Rule("DID_IMM_RETRY", _R, Outcome.ABORTED),
+    0x0D: Rule("DID_REQUEUE", _R, Outcome.ABORTED),
+    0x0E: Rule("DID_TRANSPORT_DISRUPTED", _P, Outcome.LINK_LOST),
+    0x0F: Rule("DID_TRANSPORT_FAILFAST", _P, Outcome.LINK_LOST),
+    0x10: Rule("DID_TARGET_FAILURE", _D, Outcome.OK),
+    0x11: Rule("DID_NEXUS_FAILURE", _D, Outcome.OK),
+    0x12: Rule("DID_ALLOC_FAILURE", _D, Outcome.OK),
+    0x13: Rule("DID_MEDIUM_ERROR", _D, Outcome.OK),
+    0x14: Rule("DID_TRANSPORT_MARGINAL", _P, Outcome.LINK_LOST),
+}
+"""``host_status`` (``DID_*``) to rule. Codes not listed are path failures (LINK_LOST)."""
+
+_UNKNOWN_HOST = Rule("DID_UNKNOWN", _P, Outcome.LINK_LOST)
+
+DRIVER_STATUS: dict[int, Rule] = {
+    0x0: Rule("DRIVER_OK", Kind.OK, Outcome.OK),
+    0x1: Rule("DRIVER_BUSY", _R, Outcome.ABORTED),
+    0x2: Rule("DRIVER_SOFT", _R, Outcome.ABORTED),
+    0x3: Rule("DRIVER_MEDIA", _D, Outcome.OK),
+    0x4: Rule("DRIVER_ERROR", _P, Outcome.ABORTED),
+    0x5: Rule("DRIVER_INVALID", _P, Outcome.ABORTED),
+    0x6: Rule("DRIVER_TIMEOUT", _P, Outcome.TIMED_OUT),
+    0x7: Rule("DRIVER_HARD", _P, Outcome.ABORTED),
+    0x8: Rule("DRIVER_SENSE", Kind.OK, Outcome.OK),
+}
+"""Low nibble of ``driver_status`` to rule (the high nibble held old "suggestions")."""
+
+ERRNO_OUTCOME: dict[int, Outcome] = {
+    _errno.ENODEV: Outcome.DEVICE_GONE,
+    _errno.ENXIO: Outcome.DEVICE_GONE,
+    _errno.EIO: Outcome.DEVICE_GONE,
+    _errno.ENOENT: Outcome.DEVICE_GONE,
+    _errno.ETIMEDOUT: Outcome.TIMED_OUT,
+    _errno.ECONNRESET: Outcome.LINK_LOST,
+    _errno.ENOTCONN: Outcome.NO_CONNECT,
+    _errno.ESHUTDOWN: Outcome.NO_CONNECT,
+    _errno.EINTR: Outcome.ABORTED,
+    _errno.ENOMEM: Outcome.ABORTED,
+    _errno.EINVAL: Outcome.ABORTED,
+}
+"""Errors of open/write/read/ioctl on a working node; others count as NO_CONNECT."""
+
+
+def host_status_name(code: int) -> str:
+    """The ``DID_*`` name of a host status (``DID_0x2a`` for unknown codes)."""
+    rule = HOST_STATUS.get(code)
+    return rule.name if rule is not None else f"DID_0x{code:02x}"
+
+
+def errno_failure(err: int, what: str, *, maybe_executed: bool, duration: float) -> Response:
+    """The response for a system call that failed with ``err``.
+
+    Args:
+        err: the errno.
+        what: which call failed, for the message (``"write"``).
+        maybe_executed: whether the command may have reached the device.
+        duration: seconds spent.
+    """
+    outcome = ERRNO_OUTCOME.get(err, Outcome.NO_CONNECT)
+    name = _errno.errorcode.get(err, str(err))
+    return Response.failure(
+        outcome,
+        f"sg {what} failed: {name}",
+        maybe_executed=maybe_executed,
+        duration=duration,
+        errno=err,
+    )
+
+
+def classify_completion(
+    status: int,
+    host_status: int,
+    driver_status: int,
+    *,
+    sense: bytes,
+    data: bytes,
+    residual: int,
+    transferred: int,
+    duration: float,
+) -> Response:
+    """Build the Response for one completed sg command.
+
+    The host status is looked at first, then the driver status, then the SCSI status.
+    A device-error row keeps outcome OK with the device's status and sense, unless the
+    status is GOOD (which would read as success): then it is reported as ``ABORTED``.
+
+    Args:
+        status: the SCSI status byte.
+        host_status: ``DID_*``.
+        driver_status: the driver byte.
+        sense: the sense bytes written.
+        data: the data read (empty for data-out and execute_into).
+        residual: ``resid`` from the driver.
+        transferred: bytes actually moved.
+        duration: seconds from submission to completion.
+    """
+    if host_status == 0 and driver_status & 0xF in (0, 8):
+        return Response(
+            status=status,
+            data=data,
+            sense=sense,
+            residual=residual,
+            duration=duration,
+            transferred=transferred,
+        )
+    host_rule = HOST_STATUS.get(host_status, _UNKNOWN_HOST)
+    rule = host_rule
+    if rule.kind is Kind.OK:
+        rule = DRIVER_STATUS.get(driver_status & 0xF, DRIVER_STATUS[0x4])
+    if rule.kind is Kind.OK:
+        return Response(
+            status=status,
+            data=data,
+            sense=sense,
+            residual=residual,
+            duration=duration,
+            transferred=transferred,
+        )
+    driver_name = DRIVER_STATUS.get(driver_status & 0xF, DRIVER_STATUS[0x4]).name
+    message = (
+        f"{host_status_name(host_status)} (0x{host_status:02x}), "
+        f"{driver_name} (0x{driver_status:02x}), status 0x{status:02x}: {rule.kind.value}"
+    )
+    if rule.kind is Kind.DEVICE and status not in (0x00, 0x04):
+        failure = Response.failure(
+            Outcome.ABORTED, message, host_status=host_status, driver_status=driver_status
+        )
+        return Response(
+            status=status,
+            data=data,
+            sense=sense,
+            residual=residual,
+            duration=duration,
+            detail=failure.detail,
+            transferred=transferred,
+        )
+    outcome = Outcome.ABORTED if rule.kind is Kind.DEVICE else rule.outcome
+    failed = Response.failure(
+        outcome,
+        message,
+        maybe_executed=True,
+        duration=duration,
+        host_status=host_status,
+        driver_status=driver_status,
+    )
+    if sense:
+        return Response(
+            status=status,
+            sense=sense,
+            duration=duration,
+            outcome=outcome,
+            detail=failed.detail,
+        )
+    return failed
