@@ -225,6 +225,7 @@ class SgTransport(Transport):
         self._retired: dict[int, _Kit] = {}
         self._next_id = 1
         self._reader = False
+        self._waiters = 0
         self._closed = False
         self._fd_closed = False
         self._rhdr = SgIoHdr()
@@ -458,7 +459,11 @@ class SgTransport(Transport):
             return False
         with self._cond:
             if self._reader:
-                self._cond.wait(min(remaining, 0.05))
+                self._waiters += 1
+                try:
+                    self._cond.wait(min(remaining, 0.05))
+                finally:
+                    self._waiters -= 1
                 return True
             self._reader = True
         try:
@@ -472,28 +477,34 @@ class SgTransport(Transport):
         return True
 
     def _wait(self, kit: _Kit, pid: int, deadline: float, start: float) -> Response | None:
-        cond = self._cond
+        lock = self._lock
+        monotonic = time.monotonic
         while True:
-            with cond:
+            with lock:
                 if kit.done:
                     break
-                remaining = deadline - time.monotonic()
+                remaining = deadline - monotonic()
                 if remaining <= 0 or self._closed:
                     return self._abandon(kit, pid, start)
                 if self._reader:
-                    cond.wait(remaining)
+                    self._waiters += 1
+                    try:
+                        self._cond.wait(remaining)
+                    finally:
+                        self._waiters -= 1
                     continue
                 self._reader = True
             try:
-                ev = self._sys.poll(self._fd, _POLLIN, _timeout_ms(remaining))
+                ev = self._sys.poll(self._fd, _POLLIN, int(remaining * 1000) + 1)
                 if ev & _POLLIN:
-                    self._collect()
+                    self._collect(kit)
                 elif ev & _POLL_BAD and not self._closed:
                     self._fail_all(errno.ENODEV)
             finally:
-                with cond:
+                with lock:
                     self._reader = False
-                    cond.notify_all()
+                    if self._waiters:
+                        self._cond.notify_all()
         if kit.error:
             kit.pin = None
             if self._closed:
@@ -507,10 +518,13 @@ class SgTransport(Transport):
             )
         return None
 
-    def _collect(self) -> None:
-        """Read every completion that is ready and hand each to its owner (reader only)."""
+    def _collect(self, mine: _Kit | None = None) -> None:
+        """Read ready completions and hand each to its owner (reader only).
+
+        Stops at EAGAIN, or as soon as ``mine`` has its completion.
+        """
         rhdr = self._rhdr
-        while True:
+        while mine is None or not mine.done:
             try:
                 self._sys.readinto(self._fd, rhdr)
             except BlockingIOError:
