@@ -19,9 +19,16 @@ from typing import ClassVar, Protocol
 from attrs import field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, uint_field
+from tapepath.scsi._wire import Bytes, flag_field, uint_field
 
-__all__ = ["Command", "TestUnitReady", "check_opcode"]
+__all__ = [
+    "Command",
+    "RequestSense",
+    "TestUnitReady",
+    "check_opcode",
+    "check_reserved",
+    "check_zero",
+]
 
 
 class Command(Protocol):
@@ -79,3 +86,57 @@ class TestUnitReady:
     def data_in_length(self) -> int:
         """TEST UNIT READY transfers no data."""
         return 0
+
+
+def check_reserved(cdb: Bytes, name: str, *spans: tuple[int, int]) -> None:
+    """Raise DecodeError when a reserved bit is set in a CDB or a parameter list.
+
+    Args:
+        cdb: the bytes being parsed.
+        name: the command's or structure's name, for the message.
+        spans: ``(offset, mask)`` pairs: the bits of ``mask`` in byte ``offset`` are reserved.
+    """
+    for offset, mask in spans:
+        if offset < len(cdb) and cdb[offset] & mask:
+            raise DecodeError(
+                f"{name}: reserved bits {mask:02X}h of byte {offset} are set ({cdb[offset]:02X}h)"
+            )
+
+
+def check_zero(cdb: Bytes, name: str, start: int, end: int) -> None:
+    """Raise DecodeError unless bytes ``start`` .. ``end - 1`` of ``cdb`` are all zero."""
+    if any(cdb[start:end]):
+        raise DecodeError(f"{name}: reserved bytes {start}..{end - 1} are not zero")
+
+
+@frozen
+class RequestSense:
+    """REQUEST SENSE (03h, SPC): fetch the sense data of the last command.
+
+    Attributes:
+        desc: ask for descriptor-format sense data (DESC bit).
+        allocation_length: how many bytes of sense data to return (0..255).
+        control: the CONTROL byte.
+    """
+
+    OPCODE: ClassVar[int] = 0x03
+    desc: bool = field(default=False, validator=flag_field)
+    allocation_length: int = field(default=252, validator=uint_field(8))
+    control: int = field(default=0, validator=uint_field(8))
+
+    def to_bytes(self) -> bytes:
+        """Return the 6-byte CDB."""
+        return bytes((self.OPCODE, int(self.desc), 0, 0, self.allocation_length, self.control))
+
+    @classmethod
+    def from_bytes(cls, cdb: Bytes) -> RequestSense:
+        """Parse a REQUEST SENSE CDB (DecodeError on a wrong opcode, length or reserved bits)."""
+        check_opcode(cdb, cls.OPCODE, 6, "REQUEST SENSE")
+        check_reserved(cdb, "REQUEST SENSE", (1, 0xFE))
+        check_zero(cdb, "REQUEST SENSE", 2, 4)
+        return cls(desc=bool(cdb[1] & 1), allocation_length=cdb[4], control=cdb[5])
+
+    @property
+    def data_in_length(self) -> int:
+        """The allocation length."""
+        return self.allocation_length
