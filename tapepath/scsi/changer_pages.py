@@ -15,6 +15,7 @@ from attrs import field, frozen
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import Bytes, flag_field, uint_field
 from tapepath.scsi.element_status import ElementType
+from tapepath.scsi.mode import ModePage
 
 __all__ = ["DeviceCapabilitiesPage", "ElementAddressAssignmentPage", "ElementTypeSet"]
 
@@ -124,6 +125,21 @@ class ElementAddressAssignmentPage:
         """Parse the whole page (code and length included)."""
         ps, body = _split_page(buf, cls.PAGE_CODE, "element address assignment page")
         return cls.from_body(body, ps=ps)
+
+    def to_mode_page(self) -> ModePage:
+        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
+        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
+
+    @classmethod
+    def from_mode_page(cls, page: ModePage) -> ElementAddressAssignmentPage:
+        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
+        if page.page_code != cls.PAGE_CODE or page.subpage_code:
+            raise DecodeError(
+                f"element address assignment page: got page "
+                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
+                f"{cls.PAGE_CODE:02X}h"
+            )
+        return cls.from_body(page.data, ps=page.ps)
 
 
 def _bits4(_inst: object, attr: object, value: ElementTypeSet) -> None:
@@ -294,3 +310,18 @@ class DeviceCapabilitiesPage:
         """Parse the whole page (code and length included)."""
         ps, body = _split_page(buf, cls.PAGE_CODE, "device capabilities page")
         return cls.from_body(body, ps=ps)
+
+    def to_mode_page(self) -> ModePage:
+        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
+        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
+
+    @classmethod
+    def from_mode_page(cls, page: ModePage) -> DeviceCapabilitiesPage:
+        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
+        if page.page_code != cls.PAGE_CODE or page.subpage_code:
+            raise DecodeError(
+                f"device capabilities page: got page "
+                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
+                f"{cls.PAGE_CODE:02X}h"
+            )
+        return cls.from_body(page.data, ps=page.ps)

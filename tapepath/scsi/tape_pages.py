@@ -4,7 +4,9 @@
 after the page code and length) with ``to_body()`` / ``from_body()``, and the whole
 page with ``to_bytes()`` / ``from_bytes()``. :func:`block_length_from_descriptor` and
 :func:`block_length_to_descriptor` convert between a block descriptor's BLOCK LENGTH
-and a tape block size (0 in the descriptor means variable-length blocks).
+and a tape block size (0 in the descriptor means variable-length blocks);
+:func:`block_length_of` and :func:`with_block_length` do the same on a
+:class:`~tapepath.scsi.mode.BlockDescriptor`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from attrs import field, frozen
 
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import Bytes, check_uint, flag_field, uint_field
+from tapepath.scsi.mode import BlockDescriptor, ModePage
 
 __all__ = [
     "COMPRESSION_ALGORITHMS",
     "DataCompressionPage",
     "block_length_from_descriptor",
+    "block_length_of",
     "block_length_to_descriptor",
+    "with_block_length",
 ]
 
 #: Some registered compression algorithm identifiers (SSC-3 annex / T10 list).
@@ -110,6 +115,21 @@ class DataCompressionPage:
         ps, body = _split_page(buf, cls.PAGE_CODE, "data compression page")
         return cls.from_body(body, ps=ps)
 
+    def to_mode_page(self) -> ModePage:
+        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
+        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
+
+    @classmethod
+    def from_mode_page(cls, page: ModePage) -> DataCompressionPage:
+        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
+        if page.page_code != cls.PAGE_CODE or page.subpage_code:
+            raise DecodeError(
+                f"data compression page: got page "
+                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
+                f"{cls.PAGE_CODE:02X}h"
+            )
+        return cls.from_body(page.data, ps=page.ps)
+
 
 def block_length_from_descriptor(block_length: int) -> int | None:
     """A block descriptor's BLOCK LENGTH as a tape block size: None for variable (0)."""
@@ -124,3 +144,18 @@ def block_length_to_descriptor(block_size: int | None) -> int:
         ValueError: the size does not fit in 24 bits.
     """
     return 0 if block_size is None else check_uint("block_length", block_size, 24)
+
+
+def block_length_of(descriptor: BlockDescriptor) -> int | None:
+    """The tape block size a mode block descriptor sets: None for variable blocks."""
+    return descriptor.block_length or None
+
+
+def with_block_length(descriptor: BlockDescriptor, block_size: int | None) -> BlockDescriptor:
+    """A copy of ``descriptor`` setting fixed ``block_size`` bytes, or variable (None).
+
+    Raises:
+        ValueError: the size does not fit the 24-bit field of a short descriptor.
+    """
+    length = block_length_to_descriptor(block_size)
+    return BlockDescriptor(descriptor.density_code, descriptor.number_of_blocks, length)
