@@ -50,7 +50,10 @@ def sentence_case(text: str) -> str:
         return ACRONYMS.get(word.upper(), word.lower())
 
     out = WORD.sub(fix, text.strip())
-    return out[:1].upper() + out[1:] if out else out
+    first = WORD.match(out)
+    if first and first.group(0).upper() in ACRONYMS:
+        return out
+    return out[:1].upper() + out[1:]
 
 
 def parse(lines: list[str]) -> tuple[dict[int, str], dict[int, str]]:

@@ -687,7 +687,8 @@ def fixed_sense(
     check_flag("deferred", deferred)
     check_uint("fru", fru, 8)
     if information is not None and information < 0:
-        check_uint("information", -information, 31)
+        if information < -(1 << 31):
+            raise ValueError(f"information={information} does not fit in 32 bits")
         information &= 0xFFFFFFFF
     if information is not None:
         check_uint("information", information, 32)
@@ -735,7 +736,8 @@ def descriptor_sense(
     check_flag("deferred", deferred)
     check_uint("fru", fru, 8)
     if information is not None and information < 0:
-        check_uint("information", -information, 63)
+        if information < -(1 << 63):
+            raise ValueError(f"information={information} does not fit in 64 bits")
         information &= (1 << 64) - 1
     body = bytearray()
     if information is not None:
