@@ -1,0 +1,63 @@
+"""Multipath: every path to a logical unit behind one transport-like device.
+
+The names applications and the layers above use:
+
+- :class:`MultipathDevice`: the device (same ``execute()`` contract as a transport);
+- :class:`Path`, :class:`PathState`, :class:`PathStats`, :class:`PathIdentity`;
+- :class:`PathGroup`: the only place path states change;
+- :class:`MultipathPolicy` and its parts; :class:`PathMonitor`;
+- the recovery seam: :class:`RecoveryHook`, :class:`FailedCommand`, :class:`Resend`,
+  :class:`Complete`, :class:`Fail`, :class:`CommandInDoubtError`.
+"""
+
+from tapepath.multipath.device import MultipathDevice
+from tapepath.multipath.group import PathGroup
+from tapepath.multipath.hooks import (
+    SAFE_TO_REPEAT,
+    CommandInDoubtError,
+    Complete,
+    Decision,
+    Fail,
+    FailedCommand,
+    RecoveryHook,
+    Resend,
+    ResendIfSafe,
+)
+from tapepath.multipath.monitor import PathMonitor, default_monitor
+from tapepath.multipath.path import Path, PathIdentity, PathState, PathStats
+from tapepath.multipath.policy import (
+    CheckerPolicy,
+    FailbackMode,
+    FailbackPolicy,
+    MarginalPolicy,
+    MultipathPolicy,
+    NoPathPolicy,
+    RetryPolicy,
+)
+
+__all__ = [
+    "SAFE_TO_REPEAT",
+    "CheckerPolicy",
+    "CommandInDoubtError",
+    "Complete",
+    "Decision",
+    "Fail",
+    "FailbackMode",
+    "FailbackPolicy",
+    "FailedCommand",
+    "MarginalPolicy",
+    "MultipathDevice",
+    "MultipathPolicy",
+    "NoPathPolicy",
+    "Path",
+    "PathGroup",
+    "PathIdentity",
+    "PathMonitor",
+    "PathState",
+    "PathStats",
+    "RecoveryHook",
+    "Resend",
+    "ResendIfSafe",
+    "RetryPolicy",
+    "default_monitor",
+]

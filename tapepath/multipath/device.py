@@ -1,0 +1,507 @@
+"""MultipathDevice: one logical unit over all its paths, with a transport's contract.
+
+A :class:`MultipathDevice` is a :class:`~tapepath.transport.base.Transport`: it stands
+wherever a transport does. In normal operation ``execute()`` sends the caller's command
+as it is on the chosen path and returns that path's :class:`Response` (no extra
+command, no data copy). Off the hot path it:
+
+- marks a path FAILED when its transport reports a failure, and asks the recovery hook
+  (:mod:`tapepath.multipath.hooks`) what to do with the command;
+- marks a path PASSIVE when the device answers 02/04/0B or 02/04/0C there, and resends
+  the command (which did not run) on another active path, activating a passive path
+  through the activation handler when no active path is left;
+- retries on the same path while the device reports 02/04/0A (transitioning), by the
+  transition :class:`~tapepath.multipath.policy.RetryPolicy`;
+- applies the no-path policy when no path is usable: fail at once, or wait for the
+  monitor to reinstate one, then :class:`~tapepath.errors.NoPathError`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import structlog
+
+from tapepath.errors import NoPathError, TransportError
+from tapepath.multipath.group import PathGroup
+from tapepath.multipath.handlers import ActivationHandler, NullHandler
+from tapepath.multipath.hooks import (
+    Complete,
+    Decision,
+    Fail,
+    FailedCommand,
+    RecoveryHook,
+    ResendIfSafe,
+)
+from tapepath.multipath.path import Path, PathIdentity, PathState
+from tapepath.multipath.policy import FailbackMode, MultipathPolicy
+from tapepath.multipath.selectors import FailoverSelector, Selector, make_selector
+from tapepath.multipath.verdict import PathVerdict, path_verdict
+from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport
+
+__all__ = ["MultipathDevice"]
+
+
+class _Req(NamedTuple):
+    """One caller command, as the slow paths carry it."""
+
+    cdb: bytes
+    data_out: bytes
+    data_in_len: int
+    timeout: float
+    buf: bytearray | memoryview | None
+
+
+log = structlog.get_logger("tapepath.multipath")
+
+_OK = Outcome.OK
+_ACTIVE = PathState.ACTIVE
+_CHECK_CONDITION = 0x02
+
+
+class MultipathDevice(Transport):
+    """All paths to one logical unit, behind the transport contract.
+
+    Args:
+        paths: transports, :class:`Path` values or URLs (opened with
+            :func:`tapepath.open_transport`), in order of preference for equal priorities.
+        name: the device's name in logs (default: the first path's URL).
+        device_type: the SCSI peripheral device type, when known (1 tape, 8 changer).
+        designator: the logical-unit designator the paths share, when known.
+        policy: the policy; keyword settings (see
+            :meth:`MultipathPolicy.from_settings`) are applied over it.
+        selector: a selector instance or name (default: from ``policy.selector``).
+        handler: the activation handler for passive paths (default: none, so a passive
+            path returns only when the device makes it active itself).
+        recovery: the recovery hook (default: :class:`ResendIfSafe`).
+        monitor: True for the shared background monitor, a
+            :class:`~tapepath.multipath.monitor.PathMonitor` to use that one, or
+            False/None for none.
+        clock: monotonic time source (injectable for tests).
+        sleep: how the device waits (default: wait for a path state change, at most the
+            given seconds); injectable for tests.
+        **settings: flat policy settings (``selector="round-robin"``, ``no_path=30``, ...).
+    """
+
+    scheme = "multipath"
+
+    def __init__(
+        self,
+        paths: Iterable[Transport | Path | str],
+        *,
+        name: str | None = None,
+        device_type: int | None = None,
+        designator: str | None = None,
+        policy: MultipathPolicy | None = None,
+        selector: Selector | str | None = None,
+        handler: ActivationHandler | None = None,
+        recovery: RecoveryHook | None = None,
+        monitor: Any = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        **settings: Any,
+    ) -> None:
+        pol = policy if policy is not None else MultipathPolicy()
+        if isinstance(selector, str):
+            settings["selector"] = selector
+            selector = None
+        if settings:
+            pol = pol.updated(**settings)
+        self.policy = pol
+        self.clock = clock
+        self.device_type = device_type
+        self.designator = designator
+        built = [self._as_path(p) for p in paths]
+        self.name = name or (built[0].url if built else "multipath")
+        self.url = f"multipath://{self.name}"
+        self.group = PathGroup(self.name, built, marginal=pol.marginal, clock=clock)
+        self._selector: Selector = selector if selector is not None else make_selector(pol.selector)
+        self._failover = self._selector if isinstance(self._selector, FailoverSelector) else None
+        self.handler: ActivationHandler = handler if handler is not None else NullHandler()
+        self.recovery: RecoveryHook = recovery if recovery is not None else ResendIfSafe()
+        self._sleep = sleep if sleep is not None else self.group.wait_for_change
+        self._verdict: Callable[[Response], PathVerdict] = path_verdict
+        self._closed = False
+        self._held = False
+        self._gate = threading.Condition()
+        self._recovery_lock = threading.RLock()
+        self._recovery_owner: int | None = None
+        self._activation_lock = threading.Lock()
+        self._inflight_lock = threading.Lock()
+        self._failback_since: dict[int, float] = {}
+        self.group.add_listener(self._on_state_change)
+        self.handler.attach(self)
+        self._monitor: Any = None
+        if monitor is True:
+            from tapepath.multipath.monitor import default_monitor  # noqa: PLC0415
+
+            monitor = default_monitor()
+        if monitor:
+            self._monitor = monitor
+            monitor.register(self)
+
+    # -- construction helpers ----------------------------------------------------------
+
+    def _as_path(self, p: Transport | Path | str) -> Path:
+        if isinstance(p, Path):
+            return p
+        if isinstance(p, str):
+            from tapepath.transport.registry import open_transport  # noqa: PLC0415
+
+            p = open_transport(p)
+        prio = self.policy.priority_for(getattr(p, "url", ""))
+        return Path(p, PathIdentity(designator=self.designator, priority=prio), clock=self.clock())
+
+    # -- reading -----------------------------------------------------------------------
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every path, best priority first."""
+        return self.group.paths
+
+    @property
+    def current_path(self) -> Path | None:
+        """The path the failover selector is on (None before the first command or when
+        a load-spreading selector is used)."""
+        return self._failover.current if self._failover is not None else None
+
+    # -- the transport contract --------------------------------------------------------
+
+    def execute(
+        self,
+        cdb: bytes,
+        *,
+        data_out: bytes = b"",
+        data_in_len: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Response:
+        """Send one command on the selected path (see the module doc for failures).
+
+        Returns:
+            The response of the path that answered.
+
+        Raises:
+            NoPathError: no path was usable within the no-path policy and ``timeout``.
+            CommandInDoubtError: (default hook) a command not safe to repeat met a path
+                failure and may have run.
+            TransportError: the device is closed.
+        """
+        if self._held:
+            self._wait_gate(timeout)
+        fo = self._failover
+        if fo is None:
+            return self._execute_spread(_Req(cdb, data_out, data_in_len, timeout, None))
+        path = fo.current
+        if path is None or path._state is not _ACTIVE:
+            path = self._choose(timeout)
+        r = path.transport.execute(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+        path.account(r, len(data_out))
+        if r.outcome is _OK and r.status != _CHECK_CONDITION:
+            return r
+        return self._trouble(path, r, _Req(cdb, data_out, data_in_len, timeout, None))
+
+    def execute_into(
+        self,
+        cdb: bytes,
+        buf: bytearray | memoryview,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Response:
+        """Like :meth:`execute` for data-in, straight into ``buf`` (no copy here)."""
+        if self._held:
+            self._wait_gate(timeout)
+        fo = self._failover
+        if fo is None:
+            return self._execute_spread(_Req(cdb, b"", 0, timeout, buf))
+        path = fo.current
+        if path is None or path._state is not _ACTIVE:
+            path = self._choose(timeout)
+        r = path.transport.execute_into(cdb, buf, timeout=timeout)
+        path.account(r, 0)
+        if r.outcome is _OK and r.status != _CHECK_CONDITION:
+            return r
+        return self._trouble(path, r, _Req(cdb, b"", 0, timeout, buf))
+
+    def execute_on(
+        self,
+        path: Path,
+        cdb: bytes,
+        *,
+        data_out: bytes = b"",
+        data_in_len: int = 0,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Response:
+        """Send one command on ``path`` exactly: no selection, no retry, no state change.
+
+        For checkers, activation handlers and recovery hooks. It is not held back while
+        a recovery runs.
+        """
+        r = path.transport.execute(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+        path.account(r, len(data_out))
+        return r
+
+    def close(self) -> None:
+        """Stop monitoring and close every path's transport; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._monitor is not None:
+            self._monitor.unregister(self)
+        with self._gate:
+            self._gate.notify_all()
+        for p in self.group.paths:
+            try:
+                p.transport.close()
+            except Exception as exc:  # a broken path must not stop the others closing
+                log.warning("path_close_failed", device=self.name, path=p.url, error=str(exc))
+
+    # -- administration ----------------------------------------------------------------
+
+    def add_path(self, path: Transport | Path | str, reason: str = "hot add") -> Path:
+        """Add a path found later (hot add); it starts ACTIVE unless given otherwise."""
+        p = self._as_path(path)
+        self.group.add(p, reason)
+        return p
+
+    def set_offline(self, url: str, reason: str = "administrator") -> None:
+        """Take a path out of use (never used nor probed until :meth:`set_online`)."""
+        self.group.set_state(self._path(url), PathState.OFFLINE, reason)
+
+    def set_online(self, url: str, reason: str = "administrator") -> None:
+        """Give an offline path back to the monitor (it is probed before use)."""
+        p = self._path(url)
+        if p.state is PathState.OFFLINE:
+            self.group.set_state(p, PathState.FAILED, f"{reason}: online, to be probed")
+
+    def failback(self) -> Path | None:
+        """Move traffic to the best active path now (the manual failback).
+
+        Returns:
+            The path the next command will use, or None when none is active.
+        """
+        self._selector.reset()
+        self._failback_since.clear()
+        active = self.group.active
+        if not active:
+            return None
+        return self._selector.select(active)
+
+    def activate(self, path: Path, reason: str = "requested") -> bool:
+        """Ask the activation handler to make a PASSIVE path ACTIVE.
+
+        Returns:
+            True when the path is ACTIVE afterwards.
+        """
+        with self._activation_lock:
+            if path.state is _ACTIVE:
+                return True
+            if path.state is not PathState.PASSIVE:
+                return False
+            ok = self.handler.activate(self, path)
+            if ok:
+                self.group.set_state(path, _ACTIVE, f"activated by {self.handler.name}: {reason}")
+            return ok
+
+    def tick(self, now: float) -> None:
+        """Apply time-based rules (deferred failback); the monitor calls this."""
+        if not self._failback_since or self._failover is None:
+            return
+        delay = self.policy.failback.delay
+        for idx, since in list(self._failback_since.items()):
+            if now - since < delay:
+                continue
+            del self._failback_since[idx]
+            cur = self._failover.current
+            best = self.group.active[0] if self.group.active else None
+            if best is not None and best.index == idx and cur is not None and cur is not best:
+                self._do_failback(best, f"deferred failback after {delay:g} s")
+
+    def _path(self, url: str) -> Path:
+        p = self.group.find(url)
+        if p is None:
+            raise KeyError(f"{self.name}: no path {url}")
+        return p
+
+    # -- the slow paths ----------------------------------------------------------------
+
+    def _execute_spread(self, req: _Req) -> Response:
+        path = self._choose(req.timeout)
+        r = self._send(path, req)
+        if r.outcome is _OK and r.status != _CHECK_CONDITION:
+            return r
+        return self._trouble(path, r, req)
+
+    def _send(self, path: Path, req: _Req) -> Response:
+        with self._inflight_lock:
+            path._inflight += 1
+        try:
+            if req.buf is None:
+                r = path.transport.execute(
+                    req.cdb,
+                    data_out=req.data_out,
+                    data_in_len=req.data_in_len,
+                    timeout=req.timeout,
+                )
+            else:
+                r = path.transport.execute_into(req.cdb, req.buf, timeout=req.timeout)
+        finally:
+            with self._inflight_lock:
+                path._inflight -= 1
+        path.account(r, len(req.data_out))
+        return r
+
+    def _choose(self, timeout: float) -> Path:
+        """An active path by the selector, activating or waiting when there is none."""
+        if self._closed:
+            raise TransportError(f"{self.name}: device is closed")
+        active = self.group.active
+        if active:
+            return self._selector.select(active)
+        return self._no_path(timeout)
+
+    def _no_path(self, timeout: float) -> Path:
+        start = self.clock()
+        deadline = start + min(self.policy.no_path.queue_for, timeout)
+        while True:
+            for p in self.group.in_state(PathState.PASSIVE):
+                if self.activate(p, "no active path left"):
+                    break
+            active = self.group.active
+            if active:
+                return self._selector.select(active)
+            if self._closed:
+                raise TransportError(f"{self.name}: device is closed")
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                states = ", ".join(f"{p.url}={p.state.value}" for p in self.group.paths)
+                log.warning("no_path", device=self.name, waited=self.clock() - start)
+                raise NoPathError(
+                    f"{self.name}: no usable path after {self.clock() - start:.3g} s"
+                    f" ({states or 'no paths'})"
+                )
+            self._sleep(min(remaining, 1.0))
+
+    def _trouble(self, path: Path, r: Response, req: _Req) -> Response:
+        """Handle a failed or check-condition response until one is for the caller."""
+        retry = self.policy.transition
+        attempt = 0
+        hops = 0
+        max_hops = 4 * max(len(self.group), 1) + 8
+        while True:
+            verdict = self._verdict(r)
+            if verdict is PathVerdict.PASS:
+                return r
+            hops += 1
+            if verdict is PathVerdict.PATH_FAILURE:
+                attempt += 1
+                detail = r.detail
+                reason = f"{r.outcome.value}: {detail.message}" if detail else r.outcome.value
+                self.group.path_failed(path, reason)
+                decision = self._recover(
+                    FailedCommand(
+                        req.cdb, req.data_out, req.data_in_len, req.timeout, path, r, attempt
+                    )
+                )
+                if isinstance(decision, Complete):
+                    return decision.response
+                if isinstance(decision, Fail):
+                    raise decision.error
+                if decision.path is not None:
+                    path = decision.path
+                    if self._failover is not None:
+                        self._failover.current = path  # later commands follow recovery
+                else:
+                    path = self._choose(req.timeout)
+            elif hops > max_hops:
+                return r
+            elif verdict is PathVerdict.TRANSITIONING:
+                if retry.exhausted:
+                    return r
+                self._sleep(retry.delay())
+                retry = retry.increment()
+            elif verdict in (PathVerdict.STANDBY, PathVerdict.UNAVAILABLE):
+                self.group.set_state(
+                    path, PathState.PASSIVE, f"device answered {verdict.value} (02/04/xx)"
+                )
+                path = self._choose(req.timeout)
+            elif verdict is PathVerdict.OFFLINE:
+                self.group.path_failed(path, "logical unit offline through this port (02/04/12)")
+                path = self._choose(req.timeout)
+            else:  # STATE_CHANGED: re-read the access states, then resend
+                self.handler.refresh(self)
+                path = self._choose(req.timeout)
+            r = self._send(path, req)
+
+    def _recover(self, failed: FailedCommand) -> Decision:
+        me = threading.get_ident()
+        with self._recovery_lock:
+            outer = self._recovery_owner is None
+            if outer:
+                self._recovery_owner = me
+                self._held = True
+            try:
+                decision = self.recovery.on_path_failure(self, failed)
+            finally:
+                if outer:
+                    self._recovery_owner = None
+                    self._held = False
+                    with self._gate:
+                        self._gate.notify_all()
+        log.info(
+            "path_failure_decision",
+            device=self.name,
+            path=failed.path.url,
+            opcode=f"{failed.opcode:02X}",
+            attempt=failed.attempt,
+            decision=type(decision).__name__,
+        )
+        return decision
+
+    def _wait_gate(self, timeout: float) -> None:
+        if self._recovery_owner == threading.get_ident():
+            return
+        deadline = time.monotonic() + timeout
+        with self._gate:
+            while self._held and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise NoPathError(f"{self.name}: recovery did not finish within {timeout} s")
+                self._gate.wait(remaining)
+
+    # -- state changes and failback ----------------------------------------------------
+
+    def _on_state_change(self, path: Path, old: PathState, new: PathState, reason: str) -> None:
+        fo = self._failover
+        if new is not _ACTIVE or fo is None:
+            return
+        cur = fo.current
+        if cur is None or cur is path or cur.state is not _ACTIVE:
+            return
+        if path.priority <= cur.priority:
+            return
+        pol = self.policy.failback
+        if pol.mode is FailbackMode.DEFERRED:
+            self._failback_since[path.index] = self.clock()
+            return
+        if pol.should_fail_back(healthy_for=0.0, reported_by_device=old is PathState.PASSIVE):
+            self._do_failback(path, f"{pol.mode.value} failback")
+
+    def _do_failback(self, to: Path, reason: str) -> None:
+        fo = self._failover
+        if fo is None:
+            return
+        old = fo.current
+        fo.current = to
+        log.info(
+            "path_failback",
+            device=self.name,
+            old=old.url if old is not None else None,
+            new=to.url,
+            reason=reason,
+        )
+
+    def __repr__(self) -> str:
+        return f"<MultipathDevice {self.name} paths={len(self.group)}>"

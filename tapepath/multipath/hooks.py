@@ -1,0 +1,181 @@
+"""The recovery seam: what a device does with a command that met a path failure.
+
+When a command's path fails under it, :class:`~tapepath.multipath.device.MultipathDevice`
+marks the path FAILED and asks its :class:`RecoveryHook` for a :data:`Decision`:
+
+- :class:`Resend`: send the command again, on the path the hook names or on the next
+  one the selector picks;
+- :class:`Complete`: the command is done; return this response to the caller (for
+  example, recovery read the tape position and found the WRITE already there);
+- :class:`Fail`: raise this error to the caller.
+
+While the hook runs, the device holds every other command submitted to it (they wait,
+within their own deadlines, and go afterwards in the order they arrived), so a hook
+may send commands of its own through :meth:`MultipathDevice.execute_on` without
+being overtaken. The default hook, :class:`ResendIfSafe`, resends commands that are safe
+to repeat and commands that never reached the device; for anything else it fails with
+:class:`CommandInDoubtError`, which carries the response and ``maybe_executed``. The
+recovery layer (verify, notify, synchronise, resend, never twice) plugs its own hook in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from attrs import frozen
+
+from tapepath.errors import PathFailureError
+from tapepath.transport.base import Response
+
+if TYPE_CHECKING:
+    from tapepath.multipath.device import MultipathDevice
+    from tapepath.multipath.path import Path
+
+__all__ = [
+    "SAFE_TO_REPEAT",
+    "CommandInDoubtError",
+    "Complete",
+    "Decision",
+    "Fail",
+    "FailedCommand",
+    "RecoveryHook",
+    "Resend",
+    "ResendIfSafe",
+]
+
+SAFE_TO_REPEAT: frozenset[int] = frozenset(
+    {
+        0x00,  # TEST UNIT READY
+        0x05,  # READ BLOCK LIMITS
+        0x12,  # INQUIRY
+        0x1A,  # MODE SENSE(6)
+        0x34,  # READ POSITION
+        0x44,  # REPORT DENSITY SUPPORT
+        0x4D,  # LOG SENSE
+        0x5A,  # MODE SENSE(10)
+        0x5E,  # PERSISTENT RESERVE IN
+        0x8C,  # READ ATTRIBUTE
+        0xA0,  # REPORT LUNS
+        0xA3,  # MAINTENANCE IN (REPORT TARGET PORT GROUPS, ...)
+        0xB8,  # READ ELEMENT STATUS
+    }
+)
+"""Opcodes whose repetition changes nothing on the device (the resend-freely set)."""
+
+
+@frozen
+class FailedCommand:
+    """One command whose path failed under it.
+
+    Attributes:
+        cdb: the CDB as the caller gave it.
+        data_out: the caller's data-out bytes (the same object, not a copy).
+        data_in_len: the caller's allocation.
+        timeout: the caller's deadline in seconds.
+        path: the path that failed (already marked FAILED).
+        response: what that path's transport returned.
+        attempt: 1 for the first failure of this command, then 2, ...
+    """
+
+    cdb: bytes
+    data_out: bytes
+    data_in_len: int
+    timeout: float
+    path: Path
+    response: Response
+    attempt: int
+
+    @property
+    def maybe_executed(self) -> bool:
+        """False only when the transport knows the command never reached the device."""
+        detail = self.response.detail
+        return detail.maybe_executed if detail is not None else True
+
+    @property
+    def opcode(self) -> int:
+        """The command's operation code."""
+        return self.cdb[0]
+
+
+@frozen
+class Resend:
+    """Send the command again, on ``path`` or (None) on the selector's next path."""
+
+    path: Path | None = None
+
+
+@frozen
+class Complete:
+    """The command is done: return ``response`` to the caller."""
+
+    response: Response
+
+
+@frozen
+class Fail:
+    """Raise ``error`` to the caller."""
+
+    error: Exception
+
+
+Decision = Resend | Complete | Fail
+"""What a :class:`RecoveryHook` returns."""
+
+
+class RecoveryHook(Protocol):
+    """Decides what happens to a command whose path failed."""
+
+    def on_path_failure(self, device: MultipathDevice, failed: FailedCommand) -> Decision:
+        """Return the decision for ``failed`` (may send commands via ``device.execute_on``)."""
+        ...
+
+
+class CommandInDoubtError(PathFailureError):
+    """A command that is not safe to repeat met a path failure and may have run.
+
+    Nothing was resent. Attributes:
+
+    Attributes:
+        response: what the failed path returned.
+        path: the URL of the failed path.
+        opcode: the command's operation code.
+        maybe_executed: always True here (otherwise it would have been resent).
+    """
+
+    def __init__(self, message: str, *, response: Response, path: str, opcode: int) -> None:
+        super().__init__(message, maybe_executed=True)
+        self.response = response
+        self.path = path
+        self.opcode = opcode
+
+
+class ResendIfSafe:
+    """The default hook: resend what is safe, fail the rest with CommandInDoubtError.
+
+    Args:
+        safe: the opcodes that may be repeated freely.
+        max_attempts: give up (CommandInDoubtError) after this many path failures of
+            one command, even for safe ones.
+    """
+
+    def __init__(self, safe: frozenset[int] = SAFE_TO_REPEAT, max_attempts: int = 8) -> None:
+        self.safe = safe
+        self.max_attempts = max_attempts
+
+    def on_path_failure(self, device: MultipathDevice, failed: FailedCommand) -> Decision:
+        """Resend when safe or never executed; otherwise fail with CommandInDoubtError."""
+        if failed.attempt <= self.max_attempts and (
+            failed.opcode in self.safe or not failed.maybe_executed
+        ):
+            return Resend()
+        detail = failed.response.detail
+        why = detail.message if detail else failed.response.outcome.value
+        return Fail(
+            CommandInDoubtError(
+                f"{device.name}: command {failed.opcode:02X}h may have run on {failed.path.url} "
+                f"before the path failed ({failed.response.outcome.value}: {why}); not resent",
+                response=failed.response,
+                path=failed.path.url,
+                opcode=failed.opcode,
+            )
+        )
