@@ -1,0 +1,691 @@
+"""Session and command state of a full-feature iSCSI connection, sans-I/O.
+
+:class:`SessionCore` turns requests into encoded PDUs and received PDUs into events.
+It keeps CmdSN / ExpStatSN / MaxCmdSN with 32-bit serial arithmetic, allocates ITTs,
+sends immediate and unsolicited data within FirstBurstLength, answers R2Ts with
+Data-Out sequences (DataSN per sequence), places Data-In straight into the command's
+buffer (:meth:`SessionCore.sink`), and reads status, residuals and sense. It never
+touches a socket or a thread; the driver calls it under one lock.
+
+Everything a target sends is checked before it is used: an ITT that names no command,
+a DataSN or R2TSN out of sequence, data outside the command's buffer, a StatSN behind
+the window or an ExpCmdSN beyond what was sent raise
+:class:`~tapepath.errors.ProtocolError`, and the driver drops the connection.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import structlog
+from attrs import frozen
+
+from tapepath.errors import ProtocolError
+from tapepath.iscsi.opcodes import AsyncEvent, Opcode, TmfFunction, TmfResponse
+from tapepath.iscsi.pdu import NO_TAG, Header, Pdu, encode_pdu
+from tapepath.iscsi.serial import serial_add, serial_diff, serial_le, serial_lt
+from tapepath.iscsi.text import Params
+from tapepath.scsi._wire import Bytes
+
+__all__ = [
+    "AsyncMessage",
+    "Completed",
+    "LogoutReply",
+    "PingReply",
+    "Rejected",
+    "SessionCore",
+    "Task",
+    "TextReply",
+    "TmfReply",
+    "Transmit",
+    "encode_lun",
+]
+
+log = structlog.get_logger("tapepath.iscsi.session")
+
+_EMPTY: Final = memoryview(b"")
+_STATSN_SLACK: Final = 4096
+"""How far ahead of ExpStatSN a StatSN may jump before it is called out of window."""
+
+
+def encode_lun(lun: int) -> int:
+    """The 8-byte SAM LUN field for LUN number ``lun`` as an integer.
+
+    Peripheral addressing below 256, flat space addressing up to 16383.
+    """
+    if not 0 <= lun < 16384:
+        raise ValueError(f"LUN {lun} is outside 0..16383")
+    if lun < 256:
+        return lun << 48
+    return (0x4000 | lun) << 48
+
+
+class Task:
+    """One SCSI command in flight (mutable state owned by the core).
+
+    Attributes:
+        itt: its Initiator Task Tag.
+        lun: the LUN number.
+        cmd_sn: the CmdSN it was sent with.
+        cdb: the CDB.
+        data_out: bytes to write (empty for reads).
+        buf: where Data-In lands (None for writes and no-data commands).
+        expected: the Expected Data Transfer Length.
+        received: highest byte of data-in received so far.
+        status: the SCSI status, once done.
+        sense: sense bytes, if any.
+        residual: the residual count the target reported (underflow) or 0.
+        overflow: bytes the target could not send because the buffer was too small.
+        done: True once the status has arrived (or the task was aborted or rejected).
+        failure: why the target failed the task without a SCSI status (None if it has one).
+        abandoned: the caller gave up waiting; later data goes to a scratch buffer.
+        waiter: an opaque slot for the driver.
+    """
+
+    __slots__ = (
+        "abandoned",
+        "buf",
+        "cdb",
+        "cmd_sn",
+        "data_out",
+        "done",
+        "expected",
+        "failure",
+        "itt",
+        "lun",
+        "next_data_sn",
+        "next_r2t_sn",
+        "overflow",
+        "received",
+        "residual",
+        "sense",
+        "status",
+        "waiter",
+    )
+
+    def __init__(  # noqa: PLR0917  (internal constructor, called in one place)
+        self,
+        itt: int,
+        lun: int,
+        cmd_sn: int,
+        cdb: bytes,
+        data_out: memoryview,
+        buf: memoryview | None,
+    ) -> None:
+        self.itt = itt
+        self.lun = lun
+        self.cmd_sn = cmd_sn
+        self.cdb = cdb
+        self.data_out = data_out
+        self.buf = buf
+        self.expected = len(buf) if buf is not None else len(data_out)
+        self.received = 0
+        self.next_data_sn = 0
+        self.next_r2t_sn = 0
+        self.status = 0
+        self.sense = b""
+        self.residual = 0
+        self.overflow = 0
+        self.done = False
+        self.failure: str | None = None
+        self.abandoned = False
+        self.waiter: object = None
+
+    @property
+    def transferred(self) -> int:
+        """Bytes moved: data-in received, or data-out length minus the residual."""
+        if self.buf is not None:
+            return self.received
+        return max(0, len(self.data_out) - self.residual)
+
+    def __repr__(self) -> str:
+        return f"<Task itt=0x{self.itt:08x} cmd_sn={self.cmd_sn} op=0x{self.cdb[0]:02x}>"
+
+
+@frozen
+class Completed:
+    """A command finished (status, rejection or abort): look at the task."""
+
+    task: Task
+
+
+@frozen
+class Transmit:
+    """Bytes the driver must send now (Data-Out for an R2T, a NOP-Out answer)."""
+
+    segments: list[Bytes]
+
+
+@frozen
+class PingReply:
+    """The target answered our NOP-Out ping with this ITT."""
+
+    itt: int
+
+
+@frozen
+class TmfReply:
+    """A task management request finished."""
+
+    itt: int
+    response: int
+
+
+@frozen
+class TextReply:
+    """A Text Response (``final`` False means more follows: send an empty request)."""
+
+    itt: int
+    data: bytes
+    final: bool
+    ttt: int
+
+
+@frozen
+class LogoutReply:
+    """The Logout Response."""
+
+    itt: int
+    response: int
+    time2wait: int
+    time2retain: int
+
+
+@frozen
+class AsyncMessage:
+    """An Asynchronous Message from the target.
+
+    Attributes:
+        event: the AsyncEvent code (see :class:`~tapepath.iscsi.opcodes.AsyncEvent`).
+        vcode: the vendor code.
+        parameters: Parameter1..3.
+        lun: the LUN field (for SCSI events).
+        sense: sense data of a SCSI async event.
+    """
+
+    event: int
+    vcode: int
+    parameters: tuple[int, int, int]
+    lun: int
+    sense: bytes
+
+
+@frozen
+class Rejected:
+    """The target rejected a PDU (reason code, and the ITT of the rejected PDU)."""
+
+    reason: int
+    itt: int
+
+
+Event = (
+    Completed | Transmit | PingReply | TmfReply | TextReply | LogoutReply | AsyncMessage | Rejected
+)
+
+
+class SessionCore:
+    """Command state of one connection in full-feature phase.
+
+    Args:
+        params: the negotiated parameters.
+        cmd_sn: the next CmdSN to use (the login's CmdSN).
+        exp_stat_sn: the next StatSN expected (from the login).
+        max_cmd_sn: the target's MaxCmdSN (from the login).
+        max_in_flight: a local cap on commands outstanding, whatever the window says.
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        *,
+        cmd_sn: int,
+        exp_stat_sn: int,
+        max_cmd_sn: int,
+        max_in_flight: int = 256,
+    ) -> None:
+        self.params = params
+        self.cmd_sn = cmd_sn
+        self.exp_stat_sn = exp_stat_sn
+        self.exp_cmd_sn = cmd_sn
+        self.max_cmd_sn = max_cmd_sn
+        self.max_in_flight = max_in_flight
+        self.tasks: dict[int, Task] = {}
+        self._next_itt = 1
+        self._pings: set[int] = set()
+        self._tmfs: dict[int, tuple[int, int, int, int]] = {}
+        self._others: set[int] = set()
+        self._hd = params.header_digest
+        self._dd = params.data_digest
+        self._chunk = params.max_xmit_data_segment_length
+
+    # -- limits ---------------------------------------------------------------------
+    @property
+    def max_data(self) -> int:
+        """The largest data segment the target may send (for decode_header)."""
+        return self.params.max_recv_data_segment_length
+
+    def window_open(self) -> bool:
+        """True when another non-immediate command may be sent now."""
+        return serial_le(self.cmd_sn, self.max_cmd_sn) and len(self.tasks) < self.max_in_flight
+
+    def _encode(self, pdu: Pdu) -> list[Bytes]:
+        return encode_pdu(pdu, header_digest=self._hd, data_digest=self._dd)
+
+    def _alloc_itt(self) -> int:
+        itt = self._next_itt
+        while itt in self.tasks or itt in self._pings or itt in self._tmfs or itt in self._others:
+            itt = (itt + 1) & 0x7FFFFFFF
+        self._next_itt = (itt + 1) & 0x7FFFFFFF or 1
+        return itt
+
+    # -- requests -------------------------------------------------------------------
+    def submit(
+        self,
+        lun: int,
+        cdb: bytes,
+        *,
+        data_out: Bytes = b"",
+        buf: memoryview | None = None,
+    ) -> tuple[Task, list[Bytes]]:
+        """Start a SCSI command; return its task and the segments to send.
+
+        Immediate data and unsolicited Data-Out go with it as the parameters allow;
+        the rest of a write follows the target's R2Ts.
+
+        Raises:
+            ProtocolError: the CmdSN window is closed (check :meth:`window_open`).
+            ValueError: both data_out and buf, or a CDB of more than 260 bytes.
+        """
+        if not self.window_open():
+            raise ProtocolError("the CmdSN window is closed")
+        if data_out and buf is not None:
+            raise ValueError("a command moves data in one direction")
+        if not 1 <= len(cdb) <= 260:
+            raise ValueError("CDB must be 1..260 bytes")
+        out = memoryview(data_out).cast("B") if data_out else _EMPTY
+        itt = self._alloc_itt()
+        task = Task(itt, lun, self.cmd_sn, bytes(cdb), out, buf)
+        p = self.params
+        n_out = len(out)
+        immediate = 0
+        if n_out and p.immediate_data:
+            immediate = min(n_out, p.first_burst_length, self._chunk)
+        unsolicited = 0
+        if n_out and not p.initial_r2t:
+            unsolicited = min(n_out, p.first_burst_length) - immediate
+        flags = 0x01 | (0x40 if buf is not None else 0) | (0x20 if n_out else 0)
+        if unsolicited <= 0:
+            flags |= 0x80
+        cdb16 = cdb[:16].ljust(16, b"\0")
+        ahs = b""
+        if len(cdb) > 16:
+            ext = cdb[16:]
+            ahs = (len(ext) + 1).to_bytes(2, "big") + b"\x01\x00" + ext
+            ahs += b"\0" * (-len(ahs) & 3)
+        lun_field = encode_lun(lun)
+        pdu = Pdu(
+            Opcode.SCSI_COMMAND,
+            flags=flags,
+            lun=lun_field,
+            itt=itt,
+            words=(
+                task.expected,
+                self.cmd_sn,
+                self.exp_stat_sn,
+                int.from_bytes(cdb16[0:4], "big"),
+                int.from_bytes(cdb16[4:8], "big"),
+                int.from_bytes(cdb16[8:12], "big"),
+                int.from_bytes(cdb16[12:16], "big"),
+            ),
+            ahs=ahs,
+            data=out[:immediate] if immediate else b"",
+        )
+        self.cmd_sn = serial_add(self.cmd_sn, 1)
+        self.tasks[itt] = task
+        segments = self._encode(pdu)
+        if unsolicited > 0:
+            segments += self._data_out(task, NO_TAG, immediate, unsolicited)
+        return task, segments
+
+    def _data_out(self, task: Task, ttt: int, offset: int, length: int) -> list[Bytes]:
+        segments: list[Bytes] = []
+        end = offset + length
+        data_sn = 0
+        lun_field = encode_lun(task.lun)
+        while offset < end:
+            n = min(self._chunk, end - offset)
+            last = offset + n >= end
+            pdu = Pdu(
+                Opcode.DATA_OUT,
+                flags=0x80 if last else 0,
+                lun=lun_field,
+                itt=task.itt,
+                words=(ttt, 0, self.exp_stat_sn, 0, data_sn, offset, 0),
+                data=task.data_out[offset : offset + n],
+            )
+            segments += self._encode(pdu)
+            offset += n
+            data_sn += 1
+        return segments
+
+    def ping(self) -> tuple[int, list[Bytes]]:
+        """A NOP-Out that asks for an answer (immediate; CmdSN not advanced)."""
+        itt = self._alloc_itt()
+        self._pings.add(itt)
+        pdu = Pdu(
+            Opcode.NOP_OUT,
+            flags=0x80,
+            immediate=True,
+            itt=itt,
+            words=(NO_TAG, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
+        )
+        return itt, self._encode(pdu)
+
+    def forget_ping(self, itt: int) -> None:
+        """Stop waiting for the answer to ping ``itt`` (it missed)."""
+        self._pings.discard(itt)
+
+    def task_management(
+        self, function: TmfFunction, lun: int = 0, referenced: Task | None = None
+    ) -> tuple[int, list[Bytes]]:
+        """A Task Management Function Request (immediate)."""
+        itt = self._alloc_itt()
+        ref_itt = referenced.itt if referenced is not None else NO_TAG
+        ref_sn = referenced.cmd_sn if referenced is not None else 0
+        if function is TmfFunction.ABORT_TASK and referenced is None:
+            raise ValueError("ABORT TASK needs the task to abort")
+        self._tmfs[itt] = (int(function), lun, ref_itt, self.cmd_sn)
+        pdu = Pdu(
+            Opcode.TASK_MGMT_REQUEST,
+            flags=0x80 | int(function),
+            immediate=True,
+            lun=encode_lun(lun),
+            itt=itt,
+            words=(ref_itt, self.cmd_sn, self.exp_stat_sn, ref_sn, 0, 0, 0),
+        )
+        return itt, self._encode(pdu)
+
+    def text_request(
+        self, data: bytes, *, ttt: int = NO_TAG, itt: int | None = None
+    ) -> tuple[int, list[Bytes]]:
+        """A Text Request (send ``ttt`` and ``itt`` back to continue a reply)."""
+        if itt is None:
+            itt = self._alloc_itt()
+            self._others.add(itt)
+        pdu = Pdu(
+            Opcode.TEXT_REQUEST,
+            flags=0x80,
+            immediate=True,
+            itt=itt,
+            words=(ttt, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
+            data=data,
+        )
+        return itt, self._encode(pdu)
+
+    def logout(self, reason: int = 0, cid: int = 0) -> tuple[int, list[Bytes]]:
+        """A Logout Request (reason 0: close the session)."""
+        itt = self._alloc_itt()
+        self._others.add(itt)
+        pdu = Pdu(
+            Opcode.LOGOUT_REQUEST,
+            flags=0x80 | (reason & 0x7F),
+            immediate=True,
+            itt=itt,
+            words=(cid << 16, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
+        )
+        return itt, self._encode(pdu)
+
+    def abandon(self, task: Task) -> None:
+        """The caller stopped waiting: keep the ITT busy, send later data to scratch."""
+        task.abandoned = True
+
+    def fail_all(self) -> list[Task]:
+        """The connection is gone: return every task in flight and forget them."""
+        tasks = list(self.tasks.values())
+        self.tasks.clear()
+        self._pings.clear()
+        self._tmfs.clear()
+        self._others.clear()
+        return tasks
+
+    # -- receiving ------------------------------------------------------------------
+    def _task(self, itt: int, what: str) -> Task:
+        task = self.tasks.get(itt)
+        if task is None:
+            raise ProtocolError(f"{what} for ITT 0x{itt:08x}, which names no command")
+        return task
+
+    def sink(self, header: Header) -> memoryview:
+        """Where the data segment of ``header``'s PDU must be read into.
+
+        For Data-In this is the command's own buffer at the PDU's offset, so data is
+        never copied; otherwise a fresh buffer of exactly the segment's length (already
+        bounded by the negotiated MaxRecvDataSegmentLength).
+
+        Raises:
+            ProtocolError: Data-In for an unknown or finished command, out of sequence,
+                or outside the command's buffer.
+        """
+        pdu, n = header.pdu, header.data_length
+        if pdu.opcode != Opcode.DATA_IN:
+            return memoryview(bytearray(n))
+        task = self._task(pdu.itt, "Data-In")
+        if task.buf is None or task.done:
+            raise ProtocolError(f"Data-In for {task!r}, which reads no data")
+        if pdu.data_sn != task.next_data_sn:
+            raise ProtocolError(
+                f"Data-In DataSN {pdu.data_sn} out of sequence (expected {task.next_data_sn})"
+            )
+        offset = pdu.buffer_offset
+        if offset + n > task.expected:
+            raise ProtocolError(
+                f"Data-In of {n} bytes at offset {offset} overruns the {task.expected}-byte buffer"
+            )
+        if task.abandoned:
+            return memoryview(bytearray(n))
+        return task.buf[offset : offset + n]
+
+    def _sequence(self, pdu: Pdu, *, advances: bool) -> None:
+        if advances:
+            d = serial_diff(pdu.stat_sn, self.exp_stat_sn)
+            if d < 0 or d > _STATSN_SLACK:
+                raise ProtocolError(
+                    f"StatSN {pdu.stat_sn} outside the window (expected {self.exp_stat_sn})"
+                )
+            self.exp_stat_sn = serial_add(pdu.stat_sn, 1)
+        exp, mx = pdu.exp_cmd_sn, pdu.max_cmd_sn
+        if serial_diff(mx, exp) < -1:
+            return  # the RFC says: ignore both
+        if serial_lt(self.cmd_sn, exp):
+            raise ProtocolError(f"ExpCmdSN {exp} acknowledges commands never sent")
+        if serial_lt(self.exp_cmd_sn, exp):
+            self.exp_cmd_sn = exp
+        if serial_lt(self.max_cmd_sn, mx):
+            self.max_cmd_sn = mx
+
+    def receive(self, pdu: Pdu, data: memoryview | None = None) -> list[Event]:
+        """Process one PDU from the target whose data segment is ``data``.
+
+        ``data`` defaults to ``pdu.data``; for Data-In it is the view :meth:`sink`
+        returned.
+
+        Raises:
+            ProtocolError: the PDU breaks the protocol; drop the connection.
+        """
+        seg = memoryview(pdu.data) if data is None else data
+        op = pdu.opcode
+        if op == Opcode.DATA_IN:
+            return self._data_in(pdu, seg)
+        if op == Opcode.SCSI_RESPONSE:
+            return self._scsi_response(pdu, seg)
+        if op == Opcode.R2T:
+            return self._r2t(pdu)
+        if op == Opcode.NOP_IN:
+            return self._nop_in(pdu, seg)
+        if op == Opcode.TASK_MGMT_RESPONSE:
+            return self._tmf_response(pdu)
+        if op == Opcode.ASYNC_MESSAGE:
+            self._sequence(pdu, advances=True)
+            w = pdu.words[4]
+            sense = b""
+            if len(seg) >= 2:
+                slen = int.from_bytes(seg[0:2], "big")
+                sense = bytes(seg[2 : 2 + slen])
+            msg = AsyncMessage(
+                event=w >> 24,
+                vcode=(w >> 16) & 0xFF,
+                parameters=(w & 0xFFFF, pdu.words[5] >> 16, pdu.words[5] & 0xFFFF),
+                lun=pdu.lun,
+                sense=sense,
+            )
+            name = AsyncEvent(msg.event).name if msg.event in set(AsyncEvent) else str(msg.event)
+            log.info("iscsi_async_message", async_event=name, parameters=msg.parameters)
+            return [msg]
+        if op == Opcode.TEXT_RESPONSE:
+            self._sequence(pdu, advances=True)
+            if pdu.itt not in self._others:
+                raise ProtocolError(f"Text Response for unknown ITT 0x{pdu.itt:08x}")
+            if pdu.final:
+                self._others.discard(pdu.itt)
+            return [TextReply(pdu.itt, bytes(seg), pdu.final, pdu.ttt)]
+        if op == Opcode.LOGOUT_RESPONSE:
+            self._sequence(pdu, advances=True)
+            if pdu.itt not in self._others:
+                raise ProtocolError(f"Logout Response for unknown ITT 0x{pdu.itt:08x}")
+            self._others.discard(pdu.itt)
+            w = pdu.words[5]
+            return [LogoutReply(pdu.itt, pdu.b2, w >> 16, w & 0xFFFF)]
+        if op == Opcode.REJECT:
+            return self._reject(pdu, seg)
+        raise ProtocolError(f"opcode 0x{op:02x} is not valid in full-feature phase")
+
+    def _complete(self, task: Task) -> list[Event]:
+        task.done = True
+        del self.tasks[task.itt]
+        return [Completed(task)]
+
+    def _residuals(self, task: Task, pdu: Pdu) -> None:
+        if pdu.flags & 0x02:  # U: underflow
+            if pdu.residual > task.expected:
+                raise ProtocolError("residual underflow larger than the transfer")
+            task.residual = pdu.residual
+        elif pdu.flags & 0x04:  # O: overflow
+            task.overflow = pdu.residual
+
+    def _data_in(self, pdu: Pdu, seg: memoryview) -> list[Event]:
+        task = self._task(pdu.itt, "Data-In")
+        status = bool(pdu.flags & 0x01)
+        self._sequence(pdu, advances=status)
+        task.next_data_sn = serial_add(task.next_data_sn, 1)
+        end = pdu.buffer_offset + len(seg)
+        task.received = max(task.received, end)
+        if not status:
+            return []
+        if not pdu.final:
+            raise ProtocolError("Data-In with status but without the F bit")
+        task.status = pdu.b3
+        self._residuals(task, pdu)
+        return self._complete(task)
+
+    def _scsi_response(self, pdu: Pdu, seg: memoryview) -> list[Event]:
+        task = self._task(pdu.itt, "SCSI Response")
+        self._sequence(pdu, advances=True)
+        if pdu.b2 != 0:
+            task.failure = f"target failure (iSCSI response 0x{pdu.b2:02x})"
+        task.status = pdu.b3
+        if len(seg) >= 2:
+            slen = int.from_bytes(seg[0:2], "big")
+            if 2 + slen > len(seg):
+                raise ProtocolError("SenseLength runs past the data segment")
+            task.sense = bytes(seg[2 : 2 + slen])
+        self._residuals(task, pdu)
+        if task.buf is not None and task.received > task.expected - task.residual:
+            raise ProtocolError("more Data-In than the residual count allows")
+        return self._complete(task)
+
+    def _r2t(self, pdu: Pdu) -> list[Event]:
+        task = self._task(pdu.itt, "R2T")
+        self._sequence(pdu, advances=False)
+        if not task.data_out or task.done:
+            raise ProtocolError(f"R2T for {task!r}, which writes no data")
+        if pdu.data_sn != task.next_r2t_sn:
+            raise ProtocolError(
+                f"R2TSN {pdu.data_sn} out of sequence (expected {task.next_r2t_sn})"
+            )
+        offset, length = pdu.buffer_offset, pdu.residual
+        if length == 0 or length > self.params.max_burst_length:
+            raise ProtocolError(f"R2T asks for {length} bytes (MaxBurstLength applies)")
+        if offset + length > len(task.data_out):
+            raise ProtocolError("R2T asks for data beyond the command's buffer")
+        if pdu.ttt == NO_TAG:
+            raise ProtocolError("R2T with the reserved Target Transfer Tag")
+        task.next_r2t_sn = serial_add(task.next_r2t_sn, 1)
+        if task.abandoned:
+            return []
+        return [Transmit(self._data_out(task, pdu.ttt, offset, length))]
+
+    def _nop_in(self, pdu: Pdu, seg: memoryview) -> list[Event]:
+        if pdu.itt != NO_TAG:
+            self._sequence(pdu, advances=True)
+            if pdu.itt not in self._pings:
+                raise ProtocolError(f"NOP-In for ITT 0x{pdu.itt:08x}, which names no ping")
+            self._pings.discard(pdu.itt)
+            return [PingReply(pdu.itt)]
+        self._sequence(pdu, advances=False)
+        if pdu.ttt == NO_TAG:
+            return []
+        answer = Pdu(
+            Opcode.NOP_OUT,
+            flags=0x80,
+            immediate=True,
+            lun=pdu.lun,
+            itt=NO_TAG,
+            words=(pdu.ttt, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
+            data=bytes(seg),
+        )
+        return [Transmit(self._encode(answer))]
+
+    def _tmf_response(self, pdu: Pdu) -> list[Event]:
+        self._sequence(pdu, advances=True)
+        entry = self._tmfs.pop(pdu.itt, None)
+        if entry is None:
+            raise ProtocolError(f"Task Management Response for unknown ITT 0x{pdu.itt:08x}")
+        function, lun, ref_itt, tmf_sn = entry
+        events: list[Event] = [TmfReply(pdu.itt, pdu.b2)]
+        if pdu.b2 not in (TmfResponse.COMPLETE, TmfResponse.TASK_DOES_NOT_EXIST):
+            return events
+        victims: list[Task] = []
+        if function == TmfFunction.ABORT_TASK:
+            t = self.tasks.get(ref_itt)
+            victims = [t] if t is not None else []
+        elif function in (
+            TmfFunction.ABORT_TASK_SET,
+            TmfFunction.CLEAR_TASK_SET,
+            TmfFunction.LOGICAL_UNIT_RESET,
+        ):
+            victims = [
+                t for t in self.tasks.values() if t.lun == lun and serial_lt(t.cmd_sn, tmf_sn)
+            ]
+        elif function in (TmfFunction.TARGET_WARM_RESET, TmfFunction.TARGET_COLD_RESET):
+            victims = [t for t in self.tasks.values() if serial_lt(t.cmd_sn, tmf_sn)]
+        for t in victims:
+            t.failure = f"aborted by {TmfFunction(function).name}"
+            events += self._complete(t)
+        return events
+
+    def _reject(self, pdu: Pdu, seg: memoryview) -> list[Event]:
+        self._sequence(pdu, advances=True)
+        itt = NO_TAG
+        if len(seg) >= 48:
+            itt = int.from_bytes(seg[16:20], "big")
+        log.warning("iscsi_reject", reason=pdu.b2, itt=itt)
+        events: list[Event] = [Rejected(pdu.b2, itt)]
+        task = self.tasks.get(itt)
+        if task is not None:
+            task.failure = f"rejected by the target (reason 0x{pdu.b2:02x})"
+            events += self._complete(task)
+        self._pings.discard(itt)
+        self._others.discard(itt)
+        if self._tmfs.pop(itt, None) is not None:
+            events.append(TmfReply(itt, TmfResponse.REJECTED))
+        return events
