@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import check_uint, u16, u32
-from tapepath.scsi.cdb import TestUnitReady
+from tapepath.scsi.cdb import RequestSense, TestUnitReady
 
 
 class TestCheckUint:
@@ -69,3 +69,46 @@ class TestTestUnitReady:
         """Arbitrary bytes parse or raise DecodeError."""
         with contextlib.suppress(DecodeError):
             TestUnitReady.from_bytes(raw)
+
+
+class TestRequestSense:
+    """REQUEST SENSE builds, parses and checks its fields."""
+
+    def test_layout(self) -> None:
+        """SPC: opcode 03h, DESC in byte 1 bit 0, allocation length in byte 4."""
+        cdb = RequestSense(desc=True, allocation_length=252, control=0x80).to_bytes()
+        assert cdb == bytes([0x03, 0x01, 0x00, 0x00, 0xFC, 0x80])
+
+    @given(st.booleans(), st.integers(0, 255), st.integers(0, 255))
+    def test_round_trip(self, desc: bool, alloc: int, control: int) -> None:
+        """from_bytes(to_bytes()) is the identity."""
+        cmd = RequestSense(desc=desc, allocation_length=alloc, control=control)
+        assert RequestSense.from_bytes(cmd.to_bytes()) == cmd
+        assert cmd.data_in_length == alloc
+
+    def test_ranges(self) -> None:
+        """Out-of-range fields name themselves."""
+        with pytest.raises(ValueError, match="allocation_length"):
+            RequestSense(allocation_length=256)
+        with pytest.raises(ValueError, match="desc"):
+            RequestSense(desc=1)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            bytes([0x03, 0x02, 0, 0, 18, 0]),  # reserved bit in byte 1
+            bytes([0x03, 0x00, 0, 1, 18, 0]),  # reserved byte 3
+            bytes([0x00, 0x00, 0, 0, 18, 0]),  # wrong opcode
+            bytes([0x03, 0x00, 0, 0, 18]),  # short
+        ],
+    )
+    def test_bad_cdb(self, raw: bytes) -> None:
+        """Reserved bits, a wrong opcode or length are DecodeErrors."""
+        with pytest.raises(DecodeError):
+            RequestSense.from_bytes(raw)
+
+    @given(st.binary(max_size=20))
+    def test_parse_arbitrary(self, raw: bytes) -> None:
+        """Arbitrary bytes parse or raise DecodeError."""
+        with contextlib.suppress(DecodeError):
+            RequestSense.from_bytes(raw)
