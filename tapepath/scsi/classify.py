@@ -35,6 +35,7 @@ __all__ = [
     "classify",
     "classify_response",
     "classify_sense",
+    "rules_markdown",
 ]
 
 
@@ -226,10 +227,11 @@ class Classification:
         status: the SCSI status byte (0 for a path failure).
         sense: the decoded sense data, or None (GOOD, no sense, undecodable sense).
         unit_attention: the kind of unit attention, when the sense key is UNIT ATTENTION.
-        maybe_executed: for a path failure, whether the command may have reached the
-            device (from the transport); True otherwise unless the verdict proves it
-            was not run (RETRY for BUSY, TASK SET FULL and unit attentions,
-            RESERVATION_CONFLICT, ILLEGAL_REQUEST, the ALUA path states).
+        maybe_executed: False only when the outcome proves the command was not
+            performed: BUSY, RESERVATION CONFLICT, TASK SET FULL, ACA ACTIVE; sense key
+            NOT READY (which includes the ALUA path states), UNIT ATTENTION or ILLEGAL
+            REQUEST; a deferred error; a path failure the transport says never reached
+            the device.
     """
 
     verdict: Verdict
@@ -266,19 +268,10 @@ class Classification:
         return self.verdict in (V.GOOD, V.RECOVERED)
 
 
-_NOT_RUN = frozenset(
-    {
-        V.RESERVATION_CONFLICT,
-        V.ILLEGAL_REQUEST,
-        V.PATH_STANDBY,
-        V.PATH_UNAVAILABLE,
-        V.PATH_TRANSITIONING,
-        V.PATH_OFFLINE,
-        V.MEDIUM_NOT_READY,
-        V.NOT_READY,
-        V.DEFERRED_ERROR,
-    }
-)
+# Sense keys with which the command was not performed (SPC-5: NOT READY, UNIT ATTENTION
+# and ILLEGAL REQUEST are reported instead of executing it), and deferred errors (the
+# CHECK CONDITION reports an earlier command; the current one was not performed).
+_NOT_RUN_KEYS = frozenset({K.NOT_READY, K.UNIT_ATTENTION, K.ILLEGAL_REQUEST})
 _NOT_RUN_STATUS = frozenset({0x08, 0x18, 0x28, 0x30})
 # One prebuilt value per status of STATUS_RULES: GOOD costs a dict lookup.
 _BY_STATUS = {
@@ -303,7 +296,7 @@ def classify_sense(status: int, sense: Sense) -> Classification:
     else:  # pragma: no cover - the last rule matches everything
         verdict = V.DEVICE_ERROR
     ua = _unit_attention(sense) if sense.sense_key == K.UNIT_ATTENTION else None
-    not_run = verdict in _NOT_RUN or (ua is not None and verdict is V.RETRY)
+    not_run = sense.deferred or sense.sense_key in _NOT_RUN_KEYS
     return Classification(verdict, status, sense, ua, maybe_executed=not not_run)
 
 
@@ -345,3 +338,36 @@ def classify_response(response: Response) -> Classification:
         maybe = True if detail is None else detail.maybe_executed
         return Classification(V.PATH_FAILURE, 0, maybe_executed=maybe)
     return classify(response.status, response.sense)
+
+
+def _fmt_rule(rule: Rule) -> tuple[str, str, str]:
+    key = SenseKey(rule.sense_key).label if rule.sense_key is not None else "any"
+    if rule.asc is None:
+        code = "any"
+    elif rule.ascq is None or rule.ascq == _ANY:
+        code = f"{rule.asc:02X}/xx"
+    elif rule.ascq[0] == rule.ascq[1]:
+        code = f"{rule.asc:02X}/{rule.ascq[0]:02X}"
+    else:
+        code = f"{rule.asc:02X}/{rule.ascq[0]:02X}-{rule.ascq[1]:02X}"
+    return key, code, rule.flag or ""
+
+
+def rules_markdown() -> str:
+    """The classifier's tables as Markdown (docs/sense.md embeds this text verbatim)."""
+    out = ["| status | verdict |", "| --- | --- |"]
+    out += [f"| {s:02X}h | {v.name} |" for s, v in STATUS_RULES.items()]
+    out += ["", "| # | sense key | ASC/ASCQ | flag | verdict |", "| --- | --- | --- | --- | --- |"]
+    for n, rule in enumerate(SENSE_RULES, 1):
+        key, code, flag = _fmt_rule(rule)
+        out.append(f"| {n} | {key} | {code} | {flag} | {rule.verdict.name} |")
+    out += ["", "| ASC/ASCQ | unit attention |", "| --- | --- |"]
+    for asc, (low, high), kind in UA_RULES:
+        code = (
+            f"{asc:02X}/xx"
+            if (low, high) == _ANY
+            else f"{asc:02X}/{low:02X}" + (f"-{high:02X}" if high != low else "")
+        )
+        out.append(f"| {code} | {kind.name} |")
+    out.append("| anything else | OTHER |")
+    return "\n".join(out) + "\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from tapepath.scsi.classify import (
     Verdict,
     classify,
     classify_response,
+    rules_markdown,
 )
 from tapepath.scsi.sense import SenseKey, decode_sense, descriptor_sense, fixed_sense
 from tapepath.transport.base import Outcome, Response
@@ -254,6 +257,8 @@ class TestProperties:
         assert not classify(CC, fixed_sense(K.NOT_READY, 0x04, 0x0B)).maybe_executed
         assert classify(CC, fixed_sense(K.MEDIUM_ERROR, 0x11, 0)).maybe_executed
         assert classify(CC, fixed_sense(K.ABORTED_COMMAND, 0, 0)).maybe_executed
+        assert not classify(CC, fixed_sense(K.NOT_READY, 0x04, 0x01)).maybe_executed
+        assert not classify(CC, fixed_sense(K.MEDIUM_ERROR, 0x0C, 0, deferred=True)).maybe_executed
 
 
 class TestClassifyResponse:
@@ -281,3 +286,19 @@ class TestClassifyResponse:
         c = classify_response(r)
         assert c.verdict is V.RETRY
         assert c.unit_attention is UnitAttention.ALUA_STATE_CHANGED
+
+
+class TestDocs:
+    """docs/sense.md shows the classifier's real tables and every verdict and UA kind."""
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "sense.md"
+
+    def test_tables_embedded(self) -> None:
+        """The Markdown tables in the doc are exactly what the code generates."""
+        assert rules_markdown() in self.doc.read_text()
+
+    def test_every_verdict_and_kind_documented(self) -> None:
+        """Each Verdict and UnitAttention name appears in the doc."""
+        text = self.doc.read_text()
+        missing = [m.name for m in [*Verdict, *UnitAttention] if f"`{m.name}`" not in text]
+        assert not missing
