@@ -97,6 +97,9 @@ class MoveMedium:
 class ExchangeMedium:
     """EXCHANGE MEDIUM (A6h, SMC-3): source -> first destination, first -> second.
 
+    Byte 10 holds INV1 in bit 1 and INV2 in bit 0 (as SMC-3, Wireshark and pyscsi
+    lay it out).
+
     Attributes:
         transport: the medium transport element address.
         source: the element whose volume goes to ``first_destination``.
@@ -118,7 +121,7 @@ class ExchangeMedium:
 
     def to_bytes(self) -> bytes:
         """Return the 12-byte CDB."""
-        flags = int(self.inv1) | int(self.inv2) << 1
+        flags = int(self.inv1) << 1 | int(self.inv2)
         return (
             bytes((self.OPCODE, 0))
             + _addr(self.transport)
@@ -138,8 +141,8 @@ class ExchangeMedium:
             source=_get16(cdb, 4),
             first_destination=_get16(cdb, 6),
             second_destination=_get16(cdb, 8),
-            inv1=bool(cdb[10] & 1),
-            inv2=bool(cdb[10] & 2),
+            inv1=bool(cdb[10] & 2),
+            inv2=bool(cdb[10] & 1),
             control=cdb[11],
         )
 

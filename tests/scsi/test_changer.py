@@ -81,9 +81,10 @@ class TestExchangeMedium:
     """EXCHANGE MEDIUM A6h: four addresses, INV1 and INV2."""
 
     def test_layout(self) -> None:
-        """Second destination at 8-9; INV1 bit 0 and INV2 bit 1 of byte 10."""
+        """Second destination at 8-9; INV1 bit 1 and INV2 bit 0 of byte 10."""
         cmd = ExchangeMedium(1, 0x100, 0x200, 0x300, inv1=False, inv2=True, control=0)
-        assert cmd.to_bytes() == bytes.fromhex("a6 00 0001 0100 0200 0300 02 00")
+        assert cmd.to_bytes() == bytes.fromhex("a6 00 0001 0100 0200 0300 01 00")
+        assert ExchangeMedium(inv1=True).to_bytes()[10] == 0x02
         both = ExchangeMedium(0, 0, 0, 0, inv1=True, inv2=True)
         assert both.to_bytes()[10] == 0x03
 
