@@ -60,6 +60,7 @@ log = structlog.get_logger("tapepath.multipath")
 _OK = Outcome.OK
 _ACTIVE = PathState.ACTIVE
 _CHECK_CONDITION = 0x02
+_TUR = bytes(6)
 
 
 class MultipathDevice(Transport):
@@ -237,10 +238,13 @@ class MultipathDevice(Transport):
         """Send one command on ``path`` exactly: no selection, no retry, no state change.
 
         For checkers, activation handlers and recovery hooks. It is not held back while
-        a recovery runs.
+        a recovery runs. A unit attention it meets is kept in ``path.unit_attentions``
+        (internal commands must not make recovery miss a reset).
         """
         r = path.transport.execute(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
         path.account(r, len(data_out))
+        if r.status == _CHECK_CONDITION and r.outcome is _OK and _is_unit_attention(r.sense):
+            path.unit_attentions.append(r.sense)
         return r
 
     def close(self) -> None:
@@ -304,6 +308,11 @@ class MultipathDevice(Transport):
             if ok:
                 self.group.set_state(path, _ACTIVE, f"activated by {self.handler.name}: {reason}")
             return ok
+
+    def wait(self, seconds: float) -> None:
+        """Wait as the device waits (returns early when a path changes state); for
+        handlers and hooks, so tests with a fake clock control every wait."""
+        self._sleep(seconds)
 
     def tick(self, now: float) -> None:
         """Apply time-based rules (deferred failback); the monitor calls this."""
@@ -369,6 +378,8 @@ class MultipathDevice(Transport):
             for p in self.group.in_state(PathState.PASSIVE):
                 if self.activate(p, "no active path left"):
                     break
+            if not self.group.active:
+                self._probe_passive()
             active = self.group.active
             if active:
                 return self._selector.select(active)
@@ -383,6 +394,18 @@ class MultipathDevice(Transport):
                     f" ({states or 'no paths'})"
                 )
             self._sleep(min(remaining, 1.0))
+
+    def _probe_passive(self) -> None:
+        """With no active path, ask each passive path whether the device moved the
+        active port there by itself (a library that reconfigures its control path)."""
+        for p in self.group.in_state(PathState.PASSIVE):
+            r = self.execute_on(p, _TUR, timeout=self.policy.checker.timeout)
+            v = self._verdict(r)
+            if v is PathVerdict.PATH_FAILURE or v is PathVerdict.OFFLINE:
+                self.group.path_failed(p, f"probe of passive path: {v.value}")
+            elif v is PathVerdict.PASS:
+                self.group.set_state(p, _ACTIVE, "probe: the device made this path active")
+                return
 
     def _trouble(self, path: Path, r: Response, req: _Req) -> Response:
         """Handle a failed or check-condition response until one is for the caller."""
@@ -505,3 +528,14 @@ class MultipathDevice(Transport):
 
     def __repr__(self) -> str:
         return f"<MultipathDevice {self.name} paths={len(self.group)}>"
+
+
+def _is_unit_attention(sense: bytes) -> bool:
+    if len(sense) < 3:
+        return False
+    code = sense[0] & 0x7F
+    if code in (0x70, 0x71):
+        return sense[2] & 0x0F == 0x06
+    if code in (0x72, 0x73):
+        return sense[1] & 0x0F == 0x06
+    return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 
 from attrs import field, frozen
 from attrs.validators import instance_of, optional
@@ -116,6 +117,7 @@ class Path:
         "identity",
         "index",
         "transport",
+        "unit_attentions",
         "url",
     )
 
@@ -144,6 +146,9 @@ class Path:
         """Clock times of recent path failures (for the marginal-path rule)."""
         self.held_until = 0.0
         """Clock time before which a marginal path is not reinstated."""
+        self.unit_attentions: deque[bytes] = deque(maxlen=32)
+        """Sense data of unit attentions that internal commands (checkers, handlers)
+        consumed on this path, oldest first, kept for recovery to read."""
 
     @property
     def state(self) -> PathState:
@@ -201,6 +206,12 @@ class Path:
             self._bytes_out += data_out_len - response.residual
         else:
             self._bytes_in += response.transferred
+
+    def take_unit_attentions(self) -> list[bytes]:
+        """Return and forget the unit attentions internal commands consumed here."""
+        found = list(self.unit_attentions)
+        self.unit_attentions.clear()
+        return found
 
     def _set_state(self, state: PathState, now: float) -> PathState:
         """Change the state; only :class:`PathGroup` calls this. Returns the old state."""

@@ -5,6 +5,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
+from tapepath.scsi.alua import AccessState, StpgParameters, TargetPortGroup, TargetPortGroups
+from tapepath.scsi.inquiry import StandardInquiry
+from tapepath.scsi.vpd import (
+    Association,
+    Designator,
+    DesignatorType,
+    DeviceIdentification,
+    SupportedVpdPages,
+)
 from tapepath.testing.mock import MockTransport, Request
 from tapepath.transport import Outcome, Response, Status
 
@@ -93,3 +102,125 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeAluaUnit:
+    """A logical unit with ALUA: one target port group per port, explicit or implicit.
+
+    Port i has relative port i+1 and port group i+1. Commands other than INQUIRY,
+    REPORT/SET TARGET PORT GROUPS run only on an active group; a standby group answers
+    02/04/0B. ``transition_reports`` makes that many RTPGs after an STPG report the
+    group as transitioning.
+    """
+
+    def __init__(
+        self,
+        ports: int = 2,
+        *,
+        explicit: bool = True,
+        active: int = 0,
+        device_type: int = 8,
+        naa: str = "5000e11100000001",
+    ) -> None:
+        self.explicit = explicit
+        self.device_type = device_type
+        self.naa = naa
+        self.states = [
+            AccessState.ACTIVE_OPTIMIZED if i == active else AccessState.STANDBY
+            for i in range(ports)
+        ]
+        self.preferred = [False] * ports
+        self.link = [True] * ports
+        self.transition_reports = 0
+        self._transitioning: int | None = None
+        self.stpg: list[tuple[int, int]] = []  # (port used, group asked for)
+        self.executed: list[tuple[int, bytes]] = []
+        self.unit_attentions: list[list[tuple[int, int]]] = [[] for _ in range(ports)]
+        self.transports = [
+            MockTransport(self._handler(i), url=f"mock://alua/port{i}") for i in range(ports)
+        ]
+
+    def _rtpg_data(self) -> bytes:
+        groups = []
+        for i, st in enumerate(self.states):
+            state = st
+            if self._transitioning == i and self.transition_reports > 0:
+                state = AccessState.TRANSITIONING
+            groups.append(
+                TargetPortGroup(
+                    tpg_id=i + 1,
+                    state=state,
+                    pref=self.preferred[i],
+                    relative_target_ports=(i + 1,),
+                )
+            )
+        if self._transitioning is not None and self.transition_reports > 0:
+            self.transition_reports -= 1
+        return TargetPortGroups(tuple(groups)).to_bytes()
+
+    def _inquiry(self, port: int, cdb: bytes) -> bytes:
+        if not cdb[1] & 1:
+            return StandardInquiry(
+                peripheral_device_type=self.device_type,
+                tpgs=3 if self.explicit else 1,
+                vendor_raw="FAKE",
+                product_raw="ALUA UNIT",
+            ).to_bytes()
+        if cdb[2] == 0x00:
+            return SupportedVpdPages((0x00, 0x83)).to_bytes()
+        if cdb[2] == 0x83:
+            return DeviceIdentification(
+                (
+                    Designator(DesignatorType.NAA, bytes.fromhex(self.naa)),
+                    Designator(
+                        DesignatorType.RELATIVE_TARGET_PORT,
+                        b"\0\0" + (port + 1).to_bytes(2, "big"),
+                        association=Association.TARGET_PORT,
+                    ),
+                    Designator(
+                        DesignatorType.TARGET_PORT_GROUP,
+                        b"\0\0" + (port + 1).to_bytes(2, "big"),
+                        association=Association.TARGET_PORT,
+                    ),
+                ),
+                peripheral_device_type=self.device_type,
+            ).to_bytes()
+        return b""
+
+    def activate_group(self, index: int) -> None:
+        """Make one group active and the others standby (the device's own doing)."""
+        for i in range(len(self.states)):
+            self.states[i] = AccessState.ACTIVE_OPTIMIZED if i == index else AccessState.STANDBY
+            if i != index:
+                self.unit_attentions[i].append((0x2A, 0x06))
+
+    def _handler(self, port: int) -> Callable[[Request], Response]:
+        def handle(req: Request) -> Response:
+            if not self.link[port]:
+                return Response.failure(Outcome.LINK_LOST, "link down")
+            op = req.cdb[0]
+            if op == 0x12:
+                return Response(data=self._inquiry(port, req.cdb))
+            if self.unit_attentions[port] and op not in (0x03, 0xA0):
+                asc, ascq = self.unit_attentions[port].pop(0)
+                return Response(status=Status.CHECK_CONDITION, sense=fixed_sense(6, asc, ascq))
+            if op == 0xA3:
+                return Response(data=self._rtpg_data())
+            if op == 0xA4:
+                if not self.explicit:
+                    return Response(status=Status.CHECK_CONDITION, sense=fixed_sense(5, 0x20, 0x00))
+                for d in StpgParameters.from_bytes(req.data_out).descriptors:
+                    self.stpg.append((port, d.tpg_id))
+                    self.activate_group(d.tpg_id - 1)
+                    self._transitioning = d.tpg_id - 1
+                return Response()
+            state = self.states[port]
+            if self._transitioning == port and self.transition_reports > 0:
+                return Response(status=Status.CHECK_CONDITION, sense=_SENSE[Mode.TRANSITIONING])
+            if state in (AccessState.ACTIVE_OPTIMIZED, AccessState.ACTIVE_NON_OPTIMIZED):
+                self.executed.append((port, req.cdb))
+                return Response(data=bytes(req.data_in_len))
+            mode = Mode.STANDBY if state == AccessState.STANDBY else Mode.UNAVAILABLE
+            return Response(status=Status.CHECK_CONDITION, sense=_SENSE[mode])
+
+        return handle

@@ -19,7 +19,7 @@ from tapepath.multipath.checkers import (
     apply_check,
     make_checker,
 )
-from tapepath.multipath.verdict import PathVerdict, path_verdict, sense_triplet
+from tapepath.multipath.verdict import PathVerdict, path_verdict
 from tapepath.transport import Response, Status
 from tests.multipath.fakes import FakeClock, FakeUnit, Mode
 
@@ -300,8 +300,6 @@ class TestVerdict:
         assert isinstance(v, PathVerdict)
         if status != Status.CHECK_CONDITION:
             assert v is PathVerdict.PASS
-        t = sense_triplet(sense)
-        assert t is None or all(0 <= x <= 255 for x in t)
 
     def test_descriptor_format(self) -> None:
         """Descriptor sense (72h) is read too."""
@@ -309,3 +307,7 @@ class TestVerdict:
         assert path_verdict(r) is PathVerdict.STANDBY
         ua = Response(status=2, sense=bytes([0x72, 0x06, 0x2A, 0x06, 0, 0, 0, 0]))
         assert path_verdict(ua) is PathVerdict.STATE_CHANGED
+        lu_comm = Response(status=2, sense=bytes([0x72, 0x02, 0x08, 0x00, 0, 0, 0, 0]))
+        assert path_verdict(lu_comm) is PathVerdict.PATH_FAILURE
+        medium = Response(status=2, sense=bytes([0x72, 0x02, 0x3A, 0x00, 0, 0, 0, 0]))
+        assert path_verdict(medium) is PathVerdict.PASS
