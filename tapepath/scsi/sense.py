@@ -177,9 +177,14 @@ class RawSenseKeySpecific:
 
 
 SenseKeySpecific: TypeAlias = (
-    "FieldPointer | ActualRetryCount | ProgressIndication | SegmentPointer"
-    " | UnitAttentionQueueOverflow | RawSenseKeySpecific"
+    FieldPointer
+    | ActualRetryCount
+    | ProgressIndication
+    | SegmentPointer
+    | UnitAttentionQueueOverflow
+    | RawSenseKeySpecific
 )
+"""Any sense-key-specific variant (usable with isinstance)."""
 
 
 def decode_sks(sense_key: int, sks: Bytes) -> SenseKeySpecific | None:
@@ -352,12 +357,22 @@ class UnknownDescriptor:
 
 
 Descriptor: TypeAlias = (
-    "InformationDescriptor | CommandSpecificDescriptor | SenseKeySpecificDescriptor"
-    " | FruDescriptor | StreamCommandsDescriptor | BlockCommandsDescriptor | AtaStatusReturn"
-    " | ProgressIndicationDescriptor | UserDataSegmentReferral | ForwardedSenseDescriptor"
-    " | DirectAccessBlockDescriptor | DeviceDesignationDescriptor"
-    " | MicrocodeActivationDescriptor | UnknownDescriptor"
+    InformationDescriptor
+    | CommandSpecificDescriptor
+    | SenseKeySpecificDescriptor
+    | FruDescriptor
+    | StreamCommandsDescriptor
+    | BlockCommandsDescriptor
+    | AtaStatusReturn
+    | ProgressIndicationDescriptor
+    | UserDataSegmentReferral
+    | ForwardedSenseDescriptor
+    | DirectAccessBlockDescriptor
+    | DeviceDesignationDescriptor
+    | MicrocodeActivationDescriptor
+    | UnknownDescriptor
 )
+"""Any decoded sense data descriptor (usable with isinstance)."""
 
 # Minimum additional length each known type needs to be decoded (shorter: kept raw).
 _MIN_LENGTH = {

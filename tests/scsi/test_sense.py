@@ -12,6 +12,7 @@ from tapepath.scsi.sense import (
     AtaStatusReturn,
     BlockCommandsDescriptor,
     CommandSpecificDescriptor,
+    Descriptor,
     DeviceDesignationDescriptor,
     DirectAccessBlockDescriptor,
     FieldPointer,
@@ -25,6 +26,7 @@ from tapepath.scsi.sense import (
     SegmentPointer,
     Sense,
     SenseKey,
+    SenseKeySpecific,
     SenseKeySpecificDescriptor,
     StreamCommandsDescriptor,
     UnitAttentionQueueOverflow,
@@ -234,6 +236,12 @@ class TestSenseKeySpecific:
             UnitAttentionQueueOverflow: SenseKey.UNIT_ATTENTION,
         }[type(value)]
         assert decode_sks(key, raw) == value
+
+    def test_union_alias_works_with_isinstance(self) -> None:
+        """SenseKeySpecific and Descriptor are real unions, not strings."""
+        assert isinstance(ActualRetryCount(1), SenseKeySpecific)
+        assert not isinstance(FruDescriptor(1), SenseKeySpecific)
+        assert isinstance(FruDescriptor(1), Descriptor)
 
     def test_field_ranges_checked(self) -> None:
         """A value that does not fit raises ValueError naming the field."""
