@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tapepath.scsi.alua import StpgDescriptor
 from tapepath.scsi.changer import (
     ExchangeMedium,
     InitializeElementStatus,
@@ -34,7 +35,7 @@ from tapepath.scsi.mode import ModePage, ModeParameters, ModeSense6, ModeSense10
 from tapepath.testing._check import Check, SenseKey, invalid_field
 from tapepath.testing._front import Front
 from tapepath.testing.changer import Element, ElementKind
-from tapepath.testing.nexus import MEDIUM_CHANGED, Nexus
+from tapepath.testing.nexus import MEDIUM_CHANGED, AluaState, Nexus
 from tapepath.testing.reservations import Access
 
 if TYPE_CHECKING:
@@ -69,6 +70,31 @@ class ChangerFront(Front):
                 0x5A: (self.mode_sense, r, True),
             }
         )
+
+    # ---- ALUA: one active control path ------------------------------------------------
+
+    def set_port_states(self, nx: Nexus, descriptors: tuple[StpgDescriptor, ...]) -> None:
+        """Activate the group asked for (the others go standby, 2A/06 to their nexuses).
+
+        Asking for standby on the active group is refused (26/00) unless the same
+        request activates another group: one control path is always active.
+        """
+        by_group = {p.group: p for p in self.lu.ports}
+        activate = [d for d in descriptors if int(d.state) in (0, 1)]
+        if len(activate) > 1:
+            raise Check(SenseKey.ILLEGAL_REQUEST, 0x26, 0x00)
+        for d in descriptors:
+            port = by_group[d.tpg_id]
+            if not port.present:
+                raise Check(SenseKey.ILLEGAL_REQUEST, 0x26, 0x00)
+            if int(d.state) == 2 and port.state is AluaState.ACTIVE_OPTIMIZED and not activate:
+                raise Check(SenseKey.ILLEGAL_REQUEST, 0x26, 0x00)
+        if activate:
+            port = by_group[activate[0].tpg_id]
+            if port.state is not AluaState.ACTIVE_OPTIMIZED:
+                for p in self.lu.ports:
+                    p.status = 1
+                self.lib._activate(port.index, by=nx)
 
     # ---- moves ------------------------------------------------------------------------
 

@@ -14,6 +14,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tapepath.errors import DecodeError
+from tapepath.scsi.alua import (
+    AccessState,
+    ReportTargetPortGroups,
+    SetTargetPortGroups,
+    StpgDescriptor,
+    StpgParameters,
+    TargetPortGroup,
+    TargetPortGroups,
+)
 from tapepath.scsi.cdb import RequestSense, TestUnitReady
 from tapepath.scsi.inquiry import Inquiry, StandardInquiry
 from tapepath.scsi.luns import LunList, ReportLuns
@@ -88,6 +97,8 @@ class Front:
             0xA0: (self.report_luns, Access.ALWAYS, True),
             0x5E: (self.pr_in, Access.ALWAYS, True),
             0x5F: (self.pr_out, Access.ALWAYS, True),
+            0xA3: (self.maintenance_in, Access.ALWAYS, True),
+            0xA4: (self.maintenance_out, Access.ALWAYS, True),
         }
         self._inquiry = self._standard_inquiry()
         self._tur = TestUnitReady().to_bytes()
@@ -296,3 +307,53 @@ class Front:
                 if other.initiator == initiator and rport in (None, other.port.relative_id):
                     other.post(asc, ascq)
         return b""
+
+    # ---- ALUA -------------------------------------------------------------------------
+
+    def maintenance_in(self, s: Session, nx: Nexus, cdb: bytes, data_out: bytes, n: int) -> bytes:
+        """MAINTENANCE IN: REPORT TARGET PORT GROUPS (service action 0Ah)."""
+        if len(cdb) < 2 or cdb[1] & 0x1F != 0x0A:
+            raise invalid_field(1)
+        cmd = ReportTargetPortGroups.from_bytes(cdb)
+        groups = tuple(
+            TargetPortGroup(
+                tpg_id=p.group,
+                state=int(p.state),
+                pref=p.preferred,
+                relative_target_ports=(p.relative_id,),
+                status=p.status,
+                t_sup=False,
+                o_sup=False,
+                lbd_sup=False,
+                u_sup=True,
+                s_sup=True,
+                an_sup=False,
+                ao_sup=True,
+            )
+            for p in self.lu.ports
+        )
+        return TargetPortGroups(groups, extended=cmd.extended).to_bytes()
+
+    def maintenance_out(self, s: Session, nx: Nexus, cdb: bytes, data_out: bytes, n: int) -> bytes:
+        """MAINTENANCE OUT: SET TARGET PORT GROUPS (service action 0Ah)."""
+        if len(cdb) < 2 or cdb[1] & 0x1F != 0x0A:
+            raise invalid_field(1)
+        cmd = SetTargetPortGroups.from_bytes(cdb)
+        if len(data_out) != cmd.parameter_list_length:
+            raise Check(SenseKey.ILLEGAL_REQUEST, 0x1A, 0x00)
+        try:
+            params = StpgParameters.from_bytes(data_out)
+        except DecodeError:
+            raise Check(SenseKey.ILLEGAL_REQUEST, 0x26, 0x00) from None
+        groups = {p.group: p for p in self.lu.ports}
+        for d in params.descriptors:
+            if d.tpg_id not in groups or int(d.state) not in (0, 1, 2):
+                raise Check(SenseKey.ILLEGAL_REQUEST, 0x26, 0x00)
+        self.set_port_states(nx, params.descriptors)
+        return b""
+
+    def set_port_states(self, nx: Nexus, descriptors: tuple[StpgDescriptor, ...]) -> None:
+        """Apply SET TARGET PORT GROUPS; a drive's ports are always active/optimized."""
+        for d in descriptors:
+            if int(d.state) != AccessState.ACTIVE_OPTIMIZED:
+                raise Check(SenseKey.ILLEGAL_REQUEST, 0x26, 0x00)

@@ -480,6 +480,8 @@ class VirtualLibrary:
                 if p.present:
                     self._activate(p.index)
                     break
+            for p in self.changer_lu.ports:
+                p.status = 2
         log.info("sim_control_path_failed", library=self.name, port=index)
         return index
 

@@ -61,6 +61,8 @@ class Port:
         preferred: the PREF bit of the group.
         link_up: False while a link-down fault or a test cuts the port.
         present: False when the port's logical unit vanished (a failed control path).
+        status: the group's STATUS CODE in REPORT TARGET PORT GROUPS (1: changed by SET
+            TARGET PORT GROUPS, 2: changed implicitly).
     """
 
     index: int
@@ -70,6 +72,7 @@ class Port:
     preferred: bool = False
     link_up: bool = True
     present: bool = True
+    status: int = 0
 
 
 @define(eq=False)

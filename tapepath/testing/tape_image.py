@@ -33,8 +33,8 @@ def pad_volume_tag(barcode: str) -> bytes:
     Raises:
         ValueError: the barcode is not printable ASCII or longer than 32 characters.
     """
-    raw = barcode.encode("ascii", "strict")
-    if len(raw) > 32 or not all(0x20 <= b < 0x7F for b in raw):
+    raw = barcode.encode("ascii", "replace")
+    if not 1 <= len(raw) <= 32 or not barcode.isascii() or not all(0x20 <= b < 0x7F for b in raw):
         raise ValueError(f"barcode {barcode!r} must be 1..32 printable ASCII characters")
     return raw.ljust(32, b" ")
 
