@@ -184,3 +184,68 @@ class TestPreventAllow:
             PreventAllowMediumRemoval(prevent=4)
         with pytest.raises(DecodeError):
             PreventAllowMediumRemoval.from_bytes(bytes.fromhex("1e 00 00 00 05 00"))
+
+
+class TestPyscsiOracle:
+    """pyscsi's CDB field tables decode our movement CDBs the same way."""
+
+    @staticmethod
+    def decode(module: str, cls: str, cdb: bytes) -> dict[str, int]:
+        mod = pytest.importorskip(f"pyscsi.pyscsi.{module}")
+        conv = pytest.importorskip("pyscsi.utils.converter")
+        out: dict[str, int] = {}
+        conv.decode_bits(bytearray(cdb), getattr(mod, cls)._cdb_bits, out)
+        return out
+
+    @given(st.builds(MoveMedium, addr, addr, addr, st.booleans()))
+    def test_move_medium(self, cmd: MoveMedium) -> None:
+        """MOVE MEDIUM fields."""
+        out = self.decode("scsi_cdb_movemedium", "MoveMedium", cmd.to_bytes())
+        assert out == {
+            "opcode": 0xA5,
+            "medium_transport_address": cmd.transport,
+            "source_address": cmd.source,
+            "destination_address": cmd.destination,
+            "invert": int(cmd.invert),
+        }
+
+    @given(st.builds(ExchangeMedium, addr, addr, addr, addr, st.booleans(), st.booleans()))
+    def test_exchange_medium(self, cmd: ExchangeMedium) -> None:
+        """EXCHANGE MEDIUM fields, INV1 and INV2 included."""
+        out = self.decode("scsi_cdb_exchangemedium", "ExchangeMedium", cmd.to_bytes())
+        assert out == {
+            "opcode": 0xA6,
+            "medium_transport_address": cmd.transport,
+            "source_address": cmd.source,
+            "first_destination_address": cmd.first_destination,
+            "second_destination_address": cmd.second_destination,
+            "inv1": int(cmd.inv1),
+            "inv2": int(cmd.inv2),
+        }
+
+    @given(st.builds(PositionToElement, addr, addr, st.booleans()))
+    def test_position_to_element(self, cmd: PositionToElement) -> None:
+        """POSITION TO ELEMENT fields."""
+        out = self.decode("scsi_cdb_positiontoelement", "PositionToElement", cmd.to_bytes())
+        assert out == {
+            "opcode": 0x2B,
+            "medium_transport_address": cmd.transport,
+            "destination_address": cmd.destination,
+            "invert": int(cmd.invert),
+        }
+
+    @given(st.builds(InitializeElementStatusWithRange, st.booleans(), st.booleans(), addr, addr))
+    def test_initialize_with_range(self, cmd: InitializeElementStatusWithRange) -> None:
+        """INITIALIZE ELEMENT STATUS WITH RANGE fields."""
+        out = self.decode(
+            "scsi_cdb_initelementstatuswithrange",
+            "InitializeElementStatusWithRange",
+            cmd.to_bytes(),
+        )
+        assert out == {
+            "opcode": 0x37,
+            "fast": int(cmd.fast),
+            "range": int(cmd.range_),
+            "starting_element_address": cmd.starting_address,
+            "number_of_elements": cmd.number_of_elements,
+        }

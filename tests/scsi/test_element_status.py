@@ -542,3 +542,90 @@ class TestErrors:
         kwargs = {"address": 1, name: value}
         with pytest.raises(ValueError, match=name):
             ElementDescriptor(**kwargs)  # type: ignore[arg-type]
+
+
+class TestPyscsiOracle:
+    """pyscsi's own field tables decode what we encode, and we decode what it encodes."""
+
+    @given(st.lists(pages(), min_size=1, max_size=3))
+    def test_pyscsi_reads_ours(self, page_list: list[ElementStatusPage]) -> None:
+        """pyscsi's ReadElementStatus.unmarshall_datain agrees field by field."""
+        res = pytest.importorskip("pyscsi.pyscsi.scsi_cdb_readelementstatus")
+        data = ElementStatus(7, pages=page_list).to_bytes()
+        theirs = res.ReadElementStatus.unmarshall_datain(bytearray(data))
+        assert theirs["first_element_address"] == 7
+        assert len(theirs["element_status_pages"]) == len(page_list)
+        for ours, their_page in zip(page_list, theirs["element_status_pages"], strict=True):
+            assert their_page["element_type"] == ours.element_type
+            assert bool(their_page["pvoltag"]) == ours.pvoltag
+            assert bool(their_page["avoltag"]) == ours.avoltag
+            descs = their_page["element_descriptors"]
+            assert len(descs) == len(ours.descriptors)
+            for d, t in zip(ours.descriptors, descs, strict=True):
+                assert t["element_address"] == d.address
+                assert bool(t["full"]) == d.full
+                assert bool(t["except"]) == d.except_
+                assert t["additional_sense_code"] == d.asc
+                assert t["additional_sense_code_qualifier"] == d.ascq
+                assert bool(t["svalid"]) == d.source_valid
+                assert bool(t["invert"]) == d.invert
+                assert t["medium_type"] == d.medium_type
+                assert t["source_storage_element_address"] == d.source_address
+                if d.primary_tag is not None:
+                    assert bytes(t["primary_volume_tag"]) == d.primary_tag.to_bytes()
+                if d.alternate_tag is not None:
+                    assert bytes(t["alternate_volume_tag"]) == d.alternate_tag.to_bytes()
+                if ours.element_type == ElementType.IMPORT_EXPORT:
+                    assert bool(t["impexp"]) == d.impexp
+                    assert bool(t["exenab"]) == d.exenab
+                    assert bool(t["inenab"]) == d.inenab
+
+    def test_ours_reads_pyscsi(self) -> None:
+        """Our parser reads pyscsi's marshall_datain output."""
+        res = pytest.importorskip("pyscsi.pyscsi.scsi_cdb_readelementstatus")
+        page = {
+            "element_type": 3,
+            "pvoltag": 1,
+            "avoltag": 0,
+            "element_descriptors": [
+                {"element_address": 0x10, "full": 1, "impexp": 1, "exenab": 1, "access": 1},
+                {"element_address": 0x11, "svalid": 1, "source_storage_element_address": 0x400},
+            ],
+        }
+        raw = res.ReadElementStatus.marshall_datain(
+            {"first_element_address": 0x10, "num_elements": 2, "element_status_pages": [page]}
+        )
+        es = ElementStatus.from_bytes(bytes(raw))
+        a, b_ = es.descriptors(ElementType.IMPORT_EXPORT)
+        assert (a.address, a.full, a.impexp, a.exenab, a.access) == (0x10, True, True, True, True)
+        assert b_.source == 0x400
+        assert a.barcode is None
+
+    @given(
+        st.builds(
+            ReadElementStatus,
+            st.integers(0, 4),
+            st.booleans(),
+            st.integers(0, 0xFFFF),
+            st.integers(0, 0xFFFF),
+            st.booleans(),
+            st.booleans(),
+            st.integers(0, 0xFFFFFF),
+        )
+    )
+    def test_cdb_fields(self, cmd: ReadElementStatus) -> None:
+        """pyscsi's CDB field table decodes our READ ELEMENT STATUS."""
+        res = pytest.importorskip("pyscsi.pyscsi.scsi_cdb_readelementstatus")
+        conv = pytest.importorskip("pyscsi.utils.converter")
+        out: dict[str, int] = {}
+        conv.decode_bits(bytearray(cmd.to_bytes()), res.ReadElementStatus._cdb_bits, out)
+        assert out == {
+            "opcode": 0xB8,
+            "voltag": int(cmd.voltag),
+            "element_type": cmd.element_type,
+            "starting_element_address": cmd.starting_address,
+            "num_elements": cmd.number_of_elements,
+            "curdata": int(cmd.curdata),
+            "dvcid": int(cmd.dvcid),
+            "alloc_len": cmd.allocation_length,
+        }
