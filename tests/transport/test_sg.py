@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from tapepath import errors
 from tapepath.transport import Outcome, open_transport
-from tapepath.transport.sg import SgTransport
+from tapepath.transport.sg import OsSyscalls, SgTransport
 from tapepath.transport.sg_struct import SgIoHdr
 
 SG_IO_REQ = 0x2285
@@ -624,3 +624,42 @@ class TestLayout:
             check=False,
         )
         assert proc.returncode == 0, proc.stderr
+
+
+class TestOsSyscalls:
+    """The real system-call layer, on a pipe and ordinary nodes."""
+
+    def test_header_round_trip(self) -> None:
+        """A header written to a pipe reads back whole; an empty pipe says EAGAIN."""
+        real = OsSyscalls()
+        r, w = os.pipe()
+        try:
+            os.set_blocking(r, False)
+            hdr = SgIoHdr(pack_id=4242, host_status=0x0E, resid=-3)
+            assert real.write(w, hdr) == ctypes.sizeof(SgIoHdr)
+            assert real.poll(r, select.POLLIN, 1000) & select.POLLIN
+            back = SgIoHdr()
+            assert real.readinto(r, back) == ctypes.sizeof(SgIoHdr)
+            assert (back.pack_id, back.host_status, back.resid) == (4242, 0x0E, -3)
+            assert real.poll(r, select.POLLIN, 10) == 0
+            with pytest.raises(BlockingIOError):
+                real.readinto(r, back)
+        finally:
+            real.close(r)
+            os.close(w)
+
+    def test_char_major(self, tmp_path: Path) -> None:
+        """/dev/null is character major 1; a regular file has no major."""
+        real = OsSyscalls()
+        fd = os.open("/dev/null", os.O_RDONLY)
+        try:
+            assert real.char_major(fd) == 1
+        finally:
+            os.close(fd)
+        f = tmp_path / "plain"
+        f.write_bytes(b"")
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            assert real.char_major(fd) is None
+        finally:
+            os.close(fd)
