@@ -121,6 +121,14 @@ ERRNO_OUTCOME: dict[int, Outcome] = {
 """Errors of open/write/read/ioctl on a working node; others count as NO_CONNECT."""
 
 
+_KIND_TEXT = {
+    Kind.OK: "ok",
+    Kind.PATH: "path failure",
+    Kind.RETRY: "retryable",
+    Kind.DEVICE: "device error",
+}
+
+
 def host_status_name(code: int) -> str:
     """The ``DID_*`` name of a host status (``DID_0x2a`` for unknown codes)."""
     rule = HOST_STATUS.get(code)
@@ -199,7 +207,7 @@ def classify_completion(
     driver_name = DRIVER_STATUS.get(driver_status & 0xF, DRIVER_STATUS[0x4]).name
     message = (
         f"{host_status_name(host_status)} (0x{host_status:02x}), "
-        f"{driver_name} (0x{driver_status:02x}), status 0x{status:02x}: {rule.kind.value}"
+        f"{driver_name} (0x{driver_status:02x}), status 0x{status:02x}: {_KIND_TEXT[rule.kind]}"
     )
     if rule.kind is Kind.DEVICE and status not in (0x00, 0x04):
         failure = Response.failure(

@@ -64,6 +64,7 @@ class TestHostStatus:
         assert r.detail is not None
         assert (r.detail.host_status, r.detail.driver_status) == (host, 0x08)
         assert name in r.detail.message
+        assert ("retryable" in r.detail.message) is retry
         assert not r.ok
         if device:
             assert r.status == 2
