@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 from attrs import field, frozen
+from attrs.validators import instance_of, optional
 
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import Bytes, check_uint, flag_field, u8, u16, u24, uint_field
@@ -38,6 +39,8 @@ DESCRIPTOR_FIXED_LENGTH = 12
 #: Bytes of a volume tag: 32-byte identifier, 2 reserved, 2-byte sequence number.
 VOLUME_TAG_LENGTH = 36
 _HEADER = 8
+#: The flags of descriptor byte 2, bit 0 first.
+_FLAG_BITS = ("full", "impexp", "except_", "access", "exenab", "inenab", "cmc", "oir")
 
 
 class ElementType(IntEnum):
@@ -237,9 +240,7 @@ class DeviceIdentifier:
         )
 
 
-def _opt_tag(_inst: object, attr: attrs.Attribute[VolumeTag | None], value: object) -> None:
-    if value is not None and not isinstance(value, VolumeTag):
-        raise ValueError(f"{attr.name} must be a VolumeTag or None")
+_opt_tag = optional(instance_of(VolumeTag))
 
 
 @frozen
@@ -304,14 +305,11 @@ class ElementDescriptor:
     source_address: int = field(default=0, validator=uint_field(16))
     primary_tag: VolumeTag | None = field(default=None, validator=_opt_tag)
     alternate_tag: VolumeTag | None = field(default=None, validator=_opt_tag)
-    device_id: DeviceIdentifier | None = field(default=None)
+    device_id: DeviceIdentifier | None = field(
+        default=None, validator=optional(instance_of(DeviceIdentifier))
+    )
     extra: bytes = field(default=b"")
     partial: bool = field(default=False, validator=flag_field, eq=False)
-
-    @device_id.validator
-    def _check_device_id(self, _attr: attrs.Attribute[object], value: object) -> None:
-        if value is not None and not isinstance(value, DeviceIdentifier):
-            raise ValueError("device_id must be a DeviceIdentifier or None")
 
     @extra.validator
     def _check_extra(self, _attr: attrs.Attribute[bytes], value: bytes) -> None:
@@ -332,16 +330,7 @@ class ElementDescriptor:
 
     def to_bytes(self) -> bytes:
         """The descriptor without padding (the page pads it to its descriptor length)."""
-        flags = (
-            int(self.full)
-            | int(self.impexp) << 1
-            | int(self.except_) << 2
-            | int(self.access) << 3
-            | int(self.exenab) << 4
-            | int(self.inenab) << 5
-            | int(self.cmc) << 6
-            | int(self.oir) << 7
-        )
+        flags = sum(int(getattr(self, name)) << bit for bit, name in enumerate(_FLAG_BITS))
         bus = int(self.not_bus) << 7 | int(self.id_valid) << 5 | int(self.lu_valid) << 4 | self.lun
         medium = (
             int(self.source_valid) << 7 | int(self.invert) << 6 | int(self.ed) << 3
@@ -397,17 +386,11 @@ class ElementDescriptor:
         if len(rest) >= 4 and any(rest[:4]) and 4 + rest[3] <= len(rest):
             device_id = DeviceIdentifier.from_bytes(rest)
             rest = rest[4 + rest[3] :]
-        b2, b6, b9 = buf[2], buf[6], buf[9]
+        b6, b9 = buf[6], buf[9]
+        flags: dict[str, Any] = {n: bool(buf[2] >> i & 1) for i, n in enumerate(_FLAG_BITS)}
         return cls(
             address=u16(buf, 0),
-            full=bool(b2 & 1),
-            impexp=bool(b2 & 2),
-            except_=bool(b2 & 4),
-            access=bool(b2 & 8),
-            exenab=bool(b2 & 0x10),
-            inenab=bool(b2 & 0x20),
-            cmc=bool(b2 & 0x40),
-            oir=bool(b2 & 0x80),
+            **flags,
             asc=buf[4],
             ascq=buf[5],
             not_bus=bool(b6 & 0x80),
