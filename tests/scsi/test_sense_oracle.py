@@ -115,6 +115,12 @@ def handmade() -> list[bytes]:
         h("7205240000000008020600 00cb00".replace(" ", "")),  # SKS descriptor cut short
         h("7202040100000030000a80000000000000000005"),  # additional length too long
         h("7200"),
+        # Direct-access block device (0Dh): sg3_utils 1.21 wants 28 bytes, SBC says 22.
+        h("72031100000000200d1ca000800003090000000000000010000000000000002000" * 6),
+        h("720100000000000e090c010400104411552266334051"),  # ATA status return
+        h("72000016000000080a06020407008000"),  # another progress indication
+        h("72063f01000000080f0600000000003c"),  # microcode activation time
+        h("72050000000000060b0401001111"),  # user data segment referral
     ]
 
 
@@ -196,7 +202,7 @@ class OracleView:
 HEADER = re.compile(r"^(Fixed|Descriptor) format, (current|<<<deferred>>>); Sense key: (.+)$")
 INFO = re.compile(
     r"(?:(Valid=0, )?Info fld=0x([0-9a-f]+))"
-    r"|(?:Descriptor type: Information: (Valid=0 \(-> vendor specific\) )?0x([0-9a-f]+))"
+    r"|(?:Information: (Valid=0 \(-> vendor specific\) )?0x([0-9a-f]+))"
 )
 FIELD = re.compile(r"Error in (Command|Data parameters): byte (\d+)(?: bit (\d))?")
 SEGMENT = re.compile(
