@@ -149,13 +149,13 @@ class _FaultBase:
 
 @frozen(kw_only=True)
 class LinkDown(_FaultBase):
-    """The port's link goes down: commands fail as path failures (LINK_LOST, then NO_CONNECT).
+    """The link goes down: commands fail as path failures (LINK_LOST, then NO_CONNECT).
 
-    The link stays down for ``duration`` seconds, or until
-    :meth:`VirtualLibrary.set_link` brings it back (``duration=None``).
+    With ``port=None`` every port of the device goes down. The command that meets the
+    cut gets LINK_LOST (not executed); later ones NO_CONNECT. The link stays down for
+    ``duration`` seconds, or until :meth:`VirtualLibrary.set_link` brings it back
+    (``duration=None``). ``times`` counts cuts (a cut link is not cut again).
     """
-
-    times: int | None = None
 
 
 @frozen(kw_only=True)

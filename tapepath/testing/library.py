@@ -566,13 +566,16 @@ class VirtualLibrary:
         lu, port = s.lu, s.port
         for f in faults:
             if isinstance(f, LinkDown):
-                if port.link_up:
-                    self._set_link(lu, port, False)
-                    resp = resp or Response.failure(
-                        Outcome.LINK_LOST, "simulated link down", maybe_executed=False
-                    )
-                if f.duration is not None:
-                    self._restore[(lu.name, port.index)] = self.clock.now() + f.duration
+                for p in lu.ports if f.port is None else [port]:
+                    if not p.link_up:
+                        continue
+                    self._set_link(lu, p, False)
+                    if f.duration is not None:
+                        self._restore[(lu.name, p.index)] = self.clock.now() + f.duration
+                    if p is port:
+                        resp = resp or Response.failure(
+                            Outcome.LINK_LOST, "simulated link down", maybe_executed=False
+                        )
             elif isinstance(f, BlackHole):
                 timed_out = True
             elif isinstance(f, Delay):
