@@ -70,6 +70,13 @@ class TestStatus:
             assert c.maybe_executed
             assert c.sense is None
 
+    @given(st.integers(0, 255), st.binary(max_size=40))
+    def test_any_status(self, status: int, raw: bytes) -> None:
+        """Every status byte with any sense bytes classifies without an exception."""
+        c = classify(status, raw)
+        assert c.status == status
+        assert (c.verdict is V.GOOD) == (status in (0x00, 0x04, 0x10, 0x14))
+
     def test_command_terminated_uses_sense(self) -> None:
         """COMMAND TERMINATED (22h, obsolete) is read like CHECK CONDITION."""
         assert classify(0x22, fixed_sense(K.MEDIUM_ERROR, 0x11, 0)).verdict is V.DEVICE_ERROR

@@ -609,3 +609,15 @@ class TestArbitraryBytes:
         total = sum(len(getattr(d, "data", b"")) for d in s.descriptors)
         assert total <= len(buf)
         assert 0 <= s.sense_key <= 15
+
+    @given(st.integers(0, 15), st.binary(max_size=8))
+    def test_sks_any_bytes(self, key: int, raw: bytes) -> None:
+        """decode_sks gives a variant that re-encodes to itself, None, or DecodeError."""
+        try:
+            sks = decode_sks(key, raw)
+        except DecodeError:
+            assert len(raw) < 3
+            return
+        assert (sks is None) == (not raw[0] & 0x80)
+        if sks is not None:
+            assert decode_sks(key, sks.to_bytes()) == sks
