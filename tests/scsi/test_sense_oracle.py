@@ -41,8 +41,6 @@ from tapepath.scsi.sense import (
     fixed_sense,
 )
 
-pytestmark = pytest.mark.needs("sg_decode_sense")
-
 SEED = 20261122
 RANDOM_COUNT = 320
 SEPARATOR = "@@@ end of buffer @@@"
@@ -376,6 +374,7 @@ class TestCorpus:
         assert random_buffers(random.Random(SEED), 5) == random_buffers(random.Random(SEED), 5)
 
 
+@pytest.mark.needs("sg_decode_sense")
 class TestOracle:
     """tapepath agrees with sg_decode_sense on every buffer of the corpus."""
 
