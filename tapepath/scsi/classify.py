@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from attrs import frozen
+from attrs import Attribute, field, frozen
 
 from tapepath.errors import DecodeError
 from tapepath.scsi.sense import Sense, SenseKey, decode_sense
@@ -109,6 +109,9 @@ class UnitAttention(enum.Enum):
     """Any other unit attention."""
 
 
+_RULE_FLAGS = frozenset({None, "filemark", "eom", "ili", "deferred"})
+
+
 @frozen
 class Rule:
     """One row of :data:`SENSE_RULES`; ``None`` matches anything.
@@ -126,7 +129,12 @@ class Rule:
     sense_key: int | None = None
     asc: int | None = None
     ascq: tuple[int, int] | None = None
-    flag: str | None = None
+    flag: str | None = field(default=None)
+
+    @flag.validator
+    def _check_flag(self, _attr: Attribute[str | None], value: str | None) -> None:
+        if value not in _RULE_FLAGS:
+            raise ValueError(f"flag must be one of {sorted(f for f in _RULE_FLAGS if f)}")
 
     def matches(self, sense: Sense) -> bool:
         """True when every given criterion matches ``sense``."""

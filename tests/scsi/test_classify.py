@@ -162,6 +162,11 @@ class TestSenseVerdicts:
         assert c.sense is s
         assert c.verdict is V.PATH_STANDBY
 
+    def test_rule_flag_checked(self) -> None:
+        """A rule can only test the sense flags that exist."""
+        with pytest.raises(ValueError, match="flag"):
+            Rule(V.RETRY, flag="short_read")
+
     def test_last_rule_matches_everything(self) -> None:
         """The table ends with a catch-all, so no sense falls through."""
         assert SENSE_RULES[-1] == Rule(V.DEVICE_ERROR)
