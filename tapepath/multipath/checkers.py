@@ -4,6 +4,8 @@ The monitor runs a checker on idle, passive and failed paths; what it answers go
 :func:`apply_check`, which asks the path group for the state change (so failures are
 found with no command outstanding, and a path that comes back is reinstated).
 
+- ``auto`` (the default): ``rtpg`` where the device's handler reads ALUA access states,
+  else ``tur``.
 - ``tur``: TEST UNIT READY. GOOD or any device answer is UP, 02/04/0B or 0C is
   STANDBY, 02/04/0A is TRANSITIONING, a transport failure or 02/04/12 is DOWN.
 - ``inquiry``: INQUIRY (36 bytes). Answered at all is ALIVE (INQUIRY works on standby
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKERS",
+    "AutoChecker",
     "CheckResult",
     "Checker",
     "InquiryChecker",
@@ -176,7 +179,20 @@ def _guard(name: str, run: Callable[[], PathCheck]) -> PathCheck:
         return PathCheck(CheckResult.DOWN, f"{name}: {type(exc).__name__}: {exc}")
 
 
+class AutoChecker:
+    """The ALUA handler's access-state check where the device has one, else TEST UNIT READY."""
+
+    name = "auto"
+
+    def check(self, device: MultipathDevice, path: Path, timeout: float) -> PathCheck:
+        """Use ``rtpg`` when the device's handler reads access states, else ``tur``."""
+        if getattr(device.handler, "check_path", None) is not None:
+            return RtpgChecker().check(device, path, timeout)
+        return TurChecker().check(device, path, timeout)
+
+
 CHECKERS: dict[str, Callable[[], Checker]] = {
+    "auto": AutoChecker,
     "tur": TurChecker,
     "inquiry": InquiryChecker,
     "rtpg": RtpgChecker,

@@ -398,7 +398,15 @@ class MultipathDevice(Transport):
     def _probe_passive(self) -> None:
         """With no active path, ask each passive path whether the device moved the
         active port there by itself (a library that reconfigures its control path)."""
+        check = getattr(self.handler, "check_path", None)
         for p in self.group.in_state(PathState.PASSIVE):
+            if check is not None:  # the handler knows the access states (ALUA)
+                from tapepath.multipath.checkers import apply_check  # noqa: PLC0415
+
+                apply_check(self, p, check(self, p, self.policy.checker.timeout))
+                if p.state is _ACTIVE:
+                    return
+                continue
             r = self.execute_on(p, _TUR, timeout=self.policy.checker.timeout)
             v = self._verdict(r)
             if v is PathVerdict.PATH_FAILURE or v is PathVerdict.OFFLINE:

@@ -75,6 +75,35 @@ _ACTIVE_STATES = frozenset(
 _PASSIVE_STATES = frozenset({AccessState.STANDBY, AccessState.UNAVAILABLE})
 
 
+def _send(
+    device: MultipathDevice,
+    path: Path,
+    cdb: bytes,
+    *,
+    data_out: bytes = b"",
+    data_in_len: int = 0,
+    timeout: float,
+) -> Response:
+    """execute_on, repeated past unit attentions (which execute_on keeps on the path):
+    a command refused for a unit attention did not run."""
+    r = device.execute_on(path, cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+    for _ in range(8):
+        if not _is_ua(r):
+            break
+        r = device.execute_on(
+            path, cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout
+        )
+    return r
+
+
+def _is_ua(r: Response) -> bool:
+    s = r.sense
+    if r.status != 0x02 or len(s) < 3:
+        return False
+    key = s[2] & 0x0F if s[0] & 0x7F in (0x70, 0x71) else s[1] & 0x0F
+    return key == 0x06
+
+
 def _state_name(state: int) -> str:
     try:
         return AccessState(state).name.lower()
@@ -182,8 +211,8 @@ class AluaHandler:
 
     def report(self, device: MultipathDevice, path: Path) -> TargetPortGroups | None:
         """REPORT TARGET PORT GROUPS through ``path``; None when it failed."""
-        cmd = ReportTargetPortGroups(allocation_length=4096)
-        r = device.execute_on(path, cmd.to_bytes(), data_in_len=4096, timeout=self.timeout)
+        cmd = ReportTargetPortGroups(allocation_length=4096).to_bytes()
+        r = _send(device, path, cmd, data_in_len=4096, timeout=self.timeout)
         if not r.ok:
             return None
         try:
@@ -248,7 +277,7 @@ class AluaHandler:
                 (StpgDescriptor(path.identity.port_group, self.activate_state),)
             )
             cdb, data = SetTargetPortGroups.for_parameters(params)
-            r = device.execute_on(path, cdb.to_bytes(), data_out=data, timeout=self.timeout)
+            r = _send(device, path, cdb.to_bytes(), data_out=data, timeout=self.timeout)
             log.info(
                 "alua_activate",
                 device=device.name,
@@ -280,8 +309,8 @@ class AluaHandler:
 
     def check_path(self, device: MultipathDevice, path: Path, timeout: float) -> PathCheck:
         """The ``rtpg`` checker: the access state of the path's group, read through it."""
-        cmd = ReportTargetPortGroups(allocation_length=4096)
-        r = device.execute_on(path, cmd.to_bytes(), data_in_len=4096, timeout=timeout)
+        cmd = ReportTargetPortGroups(allocation_length=4096).to_bytes()
+        r = _send(device, path, cmd, data_in_len=4096, timeout=timeout)
         if r.path_failed:
             return PathCheck(CheckResult.DOWN, f"rtpg: {r.outcome.value}")
         if not r.ok:
@@ -333,10 +362,10 @@ class PassivePathHandler:
     def activate(self, device: MultipathDevice, path: Path) -> bool:
         """Send the activation command, then TEST UNIT READY: active when not 04/0B."""
         if self.activation_cdb is not None:
-            r = device.execute_on(path, self.activation_cdb, timeout=self.timeout)
+            r = _send(device, path, self.activation_cdb, timeout=self.timeout)
             if r.path_failed:
                 return False
-        r = device.execute_on(path, bytes(6), timeout=self.timeout)
+        r = _send(device, path, bytes(6), timeout=self.timeout)
         return path_verdict(r) is PathVerdict.PASS
 
     def refresh(self, device: MultipathDevice) -> None:

@@ -35,7 +35,7 @@ __all__ = [
 SELECTORS = ("failover", "round-robin", "queue-length", "service-time")
 """The path selector names."""
 
-CHECKERS = ("tur", "inquiry", "rtpg", "iscsi-nop", "none")
+CHECKERS = ("auto", "tur", "inquiry", "rtpg", "iscsi-nop", "none")
 """The path checker names."""
 
 DEFAULT_PRIORITIES: tuple[tuple[str, int], ...] = (
@@ -221,12 +221,13 @@ class CheckerPolicy:
     """How the monitor probes idle, passive and failed paths.
 
     Attributes:
-        name: the checker (``tur``, ``inquiry``, ``rtpg``, ``iscsi-nop``, ``none``).
+        name: the checker (``auto``, ``tur``, ``inquiry``, ``rtpg``, ``iscsi-nop``,
+            ``none``); ``auto`` is ``rtpg`` for ALUA devices, else ``tur``.
         interval: seconds between checks of one path (multipath.conf's polling_interval).
         timeout: the deadline of one check command, in seconds.
     """
 
-    name: str = field(default="tur")
+    name: str = field(default="auto")
     interval: float = field(default=5.0, validator=_positive)
     timeout: float = field(default=10.0, validator=_positive)
 
