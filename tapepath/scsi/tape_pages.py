@@ -1,8 +1,9 @@
 """Tape mode pages (SSC-3) and the block length of the mode block descriptor.
 
-:class:`DataCompressionPage` (0Fh) converts to and from the page body (the bytes
-after the page code and length) with ``to_body()`` / ``from_body()``, and the whole
-page with ``to_bytes()`` / ``from_bytes()``. :func:`block_length_from_descriptor` and
+:class:`DataCompressionPage` (0Fh) and :class:`DeviceConfigurationPage` (10h)
+convert to and from the page body (the bytes after the page code and length) with
+``to_body()`` / ``from_body()``, and the whole page with ``to_bytes()`` /
+``from_bytes()``. :func:`block_length_from_descriptor` and
 :func:`block_length_to_descriptor` convert between a block descriptor's BLOCK LENGTH
 and a tape block size (0 in the descriptor means variable-length blocks);
 :func:`block_length_of` and :func:`with_block_length` do the same on a
@@ -22,6 +23,7 @@ from tapepath.scsi.mode import BlockDescriptor, ModePage
 __all__ = [
     "COMPRESSION_ALGORITHMS",
     "DataCompressionPage",
+    "DeviceConfigurationPage",
     "block_length_from_descriptor",
     "block_length_of",
     "block_length_to_descriptor",
@@ -127,6 +129,186 @@ class DataCompressionPage:
                 f"data compression page: got page "
                 f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
                 f"{cls.PAGE_CODE:02X}h"
+            )
+        return cls.from_body(page.data, ps=page.ps)
+
+
+@frozen
+class DeviceConfigurationPage:
+    """Device Configuration mode page (10h, SSC-3).
+
+    Attributes:
+        cap: change active partition (MODE SELECT).
+        caf: change active format.
+        active_format: 5 bits.
+        active_partition: the partition in use.
+        write_buffer_full_ratio: buffer fullness that starts writing to the medium.
+        read_buffer_empty_ratio: buffer emptiness that starts reading ahead.
+        write_delay_time: 100 ms units before buffered data is written (16 bits).
+        obr: object buffer recovery (DBR in older drives' manuals).
+        lois: logical object identifiers supported (BIS).
+        rsmk: report setmarks (obsolete).
+        avc: automatic velocity control.
+        socf: stop on consecutive filemarks (2 bits).
+        robo: reverse object buffer order (RBO).
+        rew: report early warning.
+        gap_size: inter-block gap (8 bits).
+        eod_defined: end-of-data format (3 bits).
+        eeg: enable EOD generation.
+        sew: synchronize at early warning.
+        swp: software write protect.
+        baml: BAM applies to LOCATE (SSC-4).
+        bam: block address mode (SSC-4).
+        buffer_size_at_early_warning: 24 bits.
+        select_data_compression_algorithm: 8 bits (0 none, 1 default).
+        wtre: WORM tamper read enable (2 bits).
+        oir: only if reserved.
+        rewind_on_reset: 2 bits.
+        asocwp: associated write protection.
+        perswp: persistent write protection.
+        prmwp: permanent write protection.
+        ps: the parameters saveable bit (MODE SENSE only).
+    """
+
+    PAGE_CODE: ClassVar[int] = 0x10
+    BODY_LENGTH: ClassVar[int] = 0x0E
+    cap: bool = field(default=False, validator=flag_field)
+    caf: bool = field(default=False, validator=flag_field)
+    active_format: int = field(default=0, validator=uint_field(5))
+    active_partition: int = field(default=0, validator=uint_field(8))
+    write_buffer_full_ratio: int = field(default=0, validator=uint_field(8))
+    read_buffer_empty_ratio: int = field(default=0, validator=uint_field(8))
+    write_delay_time: int = field(default=0, validator=uint_field(16))
+    obr: bool = field(default=False, validator=flag_field)
+    lois: bool = field(default=False, validator=flag_field)
+    rsmk: bool = field(default=False, validator=flag_field)
+    avc: bool = field(default=False, validator=flag_field)
+    socf: int = field(default=0, validator=uint_field(2))
+    robo: bool = field(default=False, validator=flag_field)
+    rew: bool = field(default=False, validator=flag_field)
+    gap_size: int = field(default=0, validator=uint_field(8))
+    eod_defined: int = field(default=0, validator=uint_field(3))
+    eeg: bool = field(default=False, validator=flag_field)
+    sew: bool = field(default=False, validator=flag_field)
+    swp: bool = field(default=False, validator=flag_field)
+    baml: bool = field(default=False, validator=flag_field)
+    bam: bool = field(default=False, validator=flag_field)
+    buffer_size_at_early_warning: int = field(default=0, validator=uint_field(24))
+    select_data_compression_algorithm: int = field(default=0, validator=uint_field(8))
+    wtre: int = field(default=0, validator=uint_field(2))
+    oir: bool = field(default=False, validator=flag_field)
+    rewind_on_reset: int = field(default=0, validator=uint_field(2))
+    asocwp: bool = field(default=False, validator=flag_field)
+    perswp: bool = field(default=False, validator=flag_field)
+    prmwp: bool = field(default=False, validator=flag_field)
+    ps: bool = field(default=False, validator=flag_field)
+
+    def to_body(self) -> bytes:
+        """The 14-byte page body."""
+        b8 = (
+            int(self.obr) << 7
+            | int(self.lois) << 6
+            | int(self.rsmk) << 5
+            | int(self.avc) << 4
+            | self.socf << 2
+            | int(self.robo) << 1
+            | int(self.rew)
+        )
+        b10 = (
+            self.eod_defined << 5
+            | int(self.eeg) << 4
+            | int(self.sew) << 3
+            | int(self.swp) << 2
+            | int(self.baml) << 1
+            | int(self.bam)
+        )
+        b15 = (
+            self.wtre << 6
+            | int(self.oir) << 5
+            | self.rewind_on_reset << 3
+            | int(self.asocwp) << 2
+            | int(self.perswp) << 1
+            | int(self.prmwp)
+        )
+        return (
+            bytes(
+                (
+                    int(self.cap) << 6 | int(self.caf) << 5 | self.active_format,
+                    self.active_partition,
+                    self.write_buffer_full_ratio,
+                    self.read_buffer_empty_ratio,
+                )
+            )
+            + self.write_delay_time.to_bytes(2, "big")
+            + bytes((b8, self.gap_size, b10))
+            + self.buffer_size_at_early_warning.to_bytes(3, "big")
+            + bytes((self.select_data_compression_algorithm, b15))
+        )
+
+    @classmethod
+    def from_body(cls, body: Bytes, *, ps: bool = False) -> DeviceConfigurationPage:
+        """Parse the 14-byte body (reserved bits ignored).
+
+        Raises:
+            DecodeError: the body is shorter than 14 bytes.
+        """
+        if len(body) < 14:
+            raise DecodeError(f"device configuration page: need 14 bytes, got {len(body)}")
+        b8, b10, b15 = body[6], body[8], body[13]
+        return cls(
+            cap=bool(body[0] & 0x40),
+            caf=bool(body[0] & 0x20),
+            active_format=body[0] & 0x1F,
+            active_partition=body[1],
+            write_buffer_full_ratio=body[2],
+            read_buffer_empty_ratio=body[3],
+            write_delay_time=int.from_bytes(body[4:6], "big"),
+            obr=bool(b8 & 0x80),
+            lois=bool(b8 & 0x40),
+            rsmk=bool(b8 & 0x20),
+            avc=bool(b8 & 0x10),
+            socf=(b8 >> 2) & 3,
+            robo=bool(b8 & 2),
+            rew=bool(b8 & 1),
+            gap_size=body[7],
+            eod_defined=b10 >> 5,
+            eeg=bool(b10 & 0x10),
+            sew=bool(b10 & 8),
+            swp=bool(b10 & 4),
+            baml=bool(b10 & 2),
+            bam=bool(b10 & 1),
+            buffer_size_at_early_warning=int.from_bytes(body[9:12], "big"),
+            select_data_compression_algorithm=body[12],
+            wtre=b15 >> 6,
+            oir=bool(b15 & 0x20),
+            rewind_on_reset=(b15 >> 3) & 3,
+            asocwp=bool(b15 & 4),
+            perswp=bool(b15 & 2),
+            prmwp=bool(b15 & 1),
+            ps=ps,
+        )
+
+    def to_bytes(self) -> bytes:
+        """The whole page: code, length 0Eh and body."""
+        return bytes((int(self.ps) << 7 | self.PAGE_CODE, self.BODY_LENGTH)) + self.to_body()
+
+    @classmethod
+    def from_bytes(cls, buf: Bytes) -> DeviceConfigurationPage:
+        """Parse the whole page (code and length included)."""
+        ps, body = _split_page(buf, cls.PAGE_CODE, "device configuration page")
+        return cls.from_body(body, ps=ps)
+
+    def to_mode_page(self) -> ModePage:
+        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
+        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
+
+    @classmethod
+    def from_mode_page(cls, page: ModePage) -> DeviceConfigurationPage:
+        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
+        if page.page_code != cls.PAGE_CODE or page.subpage_code:
+            raise DecodeError(
+                f"device configuration page: got page "
+                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not 10h"
             )
         return cls.from_body(page.data, ps=page.ps)
 

@@ -17,7 +17,7 @@ from tapepath.errors import DecodeError
 from tapepath.scsi import changer, density, element_status, position, tape
 from tapepath.scsi.changer_pages import DeviceCapabilitiesPage, ElementAddressAssignmentPage
 from tapepath.scsi.element_status import ElementStatus
-from tapepath.scsi.tape_pages import DataCompressionPage
+from tapepath.scsi.tape_pages import DataCompressionPage, DeviceConfigurationPage
 
 CDB_CLASSES: list[Any] = [
     changer.MoveMedium,
@@ -54,6 +54,7 @@ DATA_PARSERS: list[tuple[str, Callable[[bytes], object]]] = [
     ("ElementAddressAssignmentPage", ElementAddressAssignmentPage.from_bytes),
     ("DeviceCapabilitiesPage", DeviceCapabilitiesPage.from_bytes),
     ("DataCompressionPage", DataCompressionPage.from_bytes),
+    ("DeviceConfigurationPage", DeviceConfigurationPage.from_bytes),
     ("BlockLimits", tape.BlockLimits.from_bytes),
     ("MaximumLogicalObjectIdentifier", tape.MaximumLogicalObjectIdentifier.from_bytes),
     ("PositionShort", position.PositionShort.from_bytes),

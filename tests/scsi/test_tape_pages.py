@@ -1,4 +1,4 @@
-"""Tests of the data compression mode page and the block length helpers."""
+"""Tests of the tape mode pages (0Fh, 10h) and the block length helpers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tapepath.errors import DecodeError
 from tapepath.scsi.mode import BlockDescriptor, ModePage, ModeParameters
 from tapepath.scsi.tape_pages import (
     DataCompressionPage,
+    DeviceConfigurationPage,
     block_length_from_descriptor,
     block_length_of,
     block_length_to_descriptor,
@@ -94,3 +95,78 @@ class TestBlockLength:
         assert fixed.to_bytes() == bytes.fromhex("58 000000 00 010000")
         assert block_length_of(fixed) == 0x10000
         assert with_block_length(fixed, None).block_length == 0
+
+
+class TestDeviceConfigurationPage:
+    """Mode page 10h."""
+
+    def test_drive_answer(self) -> None:
+        """A drive's page: BIS/LOIS set, write delay 10 s, REW, SEW, rewind on reset 1."""
+        raw = bytes.fromhex("10 0e 00 00 00 00 0064 40 00 08 000000 01 08")
+        page = DeviceConfigurationPage.from_bytes(raw)
+        assert page.lois
+        assert page.write_delay_time == 100
+        assert page.sew
+        assert not page.swp
+        assert page.select_data_compression_algorithm == 1
+        assert page.rewind_on_reset == 1
+        assert page.to_bytes() == raw
+
+    def test_layout(self) -> None:
+        """Each field in its SSC-3 place."""
+        page = DeviceConfigurationPage(
+            cap=True,
+            caf=True,
+            active_format=0x1F,
+            active_partition=2,
+            write_buffer_full_ratio=3,
+            read_buffer_empty_ratio=4,
+            write_delay_time=0x0506,
+            obr=True,
+            avc=True,
+            socf=3,
+            rew=True,
+            gap_size=7,
+            eod_defined=5,
+            eeg=True,
+            bam=True,
+            buffer_size_at_early_warning=0x010203,
+            wtre=2,
+            oir=True,
+            asocwp=True,
+            prmwp=True,
+        )
+        assert page.to_bytes() == bytes.fromhex("10 0e 7f 02 03 04 0506 9d 07 b1 010203 00 a5")
+
+    @given(
+        st.builds(
+            DeviceConfigurationPage,
+            cap=st.booleans(),
+            active_format=st.integers(0, 31),
+            write_delay_time=st.integers(0, 0xFFFF),
+            socf=st.integers(0, 3),
+            lois=st.booleans(),
+            eod_defined=st.integers(0, 7),
+            swp=st.booleans(),
+            buffer_size_at_early_warning=st.integers(0, 0xFFFFFF),
+            rewind_on_reset=st.integers(0, 3),
+            wtre=st.integers(0, 3),
+            perswp=st.booleans(),
+            ps=st.booleans(),
+        )
+    )
+    def test_round_trip(self, page: DeviceConfigurationPage) -> None:
+        """Whole page and ModePage round trips."""
+        assert DeviceConfigurationPage.from_bytes(page.to_bytes()) == page
+        assert DeviceConfigurationPage.from_mode_page(page.to_mode_page()) == page
+
+    def test_errors(self) -> None:
+        """Short body, wrong page, range checks."""
+        with pytest.raises(DecodeError):
+            DeviceConfigurationPage.from_bytes(bytes.fromhex("10 02 00 00"))
+        with pytest.raises(DecodeError):
+            DeviceConfigurationPage.from_mode_page(ModePage(0x0F, bytes(14)))
+        with pytest.raises(ValueError, match="socf"):
+            DeviceConfigurationPage(socf=4)
+        with pytest.raises(ValueError, match="buffer_size_at_early_warning"):
+            DeviceConfigurationPage(buffer_size_at_early_warning=1 << 24)
