@@ -275,6 +275,16 @@ class Classification:
         """True when the command completed (GOOD or RECOVERED)."""
         return self.verdict in (V.GOOD, V.RECOVERED)
 
+    def __str__(self) -> str:
+        parts = [self.verdict.name]
+        if self.unit_attention is not None:
+            parts.append(self.unit_attention.name)
+        if self.sense is not None:
+            parts.append(f"({self.sense})")
+        elif self.verdict is not V.PATH_FAILURE:
+            parts.append(f"(status {self.status:02X}h)")
+        return " ".join(parts)
+
 
 # Sense keys with which the command was not performed (SPC-5: NOT READY, UNIT ATTENTION
 # and ILLEGAL REQUEST are reported instead of executing it), and deferred errors (the
@@ -288,6 +298,13 @@ _BY_STATUS = {
 }
 
 
+# SENSE_RULES narrowed to the rules that can match each sense key (same order).
+_RULES_BY_KEY = {
+    key: tuple(r for r in SENSE_RULES if r.sense_key is None or r.sense_key == key)
+    for key in range(16)
+}
+
+
 def _unit_attention(sense: Sense) -> UnitAttention:
     for asc, (low, high), kind in UA_RULES:
         if sense.asc == asc and low <= sense.ascq <= high:
@@ -297,7 +314,7 @@ def _unit_attention(sense: Sense) -> UnitAttention:
 
 def classify_sense(status: int, sense: Sense) -> Classification:
     """Apply :data:`SENSE_RULES` to decoded sense data."""
-    for rule in SENSE_RULES:
+    for rule in _RULES_BY_KEY[sense.sense_key]:
         if rule.matches(sense):
             verdict = rule.verdict
             break

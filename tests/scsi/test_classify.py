@@ -246,6 +246,12 @@ class TestProperties:
         """GOOD and RECOVERED completed the command."""
         assert {v for v in Verdict if Classification(v).ok} == {V.GOOD, V.RECOVERED}
 
+    def test_str(self) -> None:
+        """A one-line account for logs."""
+        c = classify(CC, fixed_sense(K.UNIT_ATTENTION, 0x29, 0x07))
+        assert str(c) == ("RETRY NEXUS_LOSS (UNIT ATTENTION: I_T nexus loss occurred (29/07))")
+        assert str(classify(0x08)) == "RETRY (status 08h)"
+
     def test_residual_for_ili(self) -> None:
         """A short read: ILI with the signed INFORMATION residual."""
         c = classify(CC, fixed_sense(K.NO_SENSE, information=-100, ili=True))
