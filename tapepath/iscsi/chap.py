@@ -27,6 +27,7 @@ __all__ = [
     "decode_binary",
     "encode_binary",
     "new_challenge",
+    "parse_algorithms",
     "verify_response",
 ]
 
@@ -90,23 +91,42 @@ class Credentials:
         password: the initiator's secret.
         target_user: for mutual CHAP, the name the target must answer with.
         target_password: for mutual CHAP, the target's secret.
-        algorithms: CHAP_A values offered, most preferred first.
+        algorithms: CHAP_A values offered, most preferred first. The default leaves
+            out SHA-256 (7) because tgtd (1.0.85) accepts CHAP_A=7 but computes SHA-1
+            for it, so a standard SHA-256 answer fails there; offer it explicitly for
+            targets that implement RFC 7143's list correctly (LIO, for one).
     """
 
     user: str
     password: Secret | None = field(converter=_secret, repr=False)
     target_user: str | None = None
     target_password: Secret | None = field(default=None, converter=_secret, repr=False)
-    algorithms: tuple[ChapAlgorithm, ...] = (
-        ChapAlgorithm.SHA256,
-        ChapAlgorithm.SHA1,
-        ChapAlgorithm.MD5,
-    )
+    algorithms: tuple[ChapAlgorithm, ...] = (ChapAlgorithm.SHA1, ChapAlgorithm.MD5)
 
     @property
     def mutual(self) -> bool:
         """True when the target must authenticate itself too."""
         return self.target_password is not None
+
+
+def parse_algorithms(text: str) -> tuple[ChapAlgorithm, ...]:
+    """Parse a CHAP_A preference list such as ``"7,6,5"`` or ``"sha256,md5"``.
+
+    Raises:
+        ValueError: an unknown algorithm or an empty list.
+    """
+    names = {"md5": 5, "sha1": 6, "sha-1": 6, "sha256": 7, "sha-256": 7, "sha3-256": 8}
+    out: list[ChapAlgorithm] = []
+    for item in text.split(","):
+        word = item.strip().lower()
+        value = int(word) if word.isdigit() else names.get(word, -1)
+        try:
+            out.append(ChapAlgorithm(value))
+        except ValueError:
+            raise ValueError(f"unknown CHAP algorithm {item.strip()!r}") from None
+    if not out:
+        raise ValueError("empty CHAP algorithm list")
+    return tuple(dict.fromkeys(out))
 
 
 def encode_binary(value: bytes) -> str:

@@ -79,6 +79,7 @@ class Task:
         done: True once the status has arrived (or the task was aborted or rejected).
         failure: why the target failed the task without a SCSI status (None if it has one).
         abandoned: the caller gave up waiting; later data goes to a scratch buffer.
+        lost: the connection dropped with the task in flight (it may have run).
         waiter: an opaque slot for the driver.
     """
 
@@ -92,6 +93,7 @@ class Task:
         "expected",
         "failure",
         "itt",
+        "lost",
         "lun",
         "next_data_sn",
         "next_r2t_sn",
@@ -129,6 +131,7 @@ class Task:
         self.done = False
         self.failure: str | None = None
         self.abandoned = False
+        self.lost = False
         self.waiter: object = None
 
     @property
@@ -442,6 +445,9 @@ class SessionCore:
     def fail_all(self) -> list[Task]:
         """The connection is gone: return every task in flight and forget them."""
         tasks = list(self.tasks.values())
+        for task in tasks:
+            task.lost = True
+            task.done = True
         self.tasks.clear()
         self._pings.clear()
         self._tmfs.clear()

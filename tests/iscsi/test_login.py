@@ -175,7 +175,7 @@ class TestChapLogin:
         m.start()
         a = m.receive(login_response(0, csg=0, nsg=1, transit=False, keys=[("AuthMethod", "CHAP")]))
         assert isinstance(a, Pdu)
-        assert keys(a)["CHAP_A"] == "7,6,5"
+        assert keys(a)["CHAP_A"] == ",".join(str(int(x)) for x in creds.algorithms)
         chal = [("CHAP_A", str(alg)), ("CHAP_I", "9"), ("CHAP_C", "0x00112233")]
         r = m.receive(login_response(0, csg=0, nsg=1, transit=False, keys=chal))
         assert isinstance(r, Pdu)
@@ -198,7 +198,8 @@ class TestChapLogin:
 
     def test_sha256_chosen(self) -> None:
         """When the target picks 7, SHA-256 is used."""
-        _, r = self._to_challenge(Credentials("alice", "alicesecret1"), alg=7)
+        algs = (ChapAlgorithm.SHA256, ChapAlgorithm.MD5)
+        _, r = self._to_challenge(Credentials("alice", "alicesecret1", algorithms=algs), alg=7)
         expect = hashlib.sha256(b"\x09alicesecret1" + bytes.fromhex("00112233")).hexdigest()
         assert keys(r)["CHAP_R"] == "0x" + expect
 
@@ -230,6 +231,23 @@ class TestChapLogin:
         m, _ = self._to_challenge(Credentials("alice", "alicesecret1", None, "targetsecret"))
         with pytest.raises(AuthenticationError):
             m.receive(login_response(0, csg=0, nsg=1, transit=True, keys=[]))
+
+    def test_default_offer_leaves_out_sha256(self) -> None:
+        """By default SHA-1 and MD5 are offered (tgtd misreads 7 as SHA-1)."""
+        m = LoginMachine(LoginConfig(INI, IQN, credentials=Credentials("a", "b")))
+        m.start()
+        a = m.receive(login_response(0, csg=0, nsg=1, transit=False, keys=[("AuthMethod", "CHAP")]))
+        assert isinstance(a, Pdu)
+        assert keys(a)["CHAP_A"] == "6,5"
+
+    def test_unoffered_algorithm_refused(self) -> None:
+        """A target choosing an algorithm we did not offer is refused."""
+        m = LoginMachine(LoginConfig(INI, IQN, credentials=Credentials("a", "b")))
+        m.start()
+        m.receive(login_response(0, csg=0, nsg=1, transit=False, keys=[("AuthMethod", "CHAP")]))
+        chal = [("CHAP_A", "7"), ("CHAP_I", "1"), ("CHAP_C", "0x00")]
+        with pytest.raises(AuthenticationError, match="not offered"):
+            m.receive(login_response(0, csg=0, nsg=1, transit=False, keys=chal))
 
     def test_params_default(self) -> None:
         """A config offers the default parameters unless told otherwise."""

@@ -1,0 +1,675 @@
+"""The I/O driver: one TCP connection in full-feature phase around the sans-I/O core.
+
+An :class:`IscsiConnection` owns a blocking socket (TCP_NODELAY, keepalive), one
+reader thread and, when pings are on, one pinger thread. The reader pulls bytes into
+a preallocated buffer and lets Data-In segments land straight in the command's
+buffer (``recv_into``); senders hand whole PDU batches to ``socket.sendmsg``. The
+core (:class:`~tapepath.iscsi.session.SessionCore`) is only ever called under one
+lock, so many threads can have commands in flight at once, up to the CmdSN window.
+
+When the connection breaks (EOF, a socket error, a protocol error, missed pings),
+every command in flight is completed at once with ``lost=True``; nothing is resent
+here. :class:`~tapepath.iscsi.driver.IscsiSession` reconnects and decides the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import structlog
+from attrs import field, frozen
+
+from tapepath.errors import LoginError, PathFailureError, ProtocolError
+from tapepath.iscsi.chap import Credentials
+from tapepath.iscsi.digest import digest_bytes
+from tapepath.iscsi.login import LoginConfig, LoginMachine, LoginResult, Redirect
+from tapepath.iscsi.opcodes import TmfFunction
+from tapepath.iscsi.pdu import (
+    BHS_LEN,
+    FrameDecoder,
+    Pdu,
+    check_ahs,
+    decode_header,
+    encode_pdu,
+    padding,
+)
+from tapepath.iscsi.session import (
+    AsyncMessage,
+    Completed,
+    LogoutReply,
+    PingReply,
+    Rejected,
+    SessionCore,
+    Task,
+    TextReply,
+    TmfReply,
+    Transmit,
+)
+from tapepath.iscsi.text import Params, decode_text, encode_text
+from tapepath.scsi._wire import Bytes
+
+__all__ = ["ConnectOptions", "IscsiConnection", "send_targets"]
+
+log = structlog.get_logger("tapepath.iscsi.connection")
+
+_RECV_BUF = 256 * 1024
+_DIRECT = 4096
+"""Data segments at least this long are read with recv_into straight into place."""
+_IOV_MAX = 1000
+_LOGIN_MAX_DATA = 65536
+
+
+@frozen
+class ConnectOptions:
+    """How to reach and log in to one iSCSI target portal.
+
+    Attributes:
+        host: the portal's address.
+        port: the portal's TCP port.
+        target: the target IQN (None for a discovery session).
+        initiator_name: our IQN.
+        credentials: CHAP accounts (None: AuthMethod=None).
+        want: operational parameters to offer.
+        require_header_digest: fail the login unless HeaderDigest=CRC32C results.
+        require_data_digest: fail the login unless DataDigest=CRC32C results.
+        connect_timeout: seconds for TCP connect plus login.
+        nop_interval: seconds between NOP-Out pings (None: no pings).
+        nop_misses: unanswered pings in a row that declare the connection dead.
+        max_redirects: login redirects followed before giving up.
+    """
+
+    host: str
+    port: int = 3260
+    target: str | None = None
+    initiator_name: str = "iqn.2026-11.org.tapepath:initiator"
+    credentials: Credentials | None = field(default=None, repr=False)
+    want: Params = field(factory=Params)
+    require_header_digest: bool = False
+    require_data_digest: bool = False
+    connect_timeout: float = 10.0
+    nop_interval: float | None = 5.0
+    nop_misses: int = 2
+    max_redirects: int = 3
+
+
+class _Waiter:
+    """What a thread blocked on one task waits for."""
+
+    __slots__ = ("callback", "lock")
+
+    def __init__(self, callback: Callable[[Task], None] | None = None) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.callback = callback
+
+
+class _Reply:
+    """A reply slot for pings, TMFs, text and logout."""
+
+    __slots__ = ("event", "value")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.value: object = None
+
+
+def _tune(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)):
+        opt = getattr(socket, name, None)
+        if opt is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, opt, value)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+
+
+def _sendall(sock: socket.socket, segments: list[Bytes]) -> None:
+    """sendmsg the segments completely, in batches of at most IOV_MAX buffers."""
+    pending = [memoryview(s).cast("B") for s in segments if len(s)]
+    while pending:
+        batch = pending[:_IOV_MAX]
+        sent = sock.sendmsg(batch)
+        i = 0
+        while i < len(batch) and sent >= len(batch[i]):
+            sent -= len(batch[i])
+            i += 1
+        if i < len(batch) and sent:
+            batch[i] = batch[i][sent:]
+        pending = batch[i:] + pending[len(batch) :]
+
+
+class _Reader:
+    """Bounded buffered reading with direct placement of large segments."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray(_RECV_BUF)
+        self.view = memoryview(self.buf)
+        self.start = 0
+        self.end = 0
+
+    def _fill(self, need: int) -> None:
+        if self.start + need > len(self.buf):
+            n = self.end - self.start
+            self.view[:n] = self.view[self.start : self.end]
+            self.start, self.end = 0, n
+        while self.end - self.start < need:
+            got = self.sock.recv_into(self.view[self.end :])
+            if not got:
+                raise ConnectionError("connection closed by the target")
+            self.end += got
+
+    def take(self, n: int) -> memoryview:
+        """The next ``n`` bytes (valid until the next call)."""
+        if self.end - self.start < n:
+            self._fill(n)
+        v = self.view[self.start : self.start + n]
+        self.start += n
+        return v
+
+    def read_into(self, dest: memoryview) -> None:
+        """Fill ``dest`` exactly: buffered bytes first, then straight from the socket."""
+        n = len(dest)
+        have = min(n, self.end - self.start)
+        if have:
+            dest[:have] = self.view[self.start : self.start + have]
+            self.start += have
+        pos = have
+        if pos < n and n - pos < _DIRECT:
+            self._fill(n - pos)
+            dest[pos:] = self.view[self.start : self.start + n - pos]
+            self.start += n - pos
+            return
+        while pos < n:
+            got = self.sock.recv_into(dest[pos:])
+            if not got:
+                raise ConnectionError("connection closed by the target")
+            pos += got
+
+
+class IscsiConnection:
+    """One logged-in connection (use :meth:`open`)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        options: ConnectOptions,
+        result: LoginResult,
+        *,
+        isid: int,
+        cmd_sn: int,
+        peer: tuple[str, int],
+    ) -> None:
+        self.options = options
+        self.login = result
+        self.params = result.params
+        self.isid = isid
+        self.tsih = result.tsih
+        self.peer = peer
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._window = threading.Condition(self._lock)
+        self.core = SessionCore(
+            result.params,
+            cmd_sn=cmd_sn,
+            exp_stat_sn=result.exp_stat_sn,
+            max_cmd_sn=result.max_cmd_sn,
+        )
+        self._replies: dict[int, _Reply] = {}
+        self._dead: str | None = None
+        self._closing = False
+        self.async_messages: deque[AsyncMessage] = deque(maxlen=64)
+        self.on_async: Callable[[AsyncMessage], None] | None = None
+        self.on_lost: Callable[[str], None] | None = None
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"iscsi-reader-{peer[0]}:{peer[1]}", daemon=True
+        )
+        self._stop_ping = threading.Event()
+        self._last_rx = time.monotonic()
+        self._pinger: threading.Thread | None = None
+
+    # -- opening --------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, options: ConnectOptions, *, isid: int, cmd_sn: int = 1, deadline: float | None = None
+    ) -> IscsiConnection:
+        """Connect, log in (following redirects) and start the reader.
+
+        Raises:
+            LoginError: the target refused the login (AuthenticationError for CHAP).
+            PathFailureError: the portal could not be reached or broke during login.
+            ProtocolError: the target broke the protocol during login.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + options.connect_timeout
+        host, port = options.host, options.port
+        for _ in range(options.max_redirects + 1):
+            sock = cls._connect(host, port, deadline)
+            try:
+                step = cls._login(sock, options, isid=isid, cmd_sn=cmd_sn, deadline=deadline)
+            except BaseException:
+                sock.close()
+                raise
+            if isinstance(step, Redirect):
+                sock.close()
+                host, port = step.host, step.port
+                continue
+            if options.require_header_digest and not step.params.header_digest:
+                sock.close()
+                raise LoginError("HeaderDigest=CRC32C was required but not negotiated")
+            if options.require_data_digest and not step.params.data_digest:
+                sock.close()
+                raise LoginError("DataDigest=CRC32C was required but not negotiated")
+            sock.settimeout(None)
+            conn = cls(sock, options, step, isid=isid, cmd_sn=cmd_sn, peer=(host, port))
+            conn._start()
+            log.info(
+                "iscsi_connected",
+                host=host,
+                port=port,
+                target=options.target,
+                tsih=step.tsih,
+                header_digest=step.params.header_digest,
+                data_digest=step.params.data_digest,
+            )
+            return conn
+        raise LoginError(f"more than {options.max_redirects} login redirects")
+
+    @staticmethod
+    def _connect(host: str, port: int, deadline: float) -> socket.socket:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PathFailureError(
+                f"no time left to connect to {host}:{port}", maybe_executed=False
+            )
+        try:
+            sock = socket.create_connection((host, port), timeout=left)
+        except OSError as exc:
+            raise PathFailureError(
+                f"cannot connect to {host}:{port}: {exc.strerror or exc}", maybe_executed=False
+            ) from exc
+        _tune(sock)
+        return sock
+
+    @staticmethod
+    def _login(
+        sock: socket.socket,
+        options: ConnectOptions,
+        *,
+        isid: int,
+        cmd_sn: int,
+        deadline: float,
+    ) -> LoginResult | Redirect:
+        config = LoginConfig(
+            initiator_name=options.initiator_name,
+            target_name=options.target,
+            isid=isid,
+            cmd_sn=cmd_sn,
+            credentials=options.credentials,
+            want=options.want,
+        )
+        machine = LoginMachine(config)
+        decoder = FrameDecoder(max_data=_LOGIN_MAX_DATA)
+        request = machine.start()
+        buf = bytearray(65536)
+        while True:
+            _sendall(sock, encode_pdu(request))
+            pdus: list[Pdu] = []
+            while not pdus:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PathFailureError("login timed out", maybe_executed=False)
+                sock.settimeout(left)
+                try:
+                    n = sock.recv_into(buf)
+                except OSError as exc:
+                    raise PathFailureError(f"login failed: {exc}", maybe_executed=False) from exc
+                if not n:
+                    raise PathFailureError(
+                        "the target closed the connection during login", maybe_executed=False
+                    )
+                pdus = decoder.feed(memoryview(buf)[:n])
+            if len(pdus) != 1 or decoder.buffered:
+                raise ProtocolError("unexpected extra PDUs during login")
+            step = machine.receive(pdus[0])
+            if isinstance(step, LoginResult | Redirect):
+                return step
+            request = step
+
+    def _start(self) -> None:
+        self._reader.start()
+        if self.options.nop_interval:
+            self._pinger = threading.Thread(
+                target=self._ping_loop, name="iscsi-pinger", daemon=True
+            )
+            self._pinger.start()
+
+    # -- state ----------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        """False once the connection has failed or been closed."""
+        return self._dead is None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the connection died (None while alive)."""
+        return self._dead
+
+    def _fail(self, reason: str) -> None:
+        """Declare the connection dead: shut the socket, complete all tasks as lost."""
+        with self._lock:
+            if self._dead is not None:
+                return
+            self._dead = reason
+            tasks = self.core.fail_all()
+            replies = list(self._replies.values())
+            self._replies.clear()
+            self._window.notify_all()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._stop_ping.set()
+        if not self._closing:
+            log.warning(
+                "iscsi_connection_lost",
+                host=self.peer[0],
+                port=self.peer[1],
+                reason=reason,
+                in_flight=len(tasks),
+            )
+        for task in tasks:
+            self._wake(task)
+        for reply in replies:
+            reply.event.set()
+        if self.on_lost is not None and not self._closing:
+            self.on_lost(reason)
+
+    @staticmethod
+    def _wake(task: Task) -> None:
+        waiter = task.waiter
+        if isinstance(waiter, _Waiter):
+            if waiter.callback is not None:
+                waiter.callback(task)
+            waiter.lock.release()
+
+    # -- sending --------------------------------------------------------------------
+    def _send(self, segments: list[Bytes]) -> None:
+        with self._send_lock:
+            try:
+                _sendall(self._sock, segments)
+            except OSError as exc:
+                self._fail(f"send failed: {exc}")
+
+    def submit(
+        self,
+        lun: int,
+        cdb: bytes,
+        *,
+        data_out: Bytes = b"",
+        buf: memoryview | None = None,
+        deadline: float,
+        callback: Callable[[Task], None] | None = None,
+    ) -> Task | None:
+        """Send a SCSI command; None if the window did not open before ``deadline``.
+
+        Raises:
+            PathFailureError: the connection is dead (the command was not sent).
+        """
+        waiter = _Waiter(callback)
+        with self._lock:
+            while True:
+                if self._dead is not None:
+                    raise PathFailureError(
+                        f"connection is down: {self._dead}", maybe_executed=False
+                    )
+                if self.core.window_open():
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._window.wait(left)
+            task, segments = self.core.submit(lun, cdb, data_out=data_out, buf=buf)
+            task.waiter = waiter
+            self._send_lock.acquire()  # keep CmdSN order on the wire
+        try:
+            _sendall(self._sock, segments)
+        except OSError as exc:
+            self._send_lock.release()
+            self._fail(f"send failed: {exc}")
+            return task
+        self._send_lock.release()
+        return task
+
+    def wait(self, task: Task, deadline: float) -> bool:
+        """Wait for ``task`` until ``deadline``; False on timeout (the task is abandoned)."""
+        waiter = task.waiter
+        assert isinstance(waiter, _Waiter)
+        left = deadline - time.monotonic()
+        if left > 0 and waiter.lock.acquire(timeout=left):
+            return True
+        with self._lock:
+            if task.done:
+                waiter.lock.acquire()
+                return True
+            self.core.abandon(task)
+        return False
+
+    def _request(self, build: Callable[[], tuple[int, list[Bytes]]], timeout: float) -> object:
+        reply = _Reply()
+        with self._lock:
+            if self._dead is not None:
+                raise PathFailureError(f"connection is down: {self._dead}", maybe_executed=False)
+            itt, segments = build()
+            self._replies[itt] = reply
+        self._send(segments)
+        if not reply.event.wait(timeout):
+            with self._lock:
+                self._replies.pop(itt, None)
+                self.core.forget_ping(itt)
+            raise PathFailureError("no answer from the target in time")
+        if reply.value is None:
+            raise PathFailureError(f"connection lost: {self._dead}")
+        return reply.value
+
+    def ping(self, timeout: float = 5.0) -> float:
+        """Send one NOP-Out and wait for its NOP-In; return the round trip in seconds.
+
+        Raises:
+            PathFailureError: no answer in time, or the connection is down.
+        """
+        t0 = time.monotonic()
+        self._request(self.core.ping, timeout)
+        return time.monotonic() - t0
+
+    def task_management(
+        self,
+        function: TmfFunction,
+        lun: int = 0,
+        task: Task | None = None,
+        timeout: float = 10.0,
+    ) -> int:
+        """Run a task management function; return the response code (0: complete)."""
+        value = self._request(lambda: self.core.task_management(function, lun, task), timeout)
+        assert isinstance(value, TmfReply)
+        return value.response
+
+    def text(self, pairs: list[tuple[str, str]], timeout: float = 10.0) -> list[tuple[str, str]]:
+        """A Text exchange (continued while the target says more follows)."""
+        data = encode_text(pairs)
+        collected = bytearray()
+        itt: int | None = None
+        ttt = 0xFFFFFFFF
+        while True:
+            current_itt = itt
+
+            def build(
+                d: bytes = data, t: int = ttt, i: int | None = current_itt
+            ) -> tuple[int, list[Bytes]]:
+                return self.core.text_request(d, ttt=t, itt=i)
+
+            value = self._request(build, timeout)
+            assert isinstance(value, TextReply)
+            collected += value.data
+            if len(collected) > 1 << 20:
+                raise ProtocolError("text response longer than 1 MiB")
+            if value.final:
+                return decode_text(collected)
+            itt, ttt, data = value.itt, value.ttt, b""
+
+    def logout(self, timeout: float = 5.0) -> None:
+        """Log out (close the session) and close the connection; never raises for a dead link."""
+        if self._dead is None:
+            self._closing = True
+            with contextlib.suppress(PathFailureError, ProtocolError):
+                self._request(self.core.logout, timeout)
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection without logging out; tasks in flight are reported lost."""
+        self._closing = True
+        self._fail("closed by the initiator")
+        self._stop_ping.set()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        if self._reader.is_alive() and threading.current_thread() is not self._reader:
+            self._reader.join(timeout=2.0)
+        pinger = self._pinger
+        if pinger is not None and pinger.is_alive() and threading.current_thread() is not pinger:
+            pinger.join(timeout=2.0)
+
+    # -- the reader -------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        reader = _Reader(self._sock)
+        hd = self.params.header_digest
+        dd = self.params.data_digest
+        core = self.core
+        lock = self._lock
+        try:
+            while True:
+                bhs = reader.take(BHS_LEN)
+                header = decode_header(bhs, max_data=core.max_data)
+                if header.ahs_length or hd:
+                    covered = bytes(bhs)
+                    if header.ahs_length:
+                        ahs = bytes(reader.take(header.ahs_length))
+                        check_ahs(ahs)
+                        covered += ahs
+                    if hd and bytes(reader.take(4)) != digest_bytes(covered):
+                        raise ProtocolError("header digest mismatch")
+                n = header.data_length
+                sink: memoryview | None = None
+                if n:
+                    with lock:
+                        sink = core.sink(header)
+                    reader.read_into(sink)
+                    pad = padding(n)
+                    if pad or dd:
+                        tail = reader.take(pad + (4 if dd else 0))
+                        if dd:
+                            want = digest_bytes(sink, tail[:pad])
+                            if tail[pad:] != want:
+                                raise ProtocolError("data digest mismatch")
+                self._last_rx = time.monotonic()
+                with lock:
+                    events = core.receive(header.pdu, sink if sink is not None else memoryview(b""))
+                    if events:
+                        self._window.notify_all()
+                for event in events:
+                    self._handle(event)
+        except ProtocolError as exc:
+            log.error("iscsi_protocol_error", host=self.peer[0], port=self.peer[1], error=str(exc))
+            self._fail(f"protocol error: {exc}")
+        except (OSError, ConnectionError) as exc:
+            self._fail(f"connection lost: {exc}")
+        except Exception as exc:  # a bug must still fail the tasks, not hang them
+            log.exception("iscsi_reader_crashed")
+            self._fail(f"reader failed: {exc!r}")
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, Completed):
+            self._wake(event.task)
+        elif isinstance(event, Transmit):
+            self._send(event.segments)
+        elif isinstance(event, PingReply | TmfReply | TextReply | LogoutReply):
+            with self._lock:
+                reply = self._replies.pop(event.itt, None)
+            if reply is not None:
+                reply.value = event
+                reply.event.set()
+        elif isinstance(event, AsyncMessage):
+            self.async_messages.append(event)
+            if self.on_async is not None:
+                self.on_async(event)
+            if event.event in (2, 3):  # the target drops the connection / session
+                self._fail(f"target announced a drop (async event {event.event})")
+        elif isinstance(event, Rejected):
+            with self._lock:
+                reply = self._replies.pop(event.itt, None)
+            if reply is not None:
+                reply.event.set()
+
+    # -- the pinger ---------------------------------------------------------------------
+    def _ping_loop(self) -> None:
+        """Ping every interval; declare the link dead after ``misses`` silent intervals.
+
+        The reader stamps every PDU it receives. Pings keep an idle link talking, so a
+        healthy connection is never silent for ``misses`` intervals; a black hole is
+        found at most ``interval * misses + interval / 4`` after it began, which is
+        inside the promised ``interval * (misses + 1)``.
+        """
+        interval = self.options.nop_interval
+        assert interval is not None
+        misses = max(1, self.options.nop_misses)
+        period = interval if misses >= 2 else interval / 2
+        limit = interval * misses
+        tick = interval / 4
+        next_ping = time.monotonic()
+        while not self._stop_ping.wait(tick):
+            if self._dead is not None:
+                return
+            now = time.monotonic()
+            silent = now - self._last_rx
+            if silent >= limit:
+                log.warning(
+                    "iscsi_nop_timeout", host=self.peer[0], port=self.peer[1], silent=silent
+                )
+                self._fail(f"no answer to NOP-Out pings for {silent:.2f} s")
+                return
+            if now < next_ping:
+                continue
+            next_ping = now + period
+            with self._lock:
+                itt, segments = self.core.ping()
+                self._replies[itt] = _Reply()
+            self._send(segments)
+
+
+def send_targets(options: ConnectOptions, *, isid: int) -> list[tuple[str, list[str]]]:
+    """SendTargets discovery on one portal: ``[(target_iqn, [address, ...]), ...]``.
+
+    Raises:
+        LoginError: the discovery login was refused.
+        PathFailureError: the portal could not be reached.
+    """
+    import attrs  # noqa: PLC0415  (only needed here)
+
+    conn = IscsiConnection.open(attrs.evolve(options, target=None, nop_interval=None), isid=isid)
+    try:
+        pairs = conn.text([("SendTargets", "All")], timeout=options.connect_timeout)
+    finally:
+        conn.logout()
+    out: list[tuple[str, list[str]]] = []
+    for key, value in pairs:
+        if key == "TargetName":
+            out.append((value, []))
+        elif key == "TargetAddress" and out:
+            out[-1][1].append(value)
+    return out
