@@ -263,13 +263,16 @@ class ChangerModel:
         self.put(destination, cart, source)
 
     def check_exchange(self, transport: int, source: int, first: int, second: int) -> None:
-        """Validate an EXCHANGE MEDIUM: source full, first destination full, second free."""
+        """Validate an EXCHANGE MEDIUM: source full, first destination full (and another
+        element), second destination free or the source."""
         t = self.element(transport)
         if t.kind is not ElementKind.TRANSPORT:
             raise _invalid_address()
         src = self.element(source)
         d1 = self.element(first)
         d2 = self.element(second)
+        if src is d1:
+            raise Check(SenseKey.ILLEGAL_REQUEST, 0x24, 0x00, field_pointer=4)
         if src.cartridge is None or d1.cartridge is None:
             raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0E)
         if d2 is not src and d2.cartridge is not None:
