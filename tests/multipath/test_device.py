@@ -82,7 +82,7 @@ class TestPassThrough:
         unit = FakeUnit()
         sense = bytes([0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0, 0, 0, 0, 0])
 
-        unit.transports[0]._handler = lambda req: Response(  # type: ignore[method-assign]
+        unit.transports[0]._handler = lambda req: Response(
             status=Status.CHECK_CONDITION, sense=sense
         )
         dev = _device(unit)
