@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tapepath.errors import DecodeError
+from tapepath.scsi.attributes import (
+    Attribute,
+    AttributeIdList,
+    AttributeList,
+    MamAttribute,
+    ReadAttribute,
+)
 from tapepath.scsi.changer import PreventAllowMediumRemoval
 from tapepath.scsi.density import DensityDescriptor, DensitySupport, ReportDensitySupport
 from tapepath.scsi.log import LogSense, TapeAlert
@@ -91,6 +98,7 @@ class DriveFront(Front):
                 0x4D: (self.log_sense, r, True),
                 0x1E: (self.prevent_allow, w, False),
                 0x19: (self.erase, w, False),
+                0x8C: (self.read_attribute, r, False),
             }
         )
 
@@ -273,6 +281,42 @@ class DriveFront(Front):
             self.drive.tape_alerts.clear()
             return TapeAlert(flags).to_bytes()
         raise invalid_field(2)
+
+    def attributes(self) -> list[Attribute]:
+        """The medium auxiliary memory attributes of the loaded cartridge."""
+        cart = self.drive.cartridge
+        if cart is None:
+            raise Check(SenseKey.NOT_READY, 0x3A, 0x00)
+        img = cart.image
+        mib = 1 << 20
+        out = [
+            Attribute.binary(
+                MamAttribute.REMAINING_CAPACITY_IN_PARTITION,
+                max(0, img.capacity - img.used) // mib,
+                8,
+                read_only=True,
+            ),
+            Attribute.binary(
+                MamAttribute.MAXIMUM_CAPACITY_IN_PARTITION, img.capacity // mib, 8, read_only=True
+            ),
+        ]
+        if cart.barcode is not None:
+            out.append(Attribute.ascii(MamAttribute.BARCODE, cart.barcode, 32))
+        return out
+
+    def read_attribute(self, s: Session, nx: Nexus, cdb: bytes, data_out: bytes, n: int) -> bytes:
+        """READ ATTRIBUTE: values (00h) and the attribute list (01h) of partition 0."""
+        cmd = ReadAttribute.from_bytes(cdb)
+        if cmd.partition or cmd.logical_volume:
+            raise invalid_field(7)
+        attrs = [a for a in self.attributes() if a.id >= cmd.first_attribute]
+        if int(cmd.service_action) == 0:
+            if cmd.first_attribute and not attrs:
+                raise invalid_field(8)
+            return AttributeList(tuple(attrs)).to_bytes()
+        if int(cmd.service_action) == 1:
+            return AttributeIdList(tuple(a.id for a in attrs)).to_bytes()
+        raise invalid_field(1)
 
     # ---- mode -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tapepath.scsi.attributes import AttributeList, ReadAttribute
 from tapepath.scsi.density import DensitySupport, ReportDensitySupport
 from tapepath.scsi.log import LogSense, TapeAlert
 from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6, ModeSense6
@@ -215,6 +216,15 @@ class TestInformation:
         assert t.execute(bytes(6)).ok
         assert lib.position(0) is not None
         assert lib.position(0).block == 0  # type: ignore[union-attr]
+
+    def test_read_attribute_barcode(self, t: Transport) -> None:
+        """READ ATTRIBUTE returns the cartridge's barcode (0806h)."""
+        cmd = ReadAttribute(allocation_length=4096)
+        r = t.execute(cmd.to_bytes(), data_in_len=4096)
+        assert r.ok, r
+        attrs = AttributeList.from_bytes(r.data)
+        assert attrs.barcode == "DR0001L8"
+        assert attrs.get(0x0001) is not None
 
     def test_unknown_opcode(self, t: Transport) -> None:
         """An opcode the drive does not have: 20/00."""
