@@ -1,7 +1,9 @@
-"""Arbitrary bytes into every SMC and SSC parser: a result or DecodeError, nothing else.
+"""Arbitrary input into every SMC and SSC codec.
 
-Lengths inside the data that lie (byte counts, descriptor lengths, identifier lengths)
-must not drive allocation: results are bounded by the buffer.
+Parsers given arbitrary bytes return a result or raise DecodeError, nothing else; lengths
+inside the data that lie (byte counts, descriptor lengths, identifier lengths) must not
+drive allocation: results are bounded by the buffer. Builders given a value that does not
+fit raise ValueError naming the field.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -139,3 +142,66 @@ class TestElementStatusStructured:
         buf = _lying_header(8 + len(descs), 48, len(descs), descs)[: 8 + cut]
         result = ElementStatus.from_bytes(buf)
         assert all(d.address < 4 for d in result.descriptors())
+
+
+BUILDERS: list[tuple[Any, dict[str, Any]]] = [
+    *((cls, {}) for cls in CDB_CLASSES if cls not in (tape.Read6, tape.Write6)),
+    (tape.Read6, {"transfer_length": 1}),
+    (tape.Write6, {"transfer_length": 1}),
+    (tape.BlockLimits, {"max_block_length": 1}),
+    (tape.MaximumLogicalObjectIdentifier, {"value": 1}),
+    (position.PositionShort, {}),
+    (position.PositionLong, {}),
+    (position.PositionExtended, {}),
+    (density.DensityDescriptor, {"primary_code": 1}),
+    (density.MediumTypeDescriptor, {"medium_type": 1}),
+    (element_status.ElementDescriptor, {"address": 1}),
+    (element_status.VolumeTag, {"identifier": bytes(32)}),
+    (element_status.DeviceIdentifier, {"code_set": 2, "designator_type": 1, "identifier": b"x"}),
+    (element_status.ElementStatusPage, {"element_type": 2}),
+    (ElementStatus, {}),
+    (ElementAddressAssignmentPage, {}),
+    (DataCompressionPage, {}),
+    (DeviceConfigurationPage, {}),
+]
+
+
+SIGNED = {(tape.Space6, "count"), (tape.Space16, "count")}
+
+
+def _fields(kind: str) -> list[tuple[Any, dict[str, Any], str]]:
+    out = []
+    for cls, base in BUILDERS:
+        for f in attrs.fields(cls):
+            if f.type in (kind, f"{kind} | None") and f.init:
+                out.append((cls, base, f.name))
+    return out
+
+
+def _int_cases() -> list[tuple[Any, dict[str, Any], str, int]]:
+    out = []
+    for cls, base, name in _fields("int"):
+        values = [-(1 << 70), 1 << 70] + ([] if (cls, name) in SIGNED else [-1])
+        out.extend((cls, base, name, v) for v in values)
+    return out
+
+
+def _id(value: object) -> str | None:
+    return getattr(value, "__name__", None)
+
+
+class TestRangeChecks:
+    """Every int field of every builder refuses what does not fit; every flag wants a bool."""
+
+    @pytest.mark.parametrize(("cls", "base", "name", "value"), _int_cases(), ids=_id)
+    def test_int(self, cls: Any, base: dict[str, Any], name: str, value: int) -> None:
+        """Negative and too large values raise ValueError naming the field."""
+        cls(**base)  # the base arguments are valid
+        with pytest.raises(ValueError, match=name):
+            cls(**{**base, name: value})
+
+    @pytest.mark.parametrize(("cls", "base", "name"), _fields("bool"), ids=_id)
+    def test_bool(self, cls: Any, base: dict[str, Any], name: str) -> None:
+        """An int where a flag belongs raises ValueError naming the field."""
+        with pytest.raises(ValueError, match=name):
+            cls(**{**base, name: 1})
