@@ -325,6 +325,18 @@ class TestCutShort:
         with pytest.raises(DecodeError):
             ElementStatus.from_bytes(b"\x00\x01\x00")
 
+    def test_partial_re_encodes_in_place(self) -> None:
+        """A partial descriptor without its tag re-encodes with a blank tag, same length."""
+        data = self.full_answer(2)
+        es = ElementStatus.from_bytes(data[: 16 + 52 + 20])
+        assert es.truncated
+        again = ElementStatus.from_bytes(es.to_bytes())
+        first, second = again.descriptors()
+        assert first.barcode == "V00000"
+        assert second.address == 0x1001
+        assert second.barcode is None
+        assert not again.truncated
+
     def test_partial_needs_fixed_bytes(self) -> None:
         """A cut descriptor with fewer than 12 bytes is dropped, not invented."""
         data = self.full_answer(1)
