@@ -56,11 +56,14 @@ class Check(Exception):
         sks = None
         if self.field_pointer is not None:
             sks = bytes((0xC0, self.field_pointer >> 8, self.field_pointer & 0xFF))
+        info = self.information
+        if info is not None and not -(1 << 31) < info < (1 << 32):
+            info = None  # does not fit the fixed format's 4 bytes: VALID stays clear
         return fixed_sense(
             self.key,
             self.asc,
             self.ascq,
-            information=self.information,
+            information=info,
             filemark=self.filemark,
             eom=self.eom,
             ili=self.ili,

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import structlog
+
 from tapepath.errors import DecodeError
 from tapepath.scsi.alua import (
     AccessState,
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
     from tapepath.testing.library import Session, VirtualLibrary
 
 __all__ = ["Front", "Handler"]
+
+log = structlog.get_logger("tapepath.testing")
 
 GOOD = 0x00
 CHECK_CONDITION = 0x02
@@ -131,6 +135,9 @@ class Front:
             return RESERVATION_CONFLICT, b"", b""
         except DecodeError:
             return CHECK_CONDITION, b"", invalid_field().sense()
+        except Exception:  # a simulator bug must not crash the caller: 44/00 and a log
+            log.exception("sim_internal_error", device=self.lu.name, cdb=cdb.hex())
+            return CHECK_CONDITION, b"", fixed_sense(SenseKey.HARDWARE_ERROR, 0x44, 0x00)
 
     # ---- commands every logical unit has ----------------------------------------------
 

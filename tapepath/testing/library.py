@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+import zlib
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
@@ -188,7 +189,7 @@ class VirtualLibrary:
             import_export_count=import_export,
             drive_start=base.drive_start,
         )
-        uid = abs(hash((name, id(self)))) & 0xFFFFFF
+        uid = zlib.crc32(name.encode()) & 0xFFFFFF  # stable serials and NAA per name
         self.drive_models = [DriveModel(serial=f"TPD{uid:06X}{i:02d}") for i in range(drives)]
         self.changer = ChangerModel(self.layout, self.drive_models, auto_unload=auto_unload)
         if control_paths is None:
@@ -391,13 +392,21 @@ class VirtualLibrary:
         """Put a new cartridge into an empty element by hand."""
         with self._lock:
             self.changer.place(address, self._new_cartridge(barcode, image))
-            if self.changer.elements[address].drive is not None:
-                self._drive_lu_at(address).broadcast(0x28, 0x00)
+            self._operator_touched(address)
 
     def remove(self, address: int) -> Cartridge:
         """Take a cartridge out by hand."""
         with self._lock:
-            return self.changer.take(address)
+            cart = self.changer.take(address)
+            self._operator_touched(address)
+            return cart
+
+    def _operator_touched(self, address: int) -> None:
+        el = self.changer.elements[address]
+        if el.drive is not None:
+            self._drive_lu_at(address).broadcast(0x28, 0x00)
+        elif el.kind is ElementKind.IMPORT_EXPORT:
+            self.changer_lu.broadcast(0x28, 0x01)  # import or export element accessed
 
     def _drive_lu_at(self, address: int) -> LogicalUnit:
         drives = self.changer.of_kind(ElementKind.DATA_TRANSFER)

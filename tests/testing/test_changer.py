@@ -18,7 +18,7 @@ from tapepath.scsi.changer_pages import DeviceCapabilitiesPage, ElementAddressAs
 from tapepath.scsi.element_status import ElementStatus, ReadElementStatus
 from tapepath.scsi.mode import ModeParameters, ModeSense6, ModeSense10
 from tapepath.scsi.tape import LoadUnload
-from tapepath.testing import ElementLayout, VirtualClock, VirtualLibrary
+from tapepath.testing import ElementKind, ElementLayout, VirtualClock, VirtualLibrary
 from tapepath.transport import Transport
 from tests.testing.helpers import ready, sense_of
 
@@ -225,6 +225,35 @@ class TestMoves:
             assert done == [True]
             assert lib.where("TP0001L8") == lib.slot_address(20)
             assert lib.clock.now() == pytest.approx(3.0)
+
+
+class TestOperator:
+    """Operator actions on the library."""
+
+    def test_mail_slot_access_notifies(self, lib: VirtualLibrary, chg: Transport) -> None:
+        """Putting a cartridge in a mail slot posts 28/01; status shows ImpExp."""
+        ie = lib.changer.of_kind(ElementKind.IMPORT_EXPORT)[0].address
+        lib.insert(ie, "NEW001L8")
+        assert sense_of(chg.execute(bytes(6))) == (6, 0x28, 0x01)
+        es = status(chg, element_type=3, voltag=True)
+        d = next(iter(es.descriptors()))
+        assert d.impexp
+        assert d.barcode == "NEW001L8"
+
+    def test_prevent_locks_mail_slots(self, lib: VirtualLibrary, chg: Transport) -> None:
+        """With PREVENT on the changer an operator cannot take from a mail slot."""
+        ie = lib.changer.of_kind(ElementKind.IMPORT_EXPORT)[0].address
+        assert chg.execute(MoveMedium(0, lib.slot_address(0), ie).to_bytes()).ok
+        assert chg.execute(PreventAllowMediumRemoval(1).to_bytes()).ok
+        with pytest.raises(ValueError, match="prevented"):
+            lib.remove(ie)
+        assert chg.execute(PreventAllowMediumRemoval(0).to_bytes()).ok
+        assert lib.remove(ie).barcode == "TP0001L8"
+
+    def test_duplicate_barcode_refused(self, lib: VirtualLibrary) -> None:
+        """Barcodes stay unique."""
+        with pytest.raises(ValueError, match="already"):
+            lib.insert(lib.slot_address(9), "TP0001L8")
 
 
 class TestModePages:

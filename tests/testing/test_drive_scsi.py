@@ -226,6 +226,24 @@ class TestInformation:
         assert attrs.barcode == "DR0001L8"
         assert attrs.get(0x0001) is not None
 
+    def test_huge_residual_leaves_information_invalid(self, t: Transport) -> None:
+        """A residual beyond 32 bits cannot be reported: VALID stays clear."""
+        r = t.execute(Space16(SpaceCode.BLOCKS, 1 << 40).to_bytes())
+        assert sense_of(r) == (8, 0, 5)
+        assert decode_sense(r.sense).information is None
+
+    def test_internal_error_is_a_check_condition(
+        self, lib: VirtualLibrary, t: Transport, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A bug in a handler answers HARDWARE ERROR 44/00 instead of raising."""
+
+        def broken(*_args: object) -> bytes:
+            raise RuntimeError("boom")
+
+        front = lib._fronts["drive0"]
+        monkeypatch.setitem(front.table, 0x05, (broken, *front.table[0x05][1:]))
+        assert sense_of(t.execute(ReadBlockLimits().to_bytes(), data_in_len=6)) == (4, 0x44, 0)
+
     def test_unknown_opcode(self, t: Transport) -> None:
         """An opcode the drive does not have: 20/00."""
         assert sense_of(t.execute(bytes((0xE7, 0, 0, 0, 0, 0)))) == (5, 0x20, 0)
