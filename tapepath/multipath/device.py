@@ -39,7 +39,7 @@ from tapepath.multipath.hooks import (
 from tapepath.multipath.path import Path, PathIdentity, PathState
 from tapepath.multipath.policy import FailbackMode, MultipathPolicy
 from tapepath.multipath.selectors import FailoverSelector, Selector, make_selector
-from tapepath.multipath.verdict import PathVerdict, path_verdict
+from tapepath.multipath.verdict import PathVerdict, may_concern_path, path_verdict
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport
 
 __all__ = ["MultipathDevice"]
@@ -198,10 +198,18 @@ class MultipathDevice(Transport):
         path = fo.current
         if path is None or path._state is not _ACTIVE:
             path = self._choose(timeout)
-        r = path.transport.execute(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
-        path.account(r, len(data_out))
-        if r.outcome is _OK and r.status != _CHECK_CONDITION:
-            return r
+        r = path.send(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+        if r.outcome is _OK:  # the accounting of Path.account, inlined for the hot path
+            path._commands += 1
+            path._busy_time += r.duration
+            if data_out:
+                path._bytes_out += r.transferred
+            else:
+                path._bytes_in += r.transferred
+            if r.status != _CHECK_CONDITION or not may_concern_path(r.sense):
+                return r
+        else:
+            path.account(r, len(data_out))
         return self._trouble(path, r, _Req(cdb, data_out, data_in_len, timeout, None))
 
     def execute_into(

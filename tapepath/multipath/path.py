@@ -116,6 +116,7 @@ class Path:
         "held_until",
         "identity",
         "index",
+        "send",
         "transport",
         "unit_attentions",
         "url",
@@ -130,6 +131,8 @@ class Path:
         clock: float | None = None,
     ) -> None:
         self.transport = transport
+        self.send = transport.execute
+        """The transport's bound ``execute`` (looked up once, for the hot path)."""
         self.url: str = getattr(transport, "url", repr(transport))
         self.identity = identity if identity is not None else PathIdentity()
         self.index = 0
@@ -203,7 +206,7 @@ class Path:
             return
         self._busy_time += response.duration
         if data_out_len:
-            self._bytes_out += data_out_len - response.residual
+            self._bytes_out += response.transferred
         else:
             self._bytes_in += response.transferred
 

@@ -15,7 +15,7 @@ import enum
 from tapepath.scsi.classify import UnitAttention, Verdict, classify
 from tapepath.transport.base import Response, Status
 
-__all__ = ["PathVerdict", "path_verdict"]
+__all__ = ["PathVerdict", "may_concern_path", "path_verdict"]
 
 
 class PathVerdict(enum.Enum):
@@ -47,11 +47,31 @@ _BY_VERDICT = {
 }
 
 
+_PATH_ASC = frozenset({0x04, 0x08, 0x2A})
+"""ASCs of every sense the multipath layer acts on (NOT READY 04/xx, LU communication
+failure 08/xx, 2A/06-07); any other sense is the device's business."""
+
+
+def may_concern_path(sense: bytes) -> bool:
+    """A cheap look at the raw ASC before the full classifier (tape streams meet
+    filemark and EOM CHECK CONDITIONs often; they must not pay for a full decode)."""
+    if len(sense) < 4:
+        return True  # let the classifier decide what short sense means
+    code = sense[0] & 0x7F
+    if code in (0x70, 0x71):
+        return len(sense) < 13 or sense[12] in _PATH_ASC
+    if code in (0x72, 0x73):
+        return sense[2] in _PATH_ASC
+    return True
+
+
 def path_verdict(response: Response) -> PathVerdict:
     """Say what ``response`` means for its path (see :class:`PathVerdict`)."""
     if response.outcome.is_path_failure:
         return PathVerdict.PATH_FAILURE
     if response.status != Status.CHECK_CONDITION:
+        return PathVerdict.PASS
+    if not may_concern_path(response.sense):
         return PathVerdict.PASS
     c = classify(response.status, response.sense)
     found = _BY_VERDICT.get(c.verdict)

@@ -19,10 +19,10 @@ class TestPathStats:
     """A path counts commands, errors, bytes and latency."""
 
     def test_counts_in_and_out(self) -> None:
-        """Data-in counts transferred bytes; data-out counts what was sent minus residual."""
+        """Data-in and data-out count the bytes the transport says it transferred."""
         p = _path("mock://a")
         p.account(Response(data=b"x" * 10, transferred=10, duration=0.5), 0)
-        p.account(Response(residual=4, duration=1.5), 100)
+        p.account(Response(residual=4, transferred=96, duration=1.5), 100)
         s = p.stats
         assert (s.commands, s.errors, s.bytes_in, s.bytes_out) == (2, 0, 10, 96)
         assert s.latency_avg == pytest.approx(1.0)

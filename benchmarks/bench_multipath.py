@@ -1,0 +1,184 @@
+"""Multipath benchmarks on the VirtualLibrary (sim://).
+
+1. Pass-through cost: the same commands through a MultipathDevice and through the raw
+   transport of its active path, interleaved in rounds in the same run; the ratio
+   median(multipath) / median(raw) is the figure (goal <= 1.05), for a tape stream
+   (WRITE and READ of 64 KiB blocks, the goal's case) and for the cheapest commands the
+   sim has (INQUIRY, TEST UNIT READY), where the fixed cost shows most.
+2. Monitor CPU: 64 drives x 8 paths, one monitor thread, 1 s polling, TEST UNIT READY
+   checks; process CPU seconds per wall second over the run, as % of one core
+   (goal <= 2 %).
+3. Discovery time for 512 paths (64 drives x 8 ports) plus the changer's 2.
+
+Usage: ``python -m benchmarks multipath`` or
+``python benchmarks/bench_multipath.py [--quick] [--seconds S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import structlog
+
+from tapepath.multipath import MultipathDevice, PathMonitor
+from tapepath.multipath.discovery import discover
+from tapepath.testing.library import VirtualLibrary
+from tapepath.transport import Transport, open_transport
+
+INQUIRY = bytes((0x12, 0, 0, 0, 96, 0))
+TUR = bytes(6)
+REWIND = bytes((0x01, 0, 0, 0, 0, 0))
+BLOCK = 65536
+WRITE = bytes((0x0A, 0)) + BLOCK.to_bytes(3, "big") + b"\0"  # WRITE(6), variable block
+READ = bytes((0x08, 0)) + BLOCK.to_bytes(3, "big") + b"\0"  # READ(6), variable block
+
+
+def _quiet() -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+
+
+def _settle(t: Transport) -> None:
+    for _ in range(4):  # the first commands of a nexus meet its unit attentions
+        if t.execute(TUR, timeout=5).ok or t.execute(INQUIRY, data_in_len=96).ok:
+            t.execute(TUR, timeout=5)
+            return
+
+
+def _time(t: Transport, cdb: bytes, n_in: int, count: int) -> float:
+    ex = t.execute
+    start = time.perf_counter()
+    for _ in range(count):
+        ex(cdb, data_in_len=n_in, timeout=10.0)
+    return (time.perf_counter() - start) / count
+
+
+def _time_stream(t: Transport, cdb: bytes, block: bytes, count: int) -> float:
+    t.execute(REWIND, timeout=10.0)
+    ex = t.execute
+    start = time.perf_counter()
+    if block:
+        for _ in range(count):
+            ex(cdb, data_out=block, timeout=10.0)
+    else:
+        n = int.from_bytes(cdb[2:5], "big")
+        for _ in range(count):
+            ex(cdb, data_in_len=n, timeout=10.0)
+    return (time.perf_counter() - start) / count
+
+
+def bench_passthrough(rounds: int, per_round: int) -> float:
+    """Print per-command times and return the ratio multipath/raw of the tape stream."""
+    stream_worst = 0.0
+    with VirtualLibrary("bench-pass", drives=1, ports_per_drive=2) as lib:
+        lib.insert(lib.drive_address(0), "BENCH1L8")
+        urls = lib.drive_urls(0)
+        raw = open_transport(urls[0])
+        dev = MultipathDevice(urls, monitor=False)
+        _settle(raw)
+        _settle(dev)
+        block = bytes(BLOCK)
+        stream = max(per_round // 4, 50)
+        cases: list[tuple[str, Callable[[Transport], float]]] = [
+            ("INQUIRY 96", lambda t: _time(t, INQUIRY, 96, per_round)),
+            ("TEST UNIT READY", lambda t: _time(t, TUR, 0, per_round)),
+            ("WRITE 64 KiB", lambda t: _time_stream(t, WRITE, block, stream)),
+            ("READ 64 KiB", lambda t: _time_stream(t, READ, b"", stream)),
+        ]
+        for name, run in cases:
+            raw_t: list[float] = []
+            mp_t: list[float] = []
+            for i in range(rounds):
+                pair: list[tuple[Transport, list[float]]] = [(raw, raw_t), (dev, mp_t)]
+                if i % 2:
+                    pair.reverse()
+                for t, acc in pair:
+                    acc.append(run(t))
+            r_raw, r_mp = statistics.median(raw_t), statistics.median(mp_t)
+            ratio = r_mp / r_raw
+            if name.startswith(("WRITE", "READ")):
+                stream_worst = max(stream_worst, ratio)
+            print(
+                f"pass-through {name:16s} raw {r_raw * 1e6:7.2f} us  "
+                f"multipath {r_mp * 1e6:7.2f} us  ratio {ratio:.3f} (goal <= 1.05)"
+            )
+        dev.close()
+        raw.close()
+    return stream_worst
+
+
+def bench_monitor(seconds: float, drives: int, ports: int) -> float:
+    """Print and return the monitor's CPU use in % of one core."""
+    with VirtualLibrary(
+        "bench-mon", drives=drives, ports_per_drive=ports, slots=4, import_export=0
+    ) as lib:
+        mon = PathMonitor()
+        devs = [
+            MultipathDevice(lib.drive_urls(i), monitor=mon, checker="tur", polling_interval=1.0)
+            for i in range(drives)
+        ]
+        idle_cpu0, idle_wall0 = time.process_time(), time.perf_counter()
+        time.sleep(min(1.0, seconds / 4))
+        idle = (time.process_time() - idle_cpu0) / (time.perf_counter() - idle_wall0)
+        mon.start()
+        time.sleep(1.2)  # the first round schedules; checks start after one interval
+        c0, w0, k0 = time.process_time(), time.perf_counter(), mon.checks
+        time.sleep(seconds)
+        cpu = time.process_time() - c0
+        wall = time.perf_counter() - w0
+        checks = mon.checks - k0
+        mon.stop()
+        for d in devs:
+            d.close()
+    pct = 100.0 * (cpu / wall - idle)
+    print(
+        f"monitor {drives} drives x {ports} paths, 1 s polling: {checks / wall:.0f} checks/s, "
+        f"CPU {pct:.2f} % of one core (idle process {100 * idle:.2f} %; goal <= 2 %)"
+    )
+    return pct
+
+
+def bench_discovery(drives: int, ports: int) -> float:
+    """Print and return seconds to discover drives x ports + changer paths."""
+    with VirtualLibrary(
+        "bench-disc", drives=drives, ports_per_drive=ports, slots=4, import_export=0
+    ) as lib:
+        start = time.perf_counter()
+        devs = discover(["sim://bench-disc"], monitor=False)
+        took = time.perf_counter() - start
+        paths = sum(len(d.paths) for d in devs)
+        assert len(devs) == drives + 1, len(devs)
+        for d in devs:
+            d.close()
+        del lib
+    print(
+        f"discovery: {paths} paths, {len(devs)} devices in {took * 1e3:.1f} ms "
+        f"({took / paths * 1e6:.0f} us per path)"
+    )
+    return took
+
+
+def main(argv: list[str]) -> int:
+    """Run the three benchmarks; exit 1 if a goal is missed."""
+    ap = argparse.ArgumentParser(prog="bench_multipath")
+    ap.add_argument("--quick", action="store_true", help="short runs (for a smoke test)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="monitor measuring time")
+    args = ap.parse_args(argv)
+    _quiet()
+    rounds, per_round = (5, 300) if args.quick else (15, 2000)
+    ratio = bench_passthrough(rounds, per_round)
+    cpu = bench_monitor(2.0 if args.quick else args.seconds, 64, 8)
+    bench_discovery(64, 8)
+    ok = ratio <= 1.05 and cpu <= 2.0
+    print(
+        f"goals: pass-through {'met' if ratio <= 1.05 else 'MISSED'}, "
+        f"monitor CPU {'met' if cpu <= 2.0 else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
