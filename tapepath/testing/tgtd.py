@@ -343,7 +343,7 @@ class TgtdInstance:
     @staticmethod
     def _free_channel() -> int:
         for _ in range(100):
-            n = random.randint(20000, 60000)
+            n = random.randint(20000, 32767)  # tgtd refuses -C above 32767
             if not _channel_locked(n):
                 return n
         raise TgtdError("no free tgtd control channel")
