@@ -55,7 +55,9 @@ class Secret:
     __slots__ = ("_value",)
 
     def __init__(self, value: str | bytes) -> None:
-        self._value = value.encode() if isinstance(value, str) else bytes(value)
+        self._value = (
+            value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+        )
 
     def reveal(self) -> bytes:
         """The secret's bytes (for hashing only)."""

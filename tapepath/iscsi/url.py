@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, quote
 import attrs
 from attrs import field, frozen
 
-from tapepath.iscsi.chap import ChapAlgorithm, Credentials, Secret
+from tapepath.iscsi.chap import ChapAlgorithm, Credentials, Secret, parse_algorithms
 
 __all__ = ["IscsiUrl", "parse_iscsi_url"]
 
@@ -237,13 +237,10 @@ def parse_iscsi_url(url: str, *, environ: Mapping[str, str] | None = None) -> Is
         require_header_digest=digests[0][1],
         require_data_digest=digests[1][1],
         initiator_name=args.get("initiator_name") or None,
-        nop_interval=_float("nop_interval", args["nop_interval"])
-        if "nop_interval" in args
-        else None,
+        nop_interval=_opt_float(args, "nop_interval"),
         nop_misses=int(misses) if misses is not None else None,
-        connect_timeout=(
-            _float("connect_timeout", args["connect_timeout"])
-            if "connect_timeout" in args
-            else None
+        connect_timeout=_opt_float(args, "connect_timeout"),
+        chap_algorithms=(
+            parse_algorithms(args["chap_algorithms"]) if "chap_algorithms" in args else None
         ),
     )
