@@ -39,7 +39,8 @@ from tapepath.testing.nexus import MEDIUM_CHANGED, AluaState, Nexus
 from tapepath.testing.reservations import Access
 
 if TYPE_CHECKING:
-    from tapepath.testing.library import Session, VirtualLibrary
+    from tapepath.testing.engine import Session
+    from tapepath.testing.library import VirtualLibrary
 
 __all__ = ["ChangerFront"]
 

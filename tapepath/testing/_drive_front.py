@@ -48,7 +48,8 @@ from tapepath.testing.nexus import MODE_CHANGED, Nexus
 from tapepath.testing.reservations import Access
 
 if TYPE_CHECKING:
-    from tapepath.testing.library import Session, VirtualLibrary
+    from tapepath.testing.engine import Session
+    from tapepath.testing.library import VirtualLibrary
 
 __all__ = ["DriveFront"]
 

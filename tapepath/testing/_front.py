@@ -57,7 +57,8 @@ from tapepath.testing.nexus import AluaState, LogicalUnit, Nexus, Port
 from tapepath.testing.reservations import Access, Conflict
 
 if TYPE_CHECKING:
-    from tapepath.testing.library import Session, VirtualLibrary
+    from tapepath.testing.engine import Session
+    from tapepath.testing.library import VirtualLibrary
 
 __all__ = ["Front", "Handler"]
 

@@ -25,28 +25,13 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 import structlog
-from attrs import frozen
 
 from tapepath.testing._check import Check, SenseKey
 from tapepath.testing.changer import ChangerModel, Element, ElementKind, ElementLayout
 from tapepath.testing.clock import Clock, RealClock
 from tapepath.testing.drive import DriveModel, PositionInfo
-from tapepath.testing.faults import (
-    BlackHole,
-    Busy,
-    ControlPathFailure,
-    Delay,
-    DriveReset,
-    Fault,
-    FaultPlan,
-    InjectUnitAttention,
-    LinkDown,
-    PowerCycle,
-    ReservationConflict,
-    ResponseLost,
-    RobotStop,
-    TaskSetFull,
-)
+from tapepath.testing.engine import Session, apply_faults, execute
+from tapepath.testing.faults import FaultPlan
 from tapepath.testing.nexus import (
     ALUA_CHANGED,
     POWER_ON,
@@ -56,9 +41,9 @@ from tapepath.testing.nexus import (
     Port,
 )
 from tapepath.testing.tape_image import Cartridge, TapeImage
-from tapepath.transport.base import Outcome, Response, Status
+from tapepath.transport.base import Response
 
-__all__ = ["VirtualLibrary", "lookup", "registered_libraries"]
+__all__ = ["Session", "VirtualLibrary", "lookup", "registered_libraries"]
 
 log = structlog.get_logger("tapepath.testing")
 
@@ -84,38 +69,6 @@ def registered_libraries() -> list[str]:
     """The names of the live registered libraries."""
     with _registry_lock:
         return sorted(n for n, r in _registry.items() if r() is not None)
-
-
-@frozen
-class _Decision:
-    response: Response | None = None
-    sleep: float = 0.0
-    timed_out: bool = False
-    lose_response: bool = False
-    robot_stop: bool = False
-
-
-def _alive(port: Port) -> bool:
-    return port.link_up and port.present
-
-
-class Session:
-    """One open path: an initiator on one port of one logical unit (used by SimTransport).
-
-    Attributes:
-        lu: the logical unit.
-        port: the target port.
-        initiator: the initiator name.
-        nexus: the current I_T nexus (replaced after a loss).
-    """
-
-    __slots__ = ("initiator", "lu", "nexus", "port")
-
-    def __init__(self, lu: LogicalUnit, port: Port, initiator: str, nexus: Nexus) -> None:
-        self.lu = lu
-        self.port = port
-        self.initiator = initiator
-        self.nexus = nexus
 
 
 class VirtualLibrary:
@@ -567,51 +520,6 @@ class VirtualLibrary:
                 lu = self.device(key[0])
                 self._set_link(lu, lu.port(key[1]), True)
 
-    def _apply(self, s: Session, faults: list[Fault], timeout: float) -> _Decision:
-        """Apply the state changes of fired faults; say what the command gets."""
-        resp: Response | None = None
-        sleep = 0.0
-        timed_out = lose = stop = False
-        lu, port = s.lu, s.port
-        for f in faults:
-            if isinstance(f, LinkDown):
-                for p in lu.ports if f.port is None else [port]:
-                    if not p.link_up:
-                        continue
-                    self._set_link(lu, p, False)
-                    if f.duration is not None:
-                        self._restore[(lu.name, p.index)] = self.clock.now() + f.duration
-                    if p is port:
-                        resp = resp or Response.failure(
-                            Outcome.LINK_LOST, "simulated link down", maybe_executed=False
-                        )
-            elif isinstance(f, BlackHole):
-                timed_out = True
-            elif isinstance(f, Delay):
-                sleep += f.seconds
-            elif isinstance(f, InjectUnitAttention):
-                for nx in lu.nexuses:
-                    if f.port is None or nx.port.index == f.port:
-                        nx.post(f.asc, f.ascq)
-            elif isinstance(f, Busy):
-                resp = resp or Response(status=Status.BUSY)
-            elif isinstance(f, TaskSetFull):
-                resp = resp or Response(status=Status.TASK_SET_FULL)
-            elif isinstance(f, ReservationConflict):
-                resp = resp or Response(status=Status.RESERVATION_CONFLICT)
-            elif isinstance(f, ResponseLost):
-                lose = True
-            elif isinstance(f, DriveReset):
-                if lu is not self.changer_lu:
-                    self._reset_drive(lu)
-            elif isinstance(f, RobotStop):
-                stop = True
-            elif isinstance(f, ControlPathFailure):
-                self._fail_control_path(f.control_path, f.drive_too)
-            elif isinstance(f, PowerCycle):
-                self._power_cycle()
-        return _Decision(resp, sleep, timed_out, lose, stop)
-
     def poll_mid_command(self, s: Session) -> bool:
         """Arm time-triggered faults in the middle of a long command (robot moves).
 
@@ -623,7 +531,7 @@ class VirtualLibrary:
         if plan is None:
             return False
         faults = plan.active(s.lu.name, s.port.index, b"", b"", now)
-        return self._apply(s, faults, 0.0).robot_stop
+        return apply_faults(self, s, faults).robot_stop
 
     # ---- execution --------------------------------------------------------------------
 
@@ -631,62 +539,7 @@ class VirtualLibrary:
         self, s: Session, cdb: bytes, data_out: bytes, data_in_len: int, timeout: float
     ) -> Response:
         """Run one command from a session (what SimTransport.execute calls)."""
-        if self._plan is None and not self._restore:
-            with self._lock:
-                return self._run(s, cdb, data_out, data_in_len)
-        clock = self.clock
-        with self._lock:
-            now = clock.now()
-            self._restore_links(now)
-            plan = self._plan
-            faults = (
-                plan.active(s.lu.name, s.port.index, cdb, data_out, now) if plan is not None else []
-            )
-            d = self._apply(s, faults, timeout) if faults else _Decision()
-            if d.robot_stop:
-                self._robot_stop_pending = True  # the next move (this one, if it is one) stops
-            if d.response is not None:
-                return d.response
-        if d.timed_out:
-            clock.sleep(timeout)
-            return Response.failure(
-                Outcome.TIMED_OUT, "simulated black hole: no answer", duration=timeout
-            )
-        if d.sleep:
-            clock.sleep(min(d.sleep, timeout))
-        with self._lock:
-            r = self._run(s, cdb, data_out, data_in_len)
-            if d.lose_response and r.outcome is Outcome.OK:
-                s.lu.drop(s.nexus)
-                return Response.failure(
-                    Outcome.LINK_LOST, "simulated loss of the response", maybe_executed=True
-                )
-        if d.sleep >= timeout:
-            return Response.failure(
-                Outcome.TIMED_OUT, "simulated delay beyond the deadline", duration=timeout
-            )
-        return r
-
-    def _run(self, s: Session, cdb: bytes, data_out: bytes, data_in_len: int) -> Response:
-        port = s.port
-        if not port.present:
-            return Response.failure(Outcome.DEVICE_GONE, "logical unit gone", maybe_executed=False)
-        if not port.link_up:
-            return Response.failure(Outcome.NO_CONNECT, "link down", maybe_executed=False)
-        nx = s.nexus
-        if nx.lost:
-            nx = s.nexus = s.lu.connect(s.initiator, port, nx.lost_ua)
-        status, data, sense = self._fronts[s.lu.name].handle(s, nx, cdb, data_out, data_in_len)
-        if not _alive(port):  # cut while the command ran (a robot move)
-            return Response.failure(
-                Outcome.LINK_LOST, "link lost during the command", maybe_executed=True
-            )
-        if data_in_len:
-            if len(data) > data_in_len:
-                data = data[:data_in_len]
-            n = len(data)
-            return Response(status, data, sense, data_in_len - n, 0.0, Outcome.OK, None, n)
-        return Response(status, b"", sense, 0, 0.0, Outcome.OK, None, len(data_out))
+        return execute(self, s, cdb, data_out, data_in_len, timeout=timeout)
 
     # ---- robot time (used by the changer front end with the lock held) ---------------
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from tapepath.errors import TransportError
-from tapepath.testing.library import Session, VirtualLibrary, lookup
+from tapepath.testing.engine import Session, execute
+from tapepath.testing.library import VirtualLibrary, lookup
 from tapepath.transport.base import DEFAULT_TIMEOUT, Response, Transport, validate_request
 
 __all__ = ["SimTransport", "parse_sim_url"]
@@ -101,7 +102,9 @@ class SimTransport(Transport):
         if self._closed:
             raise TransportError(f"{self.url}: transport is closed")
         validate_request(cdb, data_out, data_in_len, timeout)
-        return self.library.execute(self.session, bytes(cdb), bytes(data_out), data_in_len, timeout)
+        return execute(
+            self.library, self.session, bytes(cdb), bytes(data_out), data_in_len, timeout=timeout
+        )
 
     def reconnect(self) -> None:
         """Drop this path's nexus and make a new one (the next command sees 29/07)."""
