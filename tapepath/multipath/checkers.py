@@ -153,21 +153,31 @@ class RtpgChecker:
 
 
 class IscsiNopChecker:
-    """The transport's ping (iSCSI NOP-Out), or TEST UNIT READY without one."""
+    """The transport's ping (an iSCSI NOP-Out round trip), or TEST UNIT READY without one.
+
+    The ping is ``transport.ping(timeout)`` or ``transport.session.ping(timeout)``; it
+    raises (or returns False) when the path is down. A FAILED path is logged in again
+    first (``transport.reconnect(timeout)``) when the transport can.
+    """
 
     name = "iscsi-nop"
 
     def check(self, device: MultipathDevice, path: Path, timeout: float) -> PathCheck:
         """Ping the transport."""
-        ping = getattr(path.transport, "ping", None)
+        t = path.transport
+        ping = getattr(t, "ping", None)
+        if ping is None:
+            ping = getattr(getattr(t, "session", None), "ping", None)
         if ping is None:
             return TurChecker().check(device, path, timeout)
+        reconnect = getattr(t, "reconnect", None)
 
         def run() -> PathCheck:
-            ok = ping(timeout)
-            if ok:
-                return PathCheck(CheckResult.ALIVE, f"{self.name}: answered")
-            return PathCheck(CheckResult.DOWN, f"{self.name}: no answer")
+            if path.state is PathState.FAILED and reconnect is not None:
+                reconnect(timeout)
+            if ping(timeout) is False:
+                return PathCheck(CheckResult.DOWN, f"{self.name}: no answer")
+            return PathCheck(CheckResult.ALIVE, f"{self.name}: answered")
 
         return _guard(self.name, run)
 

@@ -310,11 +310,18 @@ class MultipathDevice(Transport):
         with self._activation_lock:
             if path.state is _ACTIVE:
                 return True
-            if path.state is not PathState.PASSIVE:
+            if path.state is not PathState.PASSIVE or isinstance(self.handler, NullHandler):
                 return False
-            ok = self.handler.activate(self, path)
+            self.group.set_state(path, PathState.PROBING, f"activating ({self.handler.name})")
+            try:
+                ok = self.handler.activate(self, path)
+            except Exception:
+                self.group.set_state(path, PathState.PASSIVE, "activation raised")
+                raise
             if ok:
                 self.group.set_state(path, _ACTIVE, f"activated by {self.handler.name}: {reason}")
+            else:
+                self.group.set_state(path, PathState.PASSIVE, f"{self.handler.name}: not activated")
             return ok
 
     def wait(self, seconds: float) -> None:
