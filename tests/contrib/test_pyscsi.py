@@ -269,3 +269,25 @@ class TestVirtualLibrary:
             assert after[4][0]["full"] == 1
             assert bytes(after[4][0]["primary_volume_tag"])[:32].rstrip() == tag
             dev.close()
+
+
+class TestMultipath:
+    """The front end stands on a MultipathDevice as on a transport."""
+
+    def test_failover_under_pyscsi(self, changer: FakeChanger) -> None:
+        """A dead first path fails over; pyscsi sees only the answers."""
+        from tapepath.multipath.device import MultipathDevice  # noqa: PLC0415
+
+        dead = MockTransport(
+            lambda _r: Response.failure(Outcome.LINK_LOST, "cut", maybe_executed=False),
+            url="mock://dead",
+        )
+        good = MockTransport(changer, url="mock://good")
+        dev = PyscsiDevice(MultipathDevice([dead, good], monitor=False))
+        s = SCSI(dev)
+        assert dev.devicetype == PeripheralDeviceType.MEDIUM_CHANGER
+        s.movemedium(TRANSPORT, 1002, DRIVE)
+        assert changer.drive == "A00003L8"
+        assert len(dead.requests) == 1
+        assert [r.cdb[0] for r in good.requests] == [0x12, 0xA5]
+        dev.close()

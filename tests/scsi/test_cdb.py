@@ -112,3 +112,25 @@ class TestRequestSense:
         """Arbitrary bytes parse or raise DecodeError."""
         with contextlib.suppress(DecodeError):
             RequestSense.from_bytes(raw)
+
+
+class TestPackageExports:
+    """tapepath.scsi re-exports every codec module's public names."""
+
+    def test_every_module(self) -> None:
+        """Each name in each module's __all__ is the same object in the package."""
+        import importlib  # noqa: PLC0415
+        import pkgutil  # noqa: PLC0415
+
+        import tapepath.scsi as package  # noqa: PLC0415
+
+        checked = 0
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_") or info.name == "asc_data":
+                continue
+            module = importlib.import_module(f"tapepath.scsi.{info.name}")
+            for name in getattr(module, "__all__", ()):
+                assert getattr(package, name, None) is getattr(module, name), (info.name, name)
+                assert name in package.__all__
+                checked += 1
+        assert checked > 100
