@@ -170,7 +170,7 @@ class ChangerFront(Front):
     def prevent_allow(self, s: Session, nx: Nexus, cdb: bytes, data_out: bytes, n: int) -> bytes:
         """PREVENT ALLOW MEDIUM REMOVAL: lock the import/export elements."""
         cmd = PreventAllowMediumRemoval.from_bytes(cdb)
-        self.changer.prevent = bool(cmd.prevent & 1)
+        self.changer.set_prevent(nx.id, bool(cmd.prevent & 1))
         return b""
 
     # ---- element status ---------------------------------------------------------------

@@ -242,7 +242,7 @@ class DriveFront(Front):
     def prevent_allow(self, s: Session, nx: Nexus, cdb: bytes, data_out: bytes, n: int) -> bytes:
         """PREVENT ALLOW MEDIUM REMOVAL."""
         cmd = PreventAllowMediumRemoval.from_bytes(cdb)
-        self.drive.prevent = bool(cmd.prevent & 1)
+        self.drive.set_prevent(nx.id, bool(cmd.prevent & 1))
         return b""
 
     # ---- information ------------------------------------------------------------------

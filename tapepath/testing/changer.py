@@ -125,8 +125,32 @@ class ChangerModel:
     drives: list[DriveModel]
     auto_unload: bool = True
     elements: dict[int, Element] = field(factory=dict)
-    prevent: bool = False
+    preventers: set[int] = field(factory=set)
     status_valid: bool = True
+
+    @property
+    def prevent(self) -> bool:
+        """Medium removal is prevented (by at least one I_T nexus)."""
+        return bool(self.preventers)
+
+    @prevent.setter
+    def prevent(self, value: bool) -> None:
+        """Set (as nexus 0, "the operator") or clear every prevention."""
+        if value:
+            self.preventers.add(0)
+        else:
+            self.preventers.clear()
+
+    def set_prevent(self, nexus_id: int, prevent: bool) -> None:
+        """PREVENT ALLOW MEDIUM REMOVAL from one I_T nexus (SPC: prevention is per nexus)."""
+        if prevent:
+            self.preventers.add(nexus_id)
+        else:
+            self.preventers.discard(nexus_id)
+
+    def release(self, nexus_id: int) -> None:
+        """A nexus was lost: its prevention ends."""
+        self.preventers.discard(nexus_id)
 
     def __attrs_post_init__(self) -> None:
         if not self.elements:

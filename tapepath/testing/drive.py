@@ -55,7 +55,8 @@ class DriveModel:
         position: the logical object number while loaded.
         block_size: 0 for variable-block mode, else the fixed block length.
         compression: the data compression page's DCE bit.
-        prevent: PREVENT MEDIUM REMOVAL is in effect.
+        preventers: the I_T nexuses (ids) that sent PREVENT MEDIUM REMOVAL; a lost
+            nexus's prevention ends with it.
         density_code: the density code reported in the block descriptor.
         tape_alerts: TapeAlert flags (1..64) set now; LOG SENSE of page 2Eh clears them.
     """
@@ -68,10 +69,34 @@ class DriveModel:
     position: int = 0
     block_size: int = 0
     compression: bool = True
-    prevent: bool = False
+    preventers: set[int] = field(factory=set)
     density_code: int = 0x5E
     tape_alerts: set[int] = field(factory=set)
     _pending_eom: bool = field(default=False, alias="_pending_eom")
+
+    @property
+    def prevent(self) -> bool:
+        """Medium removal is prevented (by at least one I_T nexus)."""
+        return bool(self.preventers)
+
+    @prevent.setter
+    def prevent(self, value: bool) -> None:
+        """Set (as nexus 0, "the operator") or clear every prevention."""
+        if value:
+            self.preventers.add(0)
+        else:
+            self.preventers.clear()
+
+    def set_prevent(self, nexus_id: int, prevent: bool) -> None:
+        """PREVENT ALLOW MEDIUM REMOVAL from one I_T nexus (SPC: prevention is per nexus)."""
+        if prevent:
+            self.preventers.add(nexus_id)
+        else:
+            self.preventers.discard(nexus_id)
+
+    def release(self, nexus_id: int) -> None:
+        """A nexus was lost: its prevention ends."""
+        self.preventers.discard(nexus_id)
 
     # ---- medium handling -------------------------------------------------------------
 

@@ -170,6 +170,9 @@ class VirtualLibrary:
             for p in range(ports_per_drive):
                 lu.ports.append(Port(index=p, relative_id=p + 1, group=p + 1))
             self.drive_lus.append(lu)
+        self.changer_lu.on_drop.append(self.changer.release)
+        for lu, model in zip(self.drive_lus, self.drive_models, strict=True):
+            lu.on_drop.append(model.release)
         self._fill(cartridges, slots)
         from tapepath.testing._changer_front import ChangerFront  # noqa: PLC0415
         from tapepath.testing._drive_front import DriveFront  # noqa: PLC0415

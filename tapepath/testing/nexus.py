@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import itertools
 from collections import deque
+from collections.abc import Callable
 
 from attrs import define, field
 
@@ -116,6 +117,7 @@ class LogicalUnit:
         ports: the target ports.
         nexuses: live nexuses.
         pr: persistent reservations.
+        on_drop: called with the id of each nexus that is lost (per-nexus state ends).
     """
 
     name: str
@@ -124,6 +126,7 @@ class LogicalUnit:
     ports: list[Port] = field(factory=list)
     nexuses: list[Nexus] = field(factory=list)
     pr: PersistentReservations = field(factory=PersistentReservations)
+    on_drop: list[Callable[[int], None]] = field(factory=list)
 
     def connect(self, initiator: str, port: Port, ua: tuple[int, int] = POWER_ON) -> Nexus:
         """Make a new nexus with ``ua`` pending (29/00; 29/07 after a reconnect)."""
@@ -138,6 +141,8 @@ class LogicalUnit:
         nexus.lost_ua = ua
         if nexus in self.nexuses:
             self.nexuses.remove(nexus)
+            for callback in self.on_drop:
+                callback(nexus.id)
 
     def drop_port(self, port: Port) -> None:
         """Every nexus through ``port`` is lost (link down)."""

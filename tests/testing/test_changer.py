@@ -151,6 +151,20 @@ class TestMoves:
         assert dt.execute(PreventAllowMediumRemoval(0).to_bytes()).ok
         assert chg.execute(MoveMedium(0, drive, lib.slot_address(8)).to_bytes()).ok
 
+    def test_prevention_ends_with_its_nexus(self, lib: VirtualLibrary, chg: Transport) -> None:
+        """PREVENT is per I_T nexus: it ends when that nexus is lost, not before."""
+        drive = lib.drive_address(0)
+        assert chg.execute(MoveMedium(0, lib.slot_address(0), drive).to_bytes()).ok
+        a = ready(lib.drive_urls(0)[0])
+        b = ready(lib.drive_urls(0)[1])
+        assert a.execute(PreventAllowMediumRemoval(1).to_bytes()).ok
+        assert b.execute(PreventAllowMediumRemoval(1).to_bytes()).ok
+        lib.set_link("drive0", 0, up=False)
+        assert lib.drive(0).prevent
+        assert b.execute(PreventAllowMediumRemoval(0).to_bytes()).ok
+        assert not lib.drive(0).prevent
+        assert chg.execute(MoveMedium(0, drive, lib.slot_address(8)).to_bytes()).ok
+
     def test_strict_unload(self) -> None:
         """With auto_unload=False the drive must be unloaded before the robot takes it."""
         with VirtualLibrary("strict", auto_unload=False) as lib:
