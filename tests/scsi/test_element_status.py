@@ -3,11 +3,24 @@ identifiers, multi-page answers, answers cut short, and tgtd's answer."""
 
 from __future__ import annotations
 
+import json
+import random
+import struct
+import subprocess
+from pathlib import Path
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tapepath.errors import DecodeError
+from tapepath.scsi.changer import (
+    ExchangeMedium,
+    InitializeElementStatusWithRange,
+    MoveMedium,
+    PositionToElement,
+)
 from tapepath.scsi.element_status import (
     DeviceIdentifier,
     ElementDescriptor,
@@ -740,3 +753,233 @@ class TestRecordedTgtdAnswers:
         assert d.address == address
         assert d.partial
         assert d.barcode is None
+
+
+# ---- Wireshark's dissectors as an independent oracle ----------------------------------
+
+
+def _ip_tcp(sport: int, dport: int, seq: int, ack: int, payload: bytes) -> bytes:
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x18, 65535, 0, 0)
+    ini, tgt = bytes((127, 0, 0, 2)), bytes((127, 0, 0, 1))
+    src, dst = (ini, tgt) if dport == 3260 else (tgt, ini)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 0, 0x4000, 64, 6, 0, src, dst)
+    return ip + tcp + payload
+
+
+def _iscsi_pdus(itt: int, cdb: bytes, data: bytes, sn: int) -> tuple[bytes, bytes]:
+    """An iSCSI SCSI Command PDU, and the Data-In (with status) or SCSI Response to it."""
+    flags = 0xC1 if data else 0x81  # F, R when reading, simple task attribute
+    command = bytes((0x01, flags, 0, 0, 0, 0, 0, 0)) + bytes(8)
+    command += struct.pack("!IIII", itt, len(data), sn, sn) + cdb.ljust(16, b"\0")
+    if data:
+        answer = bytes((0x25, 0x81, 0, 0, 0)) + len(data).to_bytes(3, "big") + bytes(8)
+        answer += struct.pack("!8I", itt, 0xFFFFFFFF, sn, sn + 1, sn + 1, 0, 0, 0)
+        answer += data + bytes(-len(data) % 4)
+    else:
+        answer = bytes((0x21, 0x80, 0, 0)) + bytes(12)
+        answer += struct.pack("!8I", itt, 0, sn, sn + 1, sn + 1, 0, 0, 0)
+    return command, answer
+
+
+def tshark_decode(
+    device: str, exchanges: list[tuple[bytes, bytes]], fields: list[str], tmp: Path
+) -> list[dict[str, list[str]]]:
+    """Decode CDBs (and their data-in) with tshark's SCSI dissectors.
+
+    Each exchange becomes an iSCSI command PDU and its answer in a pcap (raw IPv4);
+    tshark decodes them as ``device`` ("Sequential Device", "Medium Changer Device").
+    Returns the requested fields of every frame: command, answer, command, ...
+    """
+    packets: list[bytes] = []
+    iseq, tseq = 1000, 9000
+    for n, (cdb, data) in enumerate(exchanges):
+        command, answer = _iscsi_pdus(0x100 + n, cdb, data, n + 1)
+        packets.append(_ip_tcp(40000, 3260, iseq, tseq, command))
+        iseq += len(command)
+        packets.append(_ip_tcp(3260, 40000, tseq, iseq, answer))
+        tseq += len(answer)
+    pcap = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 101)
+    for i, p in enumerate(packets):
+        pcap += struct.pack("<IIII", i, 0, len(p), len(p)) + p
+    path = tmp / "oracle.pcap"
+    path.write_bytes(pcap)
+    args = ["tshark", "-n", "-r", str(path), "-o", f"scsi.decode_scsi_messages_as:{device}"]
+    args += ["-T", "json"] + [a for f in fields for a in ("-e", f)]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
+    frames = [p["_source"]["layers"] for p in json.loads(run.stdout)]
+    assert len(frames) == len(packets)
+    return frames
+
+
+@pytest.mark.needs("tshark")
+class TestTsharkOracle:
+    """Wireshark's SMC dissector decodes our CDBs and element status data the same way."""
+
+    def test_read_element_status_data(self, tmp_path: Path) -> None:
+        """A random corpus (fixed seed) of element status answers, decoded by tshark."""
+        rnd = random.Random(2026)
+        exchanges: list[tuple[bytes, bytes]] = []
+        answers: list[ElementStatus] = []
+        for _ in range(30):
+            pages = []
+            for etype in rnd.sample([1, 2, 3, 4], rnd.randint(1, 4)):
+                pv = rnd.random() < 0.7
+                descs = []
+                for _ in range(rnd.randint(1, 5)):
+                    full = rnd.random() < 0.5
+                    dev = None
+                    if etype == 4 and rnd.random() < 0.5:
+                        dev = DeviceIdentifier(2, 1, rnd.randbytes(rnd.randint(1, 34)))
+                    descs.append(
+                        ElementDescriptor(
+                            address=rnd.randrange(0x10000),
+                            full=full,
+                            access=rnd.random() < 0.5,
+                            except_=rnd.random() < 0.2,
+                            id_valid=etype == 4,
+                            lu_valid=etype == 4,
+                            lun=rnd.randrange(8) if etype == 4 else 0,
+                            scsi_bus_address=rnd.randrange(256) if etype == 4 else 0,
+                            source_valid=full,
+                            source_address=rnd.randrange(0x10000) if full else 0,
+                            primary_tag=VolumeTag.from_text(
+                                f"T{rnd.randrange(10**6):06d}L{rnd.randint(5, 9)}",
+                                rnd.randrange(0x10000),
+                            )
+                            if pv
+                            else None,
+                            device_id=dev,
+                        )
+                    )
+                pages.append(ElementStatusPage(etype, descs, pvoltag=pv))
+            es = ElementStatus(rnd.randrange(0x10000), pages=pages)
+            data = es.to_bytes()
+            cmd = ReadElementStatus(voltag=True, dvcid=True, allocation_length=len(data))
+            exchanges.append((cmd.to_bytes(), data))
+            answers.append(es)
+        fields = [
+            "scsi_smc.number_of_elements_available",
+            "scsi_smc.byte_count_of_report_available",
+            "scsi_smc.element_type_code",
+            "scsi_smc.element_descriptor_length",
+            "scsi_smc.full",
+            "scsi_smc.svalid",
+            "scsi_smc.source_storage_element_address",
+            "scsi_smc.primary_vol_tag_id",
+            "scsi_smc.primary_vol_seq_num",
+            "scsi_smc.lun",
+            "scsi_smc.scsi_bus_address",
+            "scsi_smc.identifier_length",
+            "scsi_smc.identifier",
+        ]
+        frames = tshark_decode("Medium Changer Device", exchanges, fields, tmp_path)
+        for es, got in zip(answers, frames[1::2], strict=True):
+            descs = list(es.descriptors())
+            data = es.to_bytes()
+            assert got["scsi_smc.number_of_elements_available"] == [str(len(descs))]
+            assert got["scsi_smc.byte_count_of_report_available"] == [str(len(data) - 8)]
+            assert got["scsi_smc.element_type_code"] == [str(p.element_type) for p in es.pages]
+            assert got["scsi_smc.element_descriptor_length"] == [
+                str(p.effective_descriptor_length) for p in es.pages
+            ]
+            assert got["scsi_smc.full"] == [str(int(d.full)) for d in descs]
+            assert got["scsi_smc.svalid"] == [str(int(d.source_valid)) for d in descs]
+            assert got.get("scsi_smc.source_storage_element_address", []) == [
+                str(d.source_address) for d in descs if d.source_valid
+            ]
+            tagged = [d for d in descs if d.primary_tag is not None]
+            assert got.get("scsi_smc.primary_vol_tag_id", []) == [d.barcode for d in tagged]
+            assert got.get("scsi_smc.primary_vol_seq_num", []) == [
+                str(d.primary_tag.sequence_number) for d in tagged if d.primary_tag
+            ]
+            drives = [d for d in descs if d.lu_valid]
+            assert got.get("scsi_smc.lun", []) == [str(d.lun) for d in drives]
+            assert got.get("scsi_smc.scsi_bus_address", []) == [
+                str(d.scsi_bus_address) for d in drives
+            ]
+            ids = [d.device_id for d in descs if d.device_id is not None]
+            assert got.get("scsi_smc.identifier", []) == [i.identifier.hex() for i in ids]
+
+    def test_cdbs(self, tmp_path: Path) -> None:
+        """A random corpus (fixed seed) of SMC CDBs, decoded by tshark."""
+        rnd = random.Random(7)
+        a = lambda: rnd.randrange(0x10000)  # noqa: E731
+        f = lambda: rnd.random() < 0.5  # noqa: E731
+        cmds: list[Any] = []
+        for _ in range(20):
+            cmds += [
+                MoveMedium(a(), a(), a(), f()),
+                ExchangeMedium(a(), a(), a(), a(), f(), f()),
+                PositionToElement(a(), a(), f()),
+                InitializeElementStatusWithRange(f(), f(), a(), a()),
+                ReadElementStatus(
+                    rnd.randint(0, 4), f(), a(), a(), f(), f(), rnd.randrange(1 << 24)
+                ),
+            ]
+        fields = [
+            "scsi_smc.mta",
+            "scsi_smc.sa",
+            "scsi_smc.da",
+            "scsi_smc.fda",
+            "scsi_smc.sda",
+            "scsi_smc.inv1",
+            "scsi_smc.inv2",
+            "scsi_smc.invert",
+            "scsi_smc.fast",
+            "scsi_smc.range",
+            "scsi_smc.num_elements",
+            "scsi_smc.voltag",
+            "scsi_smc.element_type_code",
+            "scsi_smc.starting_element_address",
+            "scsi_smc.number_of_elements",
+            "scsi_smc.curdata",
+            "scsi_smc.dvcid",
+            "scsi_smc.allocation_length",
+        ]
+        exchanges = [(c.to_bytes(), b"") for c in cmds]
+        frames = tshark_decode("Medium Changer Device", exchanges, fields, tmp_path)
+        for cmd, got in zip(cmds, frames[0::2], strict=True):
+            flat = {k: v[0] for k, v in got.items()}
+            if isinstance(cmd, MoveMedium):
+                want = {
+                    "scsi_smc.mta": cmd.transport,
+                    "scsi_smc.sa": cmd.source,
+                    "scsi_smc.da": cmd.destination,
+                    "scsi_smc.invert": int(cmd.invert),
+                }
+            elif isinstance(cmd, ExchangeMedium):
+                want = {
+                    "scsi_smc.mta": cmd.transport,
+                    "scsi_smc.sa": cmd.source,
+                    "scsi_smc.fda": cmd.first_destination,
+                    "scsi_smc.sda": cmd.second_destination,
+                    "scsi_smc.inv1": int(cmd.inv1),
+                    "scsi_smc.inv2": int(cmd.inv2),
+                }
+            elif isinstance(cmd, PositionToElement):
+                want = {
+                    "scsi_smc.mta": cmd.transport,
+                    "scsi_smc.da": cmd.destination,
+                    "scsi_smc.invert": int(cmd.invert),
+                }
+            elif isinstance(cmd, InitializeElementStatusWithRange):
+                want = {
+                    "scsi_smc.fast": int(cmd.fast),
+                    "scsi_smc.range": int(cmd.range_),
+                    "scsi_smc.sa": cmd.starting_address,
+                    "scsi_smc.num_elements": cmd.number_of_elements,
+                }
+            else:
+                assert isinstance(cmd, ReadElementStatus)
+                want = {
+                    "scsi_smc.voltag": int(cmd.voltag),
+                    "scsi_smc.element_type_code": cmd.element_type,
+                    "scsi_smc.starting_element_address": cmd.starting_address,
+                    "scsi_smc.number_of_elements": cmd.number_of_elements,
+                    "scsi_smc.allocation_length": cmd.allocation_length,
+                }
+                # Wireshark 4.0 reads CURDATA/DVCID from byte 5; SMC-3, tgtd, FreeBSD's
+                # ch driver and pyscsi put them in byte 6 (checked in TestPyscsiOracle).
+                flat.pop("scsi_smc.curdata", None)
+                flat.pop("scsi_smc.dvcid", None)
+            assert flat == {k: str(v) for k, v in want.items()}, cmd
