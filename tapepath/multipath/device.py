@@ -127,6 +127,9 @@ class MultipathDevice(Transport):
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False
         self._held = False
+        self._fast: Path | None = None
+        """The failover path while nothing special is going on: execute()'s fast path.
+        Cleared by every state change, failback, recovery and close."""
         self._gate = threading.Condition()
         self._recovery_lock = threading.RLock()
         self._recovery_owner: int | None = None
@@ -190,14 +193,9 @@ class MultipathDevice(Transport):
                 failure and may have run.
             TransportError: the device is closed.
         """
-        if self._held:
-            self._wait_gate(timeout)
-        fo = self._failover
-        if fo is None:
-            return self._execute_spread(_Req(cdb, data_out, data_in_len, timeout, None))
-        path = fo.current
-        if path is None or path._state is not _ACTIVE:
-            path = self._choose(timeout)
+        path = self._fast
+        if path is None:
+            return self._execute_slow(_Req(cdb, data_out, data_in_len, timeout, None))
         r = path.send(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
         if r.outcome is _OK:  # the accounting of Path.account, inlined for the hot path
             path._commands += 1
@@ -211,6 +209,24 @@ class MultipathDevice(Transport):
         else:
             path.account(r, len(data_out))
         return self._trouble(path, r, _Req(cdb, data_out, data_in_len, timeout, None))
+
+    def _execute_slow(self, req: _Req) -> Response:
+        """execute() when the fast path is off: waiting, spreading, choosing."""
+        if self._held:
+            self._wait_gate(req.timeout)
+        fo = self._failover
+        if fo is None:
+            return self._execute_spread(req)
+        path = fo.current
+        if path is None or path._state is not _ACTIVE:
+            path = self._choose(req.timeout)
+        with self.group._lock:  # no state change between this check and the listener
+            if not self._held and path._state is _ACTIVE and fo.current is path:
+                self._fast = path
+        r = self._send(path, req)
+        if r.outcome is _OK and (r.status != _CHECK_CONDITION or not may_concern_path(r.sense)):
+            return r
+        return self._trouble(path, r, req)
 
     def execute_into(
         self,
@@ -260,6 +276,7 @@ class MultipathDevice(Transport):
         if self._closed:
             return
         self._closed = True
+        self._fast = None
         if self._monitor is not None:
             self._monitor.unregister(self)
         with self._gate:
@@ -295,6 +312,7 @@ class MultipathDevice(Transport):
             The path the next command will use, or None when none is active.
         """
         self._selector.reset()
+        self._fast = None
         self._failback_since.clear()
         active = self.group.active
         if not active:
@@ -459,6 +477,7 @@ class MultipathDevice(Transport):
                     path = decision.path
                     if self._failover is not None:
                         self._failover.current = path  # later commands follow recovery
+                        self._fast = None
                 else:
                     path = self._choose(req.timeout)
             elif hops > max_hops:
@@ -488,6 +507,7 @@ class MultipathDevice(Transport):
             if outer:
                 self._recovery_owner = me
                 self._held = True
+                self._fast = None
             try:
                 decision = self.recovery.on_path_failure(self, failed)
             finally:
@@ -520,6 +540,7 @@ class MultipathDevice(Transport):
     # -- state changes and failback ----------------------------------------------------
 
     def _on_state_change(self, path: Path, old: PathState, new: PathState, reason: str) -> None:
+        self._fast = None
         fo = self._failover
         if new is not _ACTIVE or fo is None:
             return
@@ -541,6 +562,7 @@ class MultipathDevice(Transport):
             return
         old = fo.current
         fo.current = to
+        self._fast = None
         log.info(
             "path_failback",
             device=self.name,

@@ -370,6 +370,22 @@ class TestAdministration:
         assert p0 is not None
         assert p0.state is PathState.FAILED
 
+    def test_state_change_leaves_fast_path(self) -> None:
+        """A path taken offline after carrying commands carries no more."""
+        unit = FakeUnit()
+        dev = _device(unit)
+        for _ in range(3):
+            dev.execute(TUR)
+        dev.set_offline("mock://unit/port0")
+        dev.execute(TUR)
+        assert [p for p, _ in unit.executed] == [0, 0, 0, 1]
+        dev.set_online("mock://unit/port0")
+        p0 = dev.group.find("mock://unit/port0")
+        assert p0 is not None
+        dev.group.reinstate(p0, PathState.ACTIVE, "checker: up")  # immediate failback
+        dev.execute(TUR)
+        assert unit.executed[-1][0] == 0
+
     def test_hot_add(self) -> None:
         """A path added later joins the same device."""
         unit = FakeUnit(ports=3)
