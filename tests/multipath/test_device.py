@@ -382,7 +382,10 @@ class TestAdministration:
         dev.set_online("mock://unit/port0")
         p0 = dev.group.find("mock://unit/port0")
         assert p0 is not None
-        dev.group.reinstate(p0, PathState.ACTIVE, "checker: up")  # immediate failback
+        dev.group.reinstate(p0, PathState.ACTIVE, "checker: up")
+        dev.execute(TUR)
+        assert unit.executed[-1][0] == 1  # equal priority: no failback by itself
+        assert dev.failback() is p0
         dev.execute(TUR)
         assert unit.executed[-1][0] == 0
 
