@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from tapepath.testing.faults import (
     BlackHole,
@@ -166,6 +166,8 @@ def execute(
         return Response.failure(
             Outcome.TIMED_OUT, "simulated delay beyond the deadline", duration=timeout
         )
+    if d.sleep:
+        return evolve(r, duration=d.sleep)
     return r
 
 

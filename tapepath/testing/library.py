@@ -264,6 +264,18 @@ class VirtualLibrary:
         lu = self.drive_lus[i]
         return [f"sim://{self.name}/drive{i}?port={p.index}" for p in lu.ports]
 
+    def all_urls(self) -> list[str]:
+        """Every path of the library: the changer's (active first), then each drive's."""
+        urls = self.changer_urls()
+        for i in range(len(self.drive_lus)):
+            urls.extend(self.drive_urls(i))
+        return urls
+
+    @property
+    def drive_count(self) -> int:
+        """The number of drives."""
+        return len(self.drive_models)
+
     def device(self, name: str) -> LogicalUnit:
         """The logical unit for a URL's DEVICE part: ``changer``, ``driveN`` or ``N``.
 

@@ -99,7 +99,9 @@ class TestPathFaults:
         t = ready(lib.drive_urls(0)[0])
         lib.install(FaultPlan().add(Delay(seconds=2.5, device="drive0")))
         start = lib.clock.now()
-        assert write(t).ok  # type: ignore[attr-defined]
+        r = write(t)
+        assert r.ok  # type: ignore[attr-defined]
+        assert r.duration == pytest.approx(2.5)  # type: ignore[attr-defined]
         assert lib.clock.now() - start == pytest.approx(2.5)
 
     def test_delay_past_deadline_runs_but_times_out(self, lib: VirtualLibrary) -> None:

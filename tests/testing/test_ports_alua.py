@@ -61,6 +61,13 @@ class TestUrls:
         lib.set_active_control_path(1)
         assert lib.changer_urls()[0] == "sim://alua/changer?port=1"
 
+    def test_all_urls(self, lib: VirtualLibrary) -> None:
+        """all_urls lists the changer's paths then every drive port."""
+        urls = lib.all_urls()
+        assert len(urls) == 2 + lib.drive_count * 2
+        assert urls[:2] == lib.changer_urls()
+        assert urls[-2:] == lib.drive_urls(2)
+
     def test_bad_urls(self, lib: VirtualLibrary) -> None:
         """Unknown library, device, port or parameter: clear errors."""
         with pytest.raises(TransportError, match="no VirtualLibrary"):

@@ -126,5 +126,5 @@ class RobotMachine(RuleBasedStateMachine):
         assert seen == self.model
 
 
-RobotMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25)
+RobotMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=20)
 TestRobotSequences = RobotMachine.TestCase
