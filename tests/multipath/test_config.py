@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tapepath.errors import ConfigError
 from tapepath.multipath import FailbackMode
@@ -140,3 +142,46 @@ class TestLoad:
         monkeypatch.setenv(CONFIG_ENV, str(f))
         assert default_config_path() == f
         assert "robot" in load_config().devices
+
+
+class TestArbitraryText:
+    """Any text gives a Config or a ConfigError, nothing else."""
+
+    @given(st.text(max_size=300))
+    def test_text(self, text: str) -> None:
+        """Random text never escapes as another exception."""
+        try:
+            cfg = parse_config(text, "h.toml")
+        except ConfigError:
+            return
+        assert isinstance(cfg, Config)
+
+    @given(
+        st.dictionaries(
+            st.sampled_from(["selector", "failback", "no_path", "polling_interval", "bogus"]),
+            st.one_of(st.integers(-5, 100), st.text(max_size=10), st.floats(allow_nan=True)),
+            max_size=4,
+        )
+    )
+    def test_settings(self, settings: dict[str, object]) -> None:
+        """Random settings tables give a Config or a ConfigError naming the key."""
+        lines = ["[defaults]"]
+        for k, v in settings.items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        message = ""
+        try:
+            parse_config("\n".join(lines) + "\n", "h.toml")
+        except ConfigError as exc:
+            message = str(exc)
+        assert message == "" or message.startswith("h.toml")
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        if v in (float("inf"), float("-inf")):
+            return "inf" if v > 0 else "-inf"
+    return repr(v)
