@@ -284,6 +284,56 @@ class Designator:
             raise DecodeError(f"designation descriptor: {len(buf) - end} bytes after it")
         return result
 
+    # -- builders for common designators -------------------------------------------------
+
+    @classmethod
+    def of_relative_target_port(cls, port: int, protocol: int | None = None) -> Designator:
+        """A relative target port designator (target port association).
+
+        Args:
+            port: the relative target port identifier (16 bits, 0 is reserved but accepted).
+            protocol: a protocol identifier to mark valid (PIV), or None.
+        """
+        check_uint("port", port, 16)
+        return cls(
+            DesignatorType.RELATIVE_TARGET_PORT,
+            b"\0\0" + port.to_bytes(2, "big"),
+            CodeSet.BINARY,
+            Association.TARGET_PORT,
+            protocol or 0,
+            protocol is not None,
+        )
+
+    @classmethod
+    def of_target_port_group(cls, group: int) -> Designator:
+        """A target port group designator (target port association)."""
+        check_uint("group", group, 16)
+        return cls(
+            DesignatorType.TARGET_PORT_GROUP,
+            b"\0\0" + group.to_bytes(2, "big"),
+            CodeSet.BINARY,
+            Association.TARGET_PORT,
+        )
+
+    @classmethod
+    def of_scsi_name(
+        cls,
+        name: str,
+        association: int = Association.TARGET_DEVICE,
+        protocol: int | None = ProtocolIdentifier.ISCSI,
+    ) -> Designator:
+        """A SCSI name string designator: UTF-8, NUL-terminated, padded to a multiple of 4."""
+        raw = name.encode("utf-8") + b"\0"
+        raw += b"\0" * (-len(raw) % 4)
+        return cls(
+            DesignatorType.SCSI_NAME_STRING,
+            raw,
+            CodeSet.UTF8,
+            association,
+            protocol or 0,
+            protocol is not None,
+        )
+
     # -- decoded views ------------------------------------------------------------------
 
     @property

@@ -262,3 +262,32 @@ class TestVpdProperties:
         if length:
             with pytest.raises(DecodeError):
                 parse_vpd(raw)
+
+
+class TestDesignatorBuilders:
+    """The convenience constructors produce the hand-made layouts."""
+
+    def test_relative_target_port(self) -> None:
+        """Relative target port 2 over SAS matches the hand-made descriptor."""
+        assert (
+            Designator.of_relative_target_port(2, ProtocolIdentifier.SAS).to_bytes()
+            == HAND_MADE["rtp"]
+        )
+        plain = Designator.of_relative_target_port(3)
+        assert not plain.piv
+        assert plain.number == 3
+
+    def test_target_port_group(self) -> None:
+        """Target port group 1 matches the hand-made descriptor."""
+        assert Designator.of_target_port_group(1).to_bytes() == HAND_MADE["tpg"]
+
+    def test_scsi_name(self) -> None:
+        """An iSCSI target name matches the hand-made descriptor."""
+        assert Designator.of_scsi_name("iqn.2026-11.example:vtl").to_bytes() == HAND_MADE["name"]
+
+    def test_ranges(self) -> None:
+        """Values over 16 bits are refused by name."""
+        with pytest.raises(ValueError, match="port"):
+            Designator.of_relative_target_port(1 << 16)
+        with pytest.raises(ValueError, match="group"):
+            Designator.of_target_port_group(-1)
