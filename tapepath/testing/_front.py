@@ -28,6 +28,14 @@ from tapepath.scsi.alua import (
 from tapepath.scsi.cdb import RequestSense, TestUnitReady
 from tapepath.scsi.inquiry import Inquiry, StandardInquiry
 from tapepath.scsi.luns import LunList, ReportLuns
+from tapepath.scsi.opcodes import (
+    OneCommandSupport,
+    ReportingOptions,
+    ReportSupportedOpcodes,
+    Support,
+    SupportedCommand,
+    SupportedOpcodes,
+)
 from tapepath.scsi.reservations import (
     FullStatusDescriptor,
     PersistentReserveIn,
@@ -80,6 +88,11 @@ _STANDBY_ASC = {
     AluaState.TRANSITIONING: (0x04, 0x0A),
 }
 _ALL_TYPES = frozenset(PrType)
+
+
+def _cdb_length(opcode: int) -> int:
+    """The CDB length of an operation code's group (SPC)."""
+    return {0: 6, 1: 10, 2: 10, 4: 16, 5: 12}.get(opcode >> 5, 10)
 
 
 class Front:
@@ -318,8 +331,53 @@ class Front:
 
     # ---- ALUA -------------------------------------------------------------------------
 
+    def supported_commands(self) -> list[tuple[int, int | None]]:
+        """(opcode, service action or None) of every command this unit answers."""
+        out: list[tuple[int, int | None]] = []
+        for op in sorted(self.table):
+            if op == 0xA3:
+                out += [(op, 0x0A), (op, 0x0C)]
+            elif op == 0xA4:
+                out.append((op, 0x0A))
+            else:
+                out.append((op, None))
+        return out
+
+    def report_supported_opcodes(self, cdb: bytes) -> bytes:
+        """REPORT SUPPORTED OPERATION CODES: all commands, or one."""
+        cmd = ReportSupportedOpcodes.from_bytes(cdb)
+        known = self.supported_commands()
+        opt = int(cmd.reporting_options)
+        if opt == ReportingOptions.ALL_COMMANDS:
+            return SupportedOpcodes(
+                tuple(
+                    SupportedCommand(
+                        opcode=op,
+                        cdb_length=_cdb_length(op),
+                        service_action=sa or 0,
+                        service_action_valid=sa is not None,
+                    )
+                    for op, sa in known
+                )
+            ).to_bytes()
+        op = cmd.requested_opcode
+        if opt == ReportingOptions.ONE_COMMAND:
+            if any(o == op and sa is not None for o, sa in known):
+                raise invalid_field(2)  # it has service actions: ask with one
+            found = (op, None) in known
+        elif opt == ReportingOptions.ONE_COMMAND_WITH_SERVICE_ACTION:
+            found = (op, cmd.requested_service_action) in known
+        else:
+            raise invalid_field(2)
+        if not found:
+            return OneCommandSupport(support=Support.NOT_SUPPORTED).to_bytes()
+        usage = bytes((op,)) + b"\xff" * (_cdb_length(op) - 1)
+        return OneCommandSupport(support=Support.SUPPORTED, cdb_usage=usage).to_bytes()
+
     def maintenance_in(self, s: Session, nx: Nexus, cdb: bytes, data_out: bytes, n: int) -> bytes:
-        """MAINTENANCE IN: REPORT TARGET PORT GROUPS (service action 0Ah)."""
+        """MAINTENANCE IN: REPORT TARGET PORT GROUPS (0Ah), REPORT SUPPORTED OPCODES (0Ch)."""
+        if len(cdb) >= 2 and cdb[1] & 0x1F == 0x0C:
+            return self.report_supported_opcodes(cdb)
         if len(cdb) < 2 or cdb[1] & 0x1F != 0x0A:
             raise invalid_field(1)
         cmd = ReportTargetPortGroups.from_bytes(cdb)

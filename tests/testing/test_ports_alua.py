@@ -21,6 +21,7 @@ from tapepath.scsi.changer import MoveMedium
 from tapepath.scsi.element_status import ReadElementStatus
 from tapepath.scsi.inquiry import Inquiry, StandardInquiry
 from tapepath.scsi.luns import LunList, ReportLuns
+from tapepath.scsi.opcodes import OneCommandSupport, ReportSupportedOpcodes, SupportedOpcodes
 from tapepath.scsi.sense import decode_sense
 from tapepath.scsi.vpd import DeviceIdentification, UnitSerialNumber
 from tapepath.testing import AluaState, SimTransport, VirtualLibrary
@@ -139,6 +140,35 @@ class TestIdentity:
         r = t.execute(ReportLuns().to_bytes(), data_in_len=4096)
         assert r.ok
         assert LunList.from_bytes(r.data).numbers == (0,)
+
+
+class TestSupportedOpcodes:
+    """REPORT SUPPORTED OPERATION CODES."""
+
+    def test_all_commands(self, lib: VirtualLibrary) -> None:
+        """The changer lists MOVE MEDIUM and RTPG; a drive lists READ POSITION."""
+        c = ready(lib.changer_urls()[0])
+        r = c.execute(ReportSupportedOpcodes().to_bytes(), data_in_len=8192)
+        ops = SupportedOpcodes.from_bytes(r.data)
+        move = ops.find(0xA5)
+        assert move is not None
+        assert move.cdb_length == 12
+        assert ops.find(0xA3, 0x0A) is not None
+        assert ops.find(0x34) is None
+        d = ready(lib.drive_urls(0)[0])
+        r = d.execute(ReportSupportedOpcodes().to_bytes(), data_in_len=8192)
+        assert SupportedOpcodes.from_bytes(r.data).find(0x34) is not None
+
+    def test_one_command(self, lib: VirtualLibrary) -> None:
+        """The one-command form says supported or not supported."""
+        d = ready(lib.drive_urls(0)[0])
+        ask = ReportSupportedOpcodes(reporting_options=1, requested_opcode=0x34)
+        one = OneCommandSupport.from_bytes(d.execute(ask.to_bytes(), data_in_len=64).data)
+        assert one.support == 3
+        assert one.cdb_usage[0] == 0x34
+        ask = ReportSupportedOpcodes(reporting_options=1, requested_opcode=0xA5)
+        one = OneCommandSupport.from_bytes(d.execute(ask.to_bytes(), data_in_len=64).data)
+        assert one.support == 1
 
 
 class TestUnitAttentions:
