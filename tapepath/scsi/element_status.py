@@ -519,6 +519,10 @@ class ElementStatus:
             if element_type is None or page.element_type == element_type:
                 yield from page.descriptors
 
+    def get(self, address: int) -> ElementDescriptor | None:
+        """The descriptor of the element at ``address``, or None when not reported."""
+        return next((d for d in self.descriptors() if d.address == address), None)
+
     @property
     def partial(self) -> bool:
         """A descriptor arrived cut (see :attr:`ElementDescriptor.partial`)."""
