@@ -112,3 +112,73 @@ class TestArbitraryBytes:
         finally:
             tracemalloc.stop()
         assert peak < 64 * 1024
+
+
+CDB_CLASSES: list[Any] = [
+    cdb.RequestSense,
+    cdb.TestUnitReady,
+    inquiry.Inquiry,
+    luns.ReportLuns,
+    mode.ModeSense6,
+    mode.ModeSense10,
+    mode.ModeSelect6,
+    mode.ModeSelect10,
+    log.LogSense,
+    reservations.PersistentReserveIn,
+    reservations.PersistentReserveOut,
+    alua.ReportTargetPortGroups,
+    alua.SetTargetPortGroups,
+    opcodes.ReportSupportedOpcodes,
+    attributes.ReadAttribute,
+]
+_BASE: dict[Any, dict[str, Any]] = {
+    inquiry.Inquiry: {"evpd": True},
+    reservations.PersistentReserveOut: {"service_action": 0},
+}
+
+
+def _field_maxima(cls: Any) -> list[Any]:
+    """One instance per field, that field at its largest value (bools True)."""
+    import attrs  # noqa: PLC0415
+
+    base = cls(**_BASE.get(cls, {}))
+    out = []
+    for f in attrs.fields(cls):
+        if isinstance(getattr(base, f.name), bool):
+            out.append(attrs.evolve(base, **{f.name: True}))
+            continue
+        for bits in (64, 32, 24, 16, 8, 6, 5, 4, 3, 2, 1):
+            try:
+                out.append(attrs.evolve(base, **{f.name: (1 << bits) - 1}))
+                break
+            except ValueError:
+                continue
+        else:
+            pytest.fail(f"{cls.__name__}.{f.name}: no value fits")
+    return out
+
+
+@pytest.mark.parametrize("cls", CDB_CLASSES, ids=lambda c: c.__name__)
+class TestReservedBits:
+    """Every CDB bit no field can set is reserved, and from_bytes refuses it."""
+
+    def test_every_reserved_bit_refused(self, cls: Any) -> None:
+        """Setting any reserved bit of the CDB makes from_bytes raise DecodeError."""
+        instances = _field_maxima(cls)
+        base = cls(**_BASE.get(cls, {})).to_bytes()
+        used = bytearray(len(base))
+        used[0] = 0xFF
+        for inst in instances:
+            for k, b in enumerate(inst.to_bytes()):
+                used[k] |= b
+        reserved = 0
+        for k in range(len(base)):
+            for bit in range(8):
+                if used[k] >> bit & 1:
+                    continue
+                reserved += 1
+                flipped = bytearray(base)
+                flipped[k] |= 1 << bit
+                with pytest.raises(DecodeError):
+                    cls.from_bytes(bytes(flipped))
+        assert reserved > 0
