@@ -11,6 +11,7 @@ checked, ``to_bytes()`` builds the CDB and ``from_bytes()`` parses one, raising
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import ClassVar
 
 from attrs import field, frozen
@@ -275,7 +276,7 @@ class PositionToElement:
         return 0
 
 
-class RemovalPrevention:
+class RemovalPrevention(IntEnum):
     """Values of PREVENT ALLOW MEDIUM REMOVAL's PREVENT field for a changer (SMC-3)."""
 
     ALLOW = 0
