@@ -7,7 +7,8 @@ convert to and from the page body (the bytes after the page code and length) wit
 :func:`block_length_to_descriptor` convert between a block descriptor's BLOCK LENGTH
 and a tape block size (0 in the descriptor means variable-length blocks);
 :func:`block_length_of` and :func:`with_block_length` do the same on a
-:class:`~tapepath.scsi.mode.BlockDescriptor`.
+:class:`~tapepath.scsi.mode.BlockDescriptor`. :class:`TapeDeviceParameter` decodes
+the header's device-specific parameter byte (write protect, buffered mode, speed).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "COMPRESSION_ALGORITHMS",
     "DataCompressionPage",
     "DeviceConfigurationPage",
+    "TapeDeviceParameter",
     "block_length_from_descriptor",
     "block_length_of",
     "block_length_to_descriptor",
@@ -311,6 +313,31 @@ class DeviceConfigurationPage:
                 f"{page.page_code:02X}h/{page.subpage_code:02X}h, not 10h"
             )
         return cls.from_body(page.data, ps=page.ps)
+
+
+@frozen
+class TapeDeviceParameter:
+    """The DEVICE-SPECIFIC PARAMETER byte of a tape's mode parameter header (SSC-3).
+
+    Attributes:
+        write_protect: WP: the medium is write protected (MODE SENSE).
+        buffered_mode: 3 bits; 1: GOOD status once the data is in the buffer.
+        speed: 4 bits; 0 is the drive's default speed.
+    """
+
+    write_protect: bool = field(default=False, validator=flag_field)
+    buffered_mode: int = field(default=1, validator=uint_field(3))
+    speed: int = field(default=0, validator=uint_field(4))
+
+    def to_byte(self) -> int:
+        """The byte value for ``ModeParameters.device_specific_parameter``."""
+        return int(self.write_protect) << 7 | self.buffered_mode << 4 | self.speed
+
+    @classmethod
+    def from_byte(cls, value: int) -> TapeDeviceParameter:
+        """Decode the byte (ValueError when it is not 0..255)."""
+        check_uint("device_specific_parameter", value, 8)
+        return cls(bool(value & 0x80), (value >> 4) & 7, value & 0x0F)
 
 
 def block_length_from_descriptor(block_length: int) -> int | None:

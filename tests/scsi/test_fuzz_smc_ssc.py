@@ -20,7 +20,11 @@ from tapepath.errors import DecodeError
 from tapepath.scsi import changer, density, element_status, position, tape
 from tapepath.scsi.changer_pages import DeviceCapabilitiesPage, ElementAddressAssignmentPage
 from tapepath.scsi.element_status import ElementStatus
-from tapepath.scsi.tape_pages import DataCompressionPage, DeviceConfigurationPage
+from tapepath.scsi.tape_pages import (
+    DataCompressionPage,
+    DeviceConfigurationPage,
+    TapeDeviceParameter,
+)
 
 CDB_CLASSES: list[Any] = [
     changer.MoveMedium,
@@ -163,6 +167,7 @@ BUILDERS: list[tuple[Any, dict[str, Any]]] = [
     (ElementAddressAssignmentPage, {}),
     (DataCompressionPage, {}),
     (DeviceConfigurationPage, {}),
+    (TapeDeviceParameter, {}),
 ]
 
 

@@ -11,6 +11,7 @@ from tapepath.scsi.mode import BlockDescriptor, ModePage, ModeParameters
 from tapepath.scsi.tape_pages import (
     DataCompressionPage,
     DeviceConfigurationPage,
+    TapeDeviceParameter,
     block_length_from_descriptor,
     block_length_of,
     block_length_to_descriptor,
@@ -170,3 +171,31 @@ class TestDeviceConfigurationPage:
             DeviceConfigurationPage(socf=4)
         with pytest.raises(ValueError, match="buffer_size_at_early_warning"):
             DeviceConfigurationPage(buffer_size_at_early_warning=1 << 24)
+
+
+class TestTapeDeviceParameter:
+    """The device-specific parameter byte: WP bit 7, buffered mode 6-4, speed 3-0."""
+
+    def test_layout(self) -> None:
+        """A write-protected cartridge in buffered mode 1 at default speed is 90h."""
+        assert TapeDeviceParameter(write_protect=True).to_byte() == 0x90
+        assert TapeDeviceParameter(False, 2, 5).to_byte() == 0x25
+        assert TapeDeviceParameter.from_byte(0x90) == TapeDeviceParameter(True, 1, 0)
+
+    @given(st.integers(0, 255))
+    def test_round_trip(self, value: int) -> None:
+        """Every byte decodes and encodes back."""
+        assert TapeDeviceParameter.from_byte(value).to_byte() == value
+
+    def test_in_mode_parameters(self) -> None:
+        """It travels in the mode parameter header."""
+        params = ModeParameters(device_specific_parameter=TapeDeviceParameter(True).to_byte())
+        back = ModeParameters.from_bytes(params.to_bytes())
+        assert TapeDeviceParameter.from_byte(back.device_specific_parameter).write_protect
+
+    def test_checks(self) -> None:
+        """Ranges."""
+        with pytest.raises(ValueError, match="buffered_mode"):
+            TapeDeviceParameter(buffered_mode=8)
+        with pytest.raises(ValueError, match="device_specific_parameter"):
+            TapeDeviceParameter.from_byte(256)
