@@ -122,6 +122,8 @@ class ReadAttribute:
         first_attribute: FIRST ATTRIBUTE IDENTIFIER (16 bits).
         partition: PARTITION NUMBER (8 bits).
         logical_volume: LOGICAL VOLUME NUMBER (8 bits).
+        element_address: for a medium changer (SMC-3), the element whose medium's
+            attributes are read (bytes 2-3, 16 bits); 0 otherwise.
         cache: read the attributes cached from the last medium (CACHE bit).
         allocation_length: 32 bits.
         control: the CONTROL byte.
@@ -132,6 +134,7 @@ class ReadAttribute:
     first_attribute: int = field(default=0, validator=uint_field(16))
     partition: int = field(default=0, validator=uint_field(8))
     logical_volume: int = field(default=0, validator=uint_field(8))
+    element_address: int = field(default=0, validator=uint_field(16))
     cache: bool = field(default=False, validator=flag_field)
     allocation_length: int = field(default=0x2000, validator=uint_field(32))
     control: int = field(default=0, validator=uint_field(8))
@@ -143,8 +146,8 @@ class ReadAttribute:
                 (
                     self.OPCODE,
                     int(self.service_action),
-                    0,
-                    0,
+                    self.element_address >> 8,
+                    self.element_address & 0xFF,
                     0,
                     self.logical_volume,
                     0,
@@ -160,14 +163,13 @@ class ReadAttribute:
     def from_bytes(cls, cdb: Bytes) -> ReadAttribute:
         """Parse a READ ATTRIBUTE CDB."""
         check_opcode(cdb, cls.OPCODE, 16, "READ ATTRIBUTE")
-        check_reserved(
-            cdb, "READ ATTRIBUTE", (1, 0xE0), (2, 0xFF), (3, 0xFF), (4, 0xFF), (6, 0xFF), (14, 0xFE)
-        )
+        check_reserved(cdb, "READ ATTRIBUTE", (1, 0xE0), (4, 0xFF), (6, 0xFF), (14, 0xFE))
         return cls(
             service_action=cdb[1] & 0x1F,
             first_attribute=u16(cdb, 8),
             partition=cdb[7],
             logical_volume=cdb[5],
+            element_address=u16(cdb, 2),
             cache=bool(cdb[14] & 1),
             allocation_length=u32(cdb, 10),
             control=cdb[15],

@@ -30,30 +30,32 @@ class TestCdb:
     """The READ ATTRIBUTE CDB."""
 
     def test_layout(self) -> None:
-        """8Ch, SA byte 1, volume byte 5, partition byte 7, first id 8-9, length 10-13, CACHE 14."""
+        """8Ch: SA, element 2-3, volume 5, partition 7, first id 8-9, length 10-13, CACHE 14."""
         cdb = ReadAttribute(
             ReadAttributeAction.ATTRIBUTE_LIST,
             0x0806,
             partition=1,
             logical_volume=2,
+            element_address=0x1234,
             cache=True,
             allocation_length=0x100,
         ).to_bytes()
-        assert cdb == bytes([0x8C, 0x01, 0, 0, 0, 2, 0, 1, 0x08, 0x06, 0, 0, 1, 0, 1, 0])
+        assert cdb == bytes([0x8C, 0x01, 0x12, 0x34, 0, 2, 0, 1, 0x08, 0x06, 0, 0, 1, 0, 1, 0])
 
     @given(
         st.integers(0, 31),
         st.integers(0, 0xFFFF),
         st.integers(0, 255),
         st.integers(0, 255),
+        st.integers(0, 0xFFFF),
         st.booleans(),
         st.integers(0, 2**32 - 1),
     )
     def test_round_trip(
-        self, sa: int, first: int, part: int, vol: int, cache: bool, alloc: int
+        self, sa: int, first: int, part: int, vol: int, elem: int, cache: bool, alloc: int
     ) -> None:
         """from_bytes(to_bytes()) is the identity."""
-        cmd = ReadAttribute(sa, first, part, vol, cache, alloc)
+        cmd = ReadAttribute(sa, first, part, vol, elem, cache, alloc)
         assert ReadAttribute.from_bytes(cmd.to_bytes()) == cmd
 
     def test_bad(self) -> None:
