@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
+import math
 import os
 import select
 import struct
 import threading
 import time
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import structlog
@@ -46,7 +45,9 @@ from tapepath.transport.sg_struct import (
     SG_INTERFACE_ID,
     SG_IO,
     SG_MIN_VERSION,
+    OsSyscalls,
     SgIoHdr,
+    SgSyscalls,
 )
 
 __all__ = ["MAX_CDB", "OsSyscalls", "SgSyscalls", "SgTransport"]
@@ -62,86 +63,7 @@ _POLL_BAD = select.POLLERR | select.POLLHUP | select.POLLNVAL
 _QUEUE_FULL = (errno.EAGAIN, errno.EDOM)
 _KEEP_BUFFER = 1 << 20  # a thread keeps a data-in buffer up to this size between calls
 _PACK_ID_MAX = 0x7FFFFFFF
-
-
-class SgSyscalls(Protocol):
-    """The system calls the transport makes; tests inject a fake kernel here."""
-
-    def open(self, path: str, flags: int) -> int:
-        """``os.open``."""
-        ...
-
-    def close(self, fd: int) -> None:
-        """``os.close``."""
-        ...
-
-    def char_major(self, fd: int) -> int | None:
-        """The major number of a character device, or None for anything else."""
-        ...
-
-    def ioctl(self, fd: int, request: int, arg: bytearray | ctypes.Structure) -> int:
-        """``fcntl.ioctl`` with a mutable buffer (results land in ``arg``)."""
-        ...
-
-    def write(self, fd: int, buf: ctypes.Structure) -> int:
-        """``os.write`` of a structure's bytes."""
-        ...
-
-    def readinto(self, fd: int, buf: ctypes.Structure) -> int:
-        """Read into a structure (``os.readv``); raises OSError(EAGAIN) when nothing is ready."""
-        ...
-
-    def poll(self, fd: int, events: int, timeout_ms: int) -> int:
-        """Wait up to ``timeout_ms`` for ``events``; return the events seen (0 on timeout)."""
-        ...
-
-
-class OsSyscalls:
-    """The real system calls (``os``, ``fcntl``, ``select``)."""
-
-    def __init__(self) -> None:
-        self._pollers: dict[tuple[int, int], select.poll] = {}
-
-    def open(self, path: str, flags: int) -> int:
-        """``os.open``."""
-        return os.open(path, flags)
-
-    def close(self, fd: int) -> None:
-        """``os.close``; forgets the fd's poll objects."""
-        for key in [k for k in self._pollers if k[0] == fd]:
-            del self._pollers[key]
-        os.close(fd)
-
-    def char_major(self, fd: int) -> int | None:
-        """The major number of a character device, or None."""
-        st = os.fstat(fd)
-        import stat  # noqa: PLC0415  (only used when opening)
-
-        return os.major(st.st_rdev) if stat.S_ISCHR(st.st_mode) else None
-
-    def ioctl(self, fd: int, request: int, arg: bytearray | ctypes.Structure) -> int:
-        """``fcntl.ioctl`` with a mutable buffer."""
-        return int(fcntl.ioctl(fd, request, arg, True))
-
-    def write(self, fd: int, buf: ctypes.Structure) -> int:
-        """``os.write``."""
-        return os.write(fd, buf)
-
-    def readinto(self, fd: int, buf: ctypes.Structure) -> int:
-        """``os.readv`` into one buffer."""
-        return os.readv(fd, [buf])
-
-    def poll(self, fd: int, events: int, timeout_ms: int) -> int:
-        """``poll()`` on one fd (one poll object per fd and event mask, reused)."""
-        key = (fd, events)
-        poller = self._pollers.get(key)
-        if poller is None:
-            poller = select.poll()
-            poller.register(fd, events)
-            self._pollers[key] = poller
-        for _fd, ev in poller.poll(timeout_ms):
-            return ev
-        return 0
+_TIMED_OUT = "no completion within the deadline; the command may still be in flight"
 
 
 class _Kit:
@@ -155,20 +77,26 @@ class _Kit:
         "buf",
         "buf_cap",
         "cdb",
+        "cdb_addr",
         "done",
         "error",
         "hdr",
+        "last_cdb",
+        "last_timeout",
+        "moves_data",
         "out",
         "pin",
+        "poll_ms",
         "sense",
     )
 
     def __init__(self) -> None:
         self.hdr = SgIoHdr()
         self.cdb = (ctypes.c_ubyte * MAX_CDB)()
+        self.cdb_addr = ctypes.addressof(self.cdb)
         self.sense = (ctypes.c_ubyte * SENSE_MAX)()
         self.hdr.interface_id = SG_INTERFACE_ID
-        self.hdr.cmdp = ctypes.addressof(self.cdb)
+        self.hdr.cmdp = self.cdb_addr
         self.hdr.sbp = ctypes.addressof(self.sense)
         self.hdr.mx_sb_len = SENSE_MAX
         self.buf: ctypes.Array[ctypes.c_char] | None = None
@@ -176,21 +104,65 @@ class _Kit:
         self.pin: object = None
         self.done = False
         self.error = 0
+        self.last_cdb = b""
+        self.last_timeout = -1.0
+        self.poll_ms = 1
+        self.moves_data = True
         self.out: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
     def data_buffer(self, n: int) -> int:
         """Address of a preallocated buffer of at least ``n`` bytes."""
         if self.buf is None or self.buf_cap < n:
-            self.buf = ctypes.create_string_buffer(max(n, 4096))
             self.buf_cap = max(n, 4096)
+            self.buf = ctypes.create_string_buffer(self.buf_cap)
         return ctypes.addressof(self.buf)
 
 
 def _timeout_ms(timeout: float) -> int:
-    ms = int(timeout * 1000)
-    if ms < timeout * 1000:
-        ms += 1
-    return max(1, min(ms, 0xFFFFFFFE))
+    return max(1, min(math.ceil(timeout * 1000), 0xFFFFFFFE))
+
+
+def _prepare(kit: _Kit, cdb: bytes, timeout: float) -> None:
+    """Check and load a new CDB or timeout into the kit's header."""
+    n = len(cdb)
+    if not 1 <= n <= MAX_CDB:
+        raise ValueError(f"the sg driver takes CDBs of 1 to {MAX_CDB} bytes, got {n}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    if cdb != kit.last_cdb:
+        data = bytes(cdb)
+        ctypes.memmove(kit.cdb_addr, data, n)
+        kit.hdr.cmd_len = n
+        kit.last_cdb = data
+    if timeout != kit.last_timeout:
+        kit.hdr.timeout = _timeout_ms(timeout)
+        kit.poll_ms = int(timeout * 1000) + 1
+        kit.last_timeout = timeout
+
+
+def _completed(
+    out: tuple[int, int, int, int, int], kit: _Kit, n: int, data_in: bool, duration: float
+) -> Response:
+    """The response for a completion (``out`` = status, sb_len_wr, host, driver, resid)."""
+    status, sb_len, host, driver, resid = out
+    if 0 <= resid <= n:
+        moved = n - resid
+    else:
+        resid = 0 if resid < 0 else n
+        moved = n - resid
+    data = ctypes.string_at(kit.hdr.dxferp, moved) if data_in and moved else b""
+    if not sb_len and not status and not host and not driver & 7:
+        return Response(data=data, residual=resid, duration=duration, transferred=moved)
+    return classify_completion(
+        status,
+        host,
+        driver,
+        sense=ctypes.string_at(kit.sense, sb_len) if sb_len else b"",
+        data=data,
+        residual=resid,
+        transferred=moved,
+        duration=duration,
+    )
 
 
 class SgTransport(Transport):
@@ -229,10 +201,15 @@ class SgTransport(Transport):
         self._closed = False
         self._fd_closed = False
         self._rhdr = SgIoHdr()
+        self._rlist = [self._rhdr]
         self._fd = self._open(path)
         try:
             self.version = self._version()
             self._async = self._sys.char_major(self._fd) == SCSI_GENERIC_MAJOR
+            self._write = self._sys.write
+            self._readv = self._sys.readv
+            self._poll_in = self._sys.poller(self._fd, _POLLIN)
+            self._poll_room = self._sys.poller(self._fd, _POLLIN | _POLLOUT)
         except BaseException:
             self._sys.close(self._fd)
             raise
@@ -300,42 +277,44 @@ class SgTransport(Transport):
         buffers); data-in lands in a per-thread preallocated buffer and is copied once
         into ``Response.data``.
         """
-        validate_request(cdb, data_out, data_in_len, timeout)
-        kit = self._kit()
+        try:
+            kit: _Kit = self._local.kit
+        except AttributeError:
+            kit = self._local.kit = _Kit()
         hdr = kit.hdr
         if data_in_len:
+            if data_out or data_in_len < 0:
+                validate_request(cdb, data_out, data_in_len, timeout)
             hdr.dxfer_direction = SG_DXFER_FROM_DEV
-            hdr.dxfer_len = data_in_len
+            hdr.dxfer_len = n = data_in_len
             hdr.dxferp = kit.data_buffer(data_in_len)
+            kit.moves_data = True
         elif data_out:
             hdr.dxfer_direction = SG_DXFER_TO_DEV
-            hdr.dxfer_len = len(data_out)
+            hdr.dxfer_len = n = len(data_out)
             hdr.dxferp, kit.pin = _out_pointer(data_out)
+            kit.moves_data = True
         else:
-            hdr.dxfer_direction = SG_DXFER_NONE
-            hdr.dxfer_len = 0
-            hdr.dxferp = None
-        r = self._run(kit, cdb, timeout)
-        if r is not None:
-            return r
-        status, sb_len, host, driver, resid = kit.out
-        n = hdr.dxfer_len
-        resid = min(max(resid, 0), n)
-        moved = n - resid
-        data = ctypes.string_at(hdr.dxferp, moved) if data_in_len and moved else b""
+            n = 0
+            if kit.moves_data:
+                hdr.dxfer_direction = SG_DXFER_NONE
+                hdr.dxfer_len = 0
+                hdr.dxferp = None
+                kit.moves_data = False
+        if cdb != kit.last_cdb or timeout != kit.last_timeout:
+            _prepare(kit, cdb, timeout)
+        start = time.monotonic()
+        res = self._issue(kit, start, timeout)
+        if isinstance(res, Response):
+            return res
+        duration = time.monotonic() - start
+        if not n and not (res[0] or res[1] or res[2] or res[4] or res[3] & 7):
+            return Response(duration=duration)
+        r = _completed(res, kit, n, bool(data_in_len), duration)
+        kit.pin = None
         if kit.buf_cap > _KEEP_BUFFER:
             kit.buf, kit.buf_cap = None, 0
-        kit.pin = None
-        return classify_completion(
-            status,
-            host,
-            driver,
-            sense=ctypes.string_at(kit.sense, sb_len) if sb_len else b"",
-            data=data,
-            residual=resid,
-            transferred=moved,
-            duration=self._duration,
-        )
+        return r
 
     def execute_into(
         self,
@@ -355,10 +334,13 @@ class SgTransport(Transport):
         if view.readonly or not view.contiguous:
             raise ValueError("execute_into needs a writable, contiguous buffer")
         view = view.cast("B")
-        validate_request(cdb, b"", len(view), timeout)
-        kit = self._kit()
-        hdr = kit.hdr
         n = len(view)
+        validate_request(cdb, b"", n, timeout)
+        try:
+            kit: _Kit = self._local.kit
+        except AttributeError:
+            kit = self._local.kit = _Kit()
+        hdr = kit.hdr
         if n:
             target = (ctypes.c_char * n).from_buffer(view)
             hdr.dxfer_direction = SG_DXFER_FROM_DEV
@@ -368,96 +350,159 @@ class SgTransport(Transport):
             hdr.dxfer_direction = SG_DXFER_NONE
             hdr.dxferp = None
         hdr.dxfer_len = n
-        r = self._run(kit, cdb, timeout)
-        if r is not None:
-            return r
+        kit.moves_data = True
+        if cdb != kit.last_cdb or timeout != kit.last_timeout:
+            _prepare(kit, cdb, timeout)
+        start = time.monotonic()
+        res = self._issue(kit, start, timeout)
+        if isinstance(res, Response):
+            return res
+        r = _completed(res, kit, n, False, time.monotonic() - start)
         kit.pin = None
-        status, sb_len, host, driver, resid = kit.out
-        resid = min(max(resid, 0), n)
-        return classify_completion(
-            status,
-            host,
-            driver,
-            sense=ctypes.string_at(kit.sense, sb_len) if sb_len else b"",
-            data=b"",
-            residual=resid,
-            transferred=n - resid,
-            duration=self._duration,
-        )
-
-    @property
-    def _duration(self) -> float:
-        return float(getattr(self._local, "duration", 0.0))
-
-    def _kit(self) -> _Kit:
-        kit: _Kit | None = getattr(self._local, "kit", None)
-        if kit is None:
-            kit = self._local.kit = _Kit()
-        return kit
-
-    def _run(self, kit: _Kit, cdb: bytes, timeout: float) -> Response | None:
-        """Submit ``kit`` and wait; None when it completed (results in ``kit.out``)."""
-        if len(cdb) > MAX_CDB:
-            raise ValueError(f"the sg driver takes CDBs of up to {MAX_CDB} bytes, got {len(cdb)}")
-        hdr = kit.hdr
-        ctypes.memmove(kit.cdb, cdb, len(cdb))
-        hdr.cmd_len = len(cdb)
-        hdr.timeout = _timeout_ms(timeout)
-        start = time.perf_counter()
-        deadline = time.monotonic() + timeout
-        if self._async:
-            r = self._submit_async(kit, deadline, start)
-        else:
-            r = self._submit_sync(kit, deadline, start)
-        self._local.duration = time.perf_counter() - start
         return r
 
-    def _new_id(self) -> int:
-        pid = self._next_id
-        self._next_id = 1 if pid >= _PACK_ID_MAX else pid + 1
-        return pid
+    def _issue(
+        self, kit: _Kit, start: float, timeout: float
+    ) -> Response | tuple[int, int, int, int, int]:
+        """Submit ``kit`` and wait: the completion's fields, or a failure Response.
 
-    def _submit_async(self, kit: _Kit, deadline: float, start: float) -> Response | None:
+        Fast path: nobody else is reading completions, so this thread becomes the reader
+        without registering the command, writes it, polls, and reads its own completion:
+        two short lock sections, one write, one poll, one read. Anything else (another
+        reader, a late completion first, an error, the deadline) goes the general way.
+        """
+        lock = self._lock
+        lock.acquire()
+        if self._reader or self._closed or not self._async:
+            lock.release()
+            return self._issue_slow(kit, start, timeout)
+        self._reader = True
+        pid = self._next_id
+        self._next_id = pid + 1 if pid < _PACK_ID_MAX else 1
+        lock.release()
         hdr = kit.hdr
-        fd = self._fd
+        hdr.pack_id = pid
+        try:
+            self._write(self._fd, hdr)
+        except OSError as exc:
+            self._register(kit, pid, release_reader=True)
+            return self._write_failed(kit, pid, exc, start + timeout, start)
+        ev = 0
+        try:
+            ready = self._poll_in(kit.poll_ms)
+            if ready:
+                ev = ready[0][1]
+                if ev & _POLLIN:
+                    self._readv(self._fd, self._rlist)
+                    rhdr = self._rhdr
+                    out = (
+                        rhdr.status,
+                        rhdr.sb_len_wr,
+                        rhdr.host_status,
+                        rhdr.driver_status,
+                        rhdr.resid,
+                    )
+                    got = rhdr.pack_id
+                    if got == pid:
+                        lock.acquire()
+                        self._reader = False
+                        if self._waiters:
+                            self._cond.notify_all()
+                        lock.release()
+                        return out
+                    self._register(kit, pid, release_reader=False)
+                    self._dispatch(got, out)
+                    self._release_reader()
+                    return self._finish_wait(kit, pid, start, timeout)
+        except BlockingIOError:
+            ev = 0
+        except OSError as exc:
+            self._register(kit, pid, release_reader=False)
+            self._fail_all(exc.errno or errno.EIO)
+            self._release_reader()
+            return self._finish_wait(kit, pid, start, timeout)
+        self._register(kit, pid, release_reader=False)
+        if ev & _POLL_BAD and not self._closed:
+            self._fail_all(errno.ENODEV)
+        self._release_reader()
+        return self._finish_wait(kit, pid, start, timeout)
+
+    def _register(self, kit: _Kit, pid: int, *, release_reader: bool) -> None:
+        """Enter ``kit`` among the commands whose completion any reader may collect."""
         with self._lock:
-            if self._closed:
-                raise TransportError(f"{self.url}: transport is closed")
-            pid = self._new_id()
-            hdr.pack_id = pid
             kit.done = False
             kit.error = 0
             self._inflight[pid] = kit
-        while True:
+            if release_reader:
+                self._reader = False
+                if self._waiters:
+                    self._cond.notify_all()
+
+    def _finish_wait(
+        self, kit: _Kit, pid: int, start: float, timeout: float
+    ) -> Response | tuple[int, int, int, int, int]:
+        r = self._wait(kit, pid, start + timeout, start)
+        return r if r is not None else kit.out
+
+    def _issue_slow(
+        self, kit: _Kit, start: float, timeout: float
+    ) -> Response | tuple[int, int, int, int, int]:
+        """Submit while another thread reads completions (or on a synchronous node)."""
+        if not self._async:
+            return self._submit_sync(kit, start + timeout, start)
+        with self._lock:
+            if self._closed:
+                raise TransportError(f"{self.url}: transport is closed")
+            pid = self._next_id
+            self._next_id = pid + 1 if pid < _PACK_ID_MAX else 1
+            kit.hdr.pack_id = pid
+            kit.done = False
+            kit.error = 0
+            self._inflight[pid] = kit
+        try:
+            self._write(self._fd, kit.hdr)
+        except OSError as exc:
+            return self._write_failed(kit, pid, exc, start + timeout, start)
+        return self._finish_wait(kit, pid, start, timeout)
+
+    def _release_reader(self) -> None:
+        with self._lock:
+            self._reader = False
+            if self._waiters:
+                self._cond.notify_all()
+
+    def _write_failed(
+        self, kit: _Kit, pid: int, exc: OSError, deadline: float, start: float
+    ) -> Response | tuple[int, int, int, int, int]:
+        """write() failed: wait for room when the queue is full, else report the errno."""
+        err = exc.errno or 0
+        while err in _QUEUE_FULL and self._wait_for_room(deadline):
             try:
-                self._sys.write(fd, hdr)
-                break
-            except OSError as exc:
-                err = exc.errno or 0
-                if err in _QUEUE_FULL and self._wait_for_room(deadline):
-                    continue
-                with self._lock:
-                    self._inflight.pop(pid, None)
-                kit.pin = None
-                if err in _QUEUE_FULL:
-                    return Response.failure(
-                        Outcome.TIMED_OUT,
-                        "sg queue full until the deadline (commands outstanding in the kernel)",
-                        maybe_executed=False,
-                        duration=time.perf_counter() - start,
-                        errno=err,
-                    )
-                return errno_failure(
-                    err, "write", maybe_executed=False, duration=time.perf_counter() - start
-                )
-        return self._wait(kit, pid, deadline, start)
+                self._write(self._fd, kit.hdr)
+            except OSError as again:
+                err = again.errno or 0
+                continue
+            r = self._wait(kit, pid, deadline, start)
+            return r if r is not None else kit.out
+        with self._lock:
+            self._inflight.pop(pid, None)
+        kit.pin = None
+        if err in _QUEUE_FULL:
+            return Response.failure(
+                Outcome.TIMED_OUT,
+                "sg queue full until the deadline (commands outstanding in the kernel)",
+                maybe_executed=False,
+                duration=time.monotonic() - start,
+                errno=err,
+            )
+        return errno_failure(err, "write", maybe_executed=False, duration=time.monotonic() - start)
 
     def _wait_for_room(self, deadline: float) -> bool:
         """Wait (collecting completions) until the fd takes another command or the deadline."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        with self._cond:
+        with self._lock:
             if self._reader:
                 self._waiters += 1
                 try:
@@ -467,23 +512,21 @@ class SgTransport(Transport):
                 return True
             self._reader = True
         try:
-            ev = self._sys.poll(self._fd, _POLLIN | _POLLOUT, _timeout_ms(min(remaining, 0.05)))
-            if ev & _POLLIN:
+            ready = self._poll_room(_timeout_ms(min(remaining, 0.05)))
+            if ready and ready[0][1] & _POLLIN:
                 self._collect()
         finally:
-            with self._cond:
-                self._reader = False
-                self._cond.notify_all()
+            self._release_reader()
         return True
 
     def _wait(self, kit: _Kit, pid: int, deadline: float, start: float) -> Response | None:
+        """Wait for ``kit``'s completion, taking turns reading; None when it arrived."""
         lock = self._lock
-        monotonic = time.monotonic
         while True:
             with lock:
                 if kit.done:
                     break
-                remaining = deadline - monotonic()
+                remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     return self._abandon(kit, pid, start)
                 if self._reader:
@@ -495,26 +538,24 @@ class SgTransport(Transport):
                     continue
                 self._reader = True
             try:
-                ev = self._sys.poll(self._fd, _POLLIN, int(remaining * 1000) + 1)
+                ready = self._poll_in(int(remaining * 1000) + 1)
+                ev = ready[0][1] if ready else 0
                 if ev & _POLLIN:
                     self._collect(kit)
                 elif ev & _POLL_BAD and not self._closed:
                     self._fail_all(errno.ENODEV)
             finally:
-                with lock:
-                    self._reader = False
-                    if self._waiters:
-                        self._cond.notify_all()
+                self._release_reader()
         if kit.error:
             kit.pin = None
             if self._closed:
                 return Response.failure(
                     Outcome.ABORTED,
                     "transport closed while the command was outstanding",
-                    duration=time.perf_counter() - start,
+                    duration=time.monotonic() - start,
                 )
             return errno_failure(
-                kit.error, "read", maybe_executed=True, duration=time.perf_counter() - start
+                kit.error, "read", maybe_executed=True, duration=time.monotonic() - start
             )
         return None
 
@@ -526,7 +567,7 @@ class SgTransport(Transport):
         rhdr = self._rhdr
         while mine is None or not mine.done:
             try:
-                self._sys.readinto(self._fd, rhdr)
+                self._readv(self._fd, self._rlist)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -534,24 +575,29 @@ class SgTransport(Transport):
                     continue
                 self._fail_all(exc.errno or errno.EIO)
                 return
-            pid = rhdr.pack_id
             out = (rhdr.status, rhdr.sb_len_wr, rhdr.host_status, rhdr.driver_status, rhdr.resid)
-            with self._lock:
-                kit = self._inflight.pop(pid, None)
-                if kit is not None:
-                    kit.out = out
-                    kit.done = True
-                    continue
-                late = self._retired.pop(pid, None)
-            log.debug(
-                "sg_late_completion",
-                path=self.path,
-                pack_id=pid,
-                known=late is not None,
-                status=out[0],
-                host_status=out[2],
-                driver_status=out[3],
-            )
+            self._dispatch(rhdr.pack_id, out)
+
+    def _dispatch(self, pid: int, out: tuple[int, int, int, int, int]) -> None:
+        """Hand a completion to its waiting kit, or discard a late one."""
+        with self._lock:
+            kit = self._inflight.pop(pid, None)
+            if kit is not None:
+                kit.out = out
+                kit.done = True
+                if self._waiters:
+                    self._cond.notify_all()
+                return
+            late = self._retired.pop(pid, None)
+        log.debug(
+            "sg_late_completion",
+            path=self.path,
+            pack_id=pid,
+            known=late is not None,
+            status=out[0],
+            host_status=out[2],
+            driver_status=out[3],
+        )
 
     def _fail_all(self, err: int) -> None:
         with self._lock:
@@ -565,19 +611,19 @@ class SgTransport(Transport):
         self._inflight.pop(pid, None)
         if not self._fd_closed:  # the kernel may still write through the kit's pointers
             self._retired[pid] = kit
-        self._local.kit = None
+        self._local.__dict__.pop("kit", None)
         closed = self._closed
         log.debug("sg_command_abandoned", path=self.path, pack_id=pid, closed=closed)
         return Response.failure(
             Outcome.ABORTED if closed else Outcome.TIMED_OUT,
-            "transport closed while the command was outstanding"
-            if closed
-            else "no completion within the deadline; the command may still be in flight",
+            "transport closed while the command was outstanding" if closed else _TIMED_OUT,
             maybe_executed=True,
-            duration=time.perf_counter() - start,
+            duration=time.monotonic() - start,
         )
 
-    def _submit_sync(self, kit: _Kit, deadline: float, start: float) -> Response | None:
+    def _submit_sync(
+        self, kit: _Kit, deadline: float, start: float
+    ) -> Response | tuple[int, int, int, int, int]:
         """Run SG_IO in a helper thread so the deadline holds on non-sg nodes."""
         if self._closed:
             raise TransportError(f"{self.url}: transport is closed")
@@ -600,15 +646,15 @@ class SgTransport(Transport):
             if kit.error:
                 kit.pin = None
                 return errno_failure(
-                    kit.error, "SG_IO", maybe_executed=True, duration=time.perf_counter() - start
+                    kit.error, "SG_IO", maybe_executed=True, duration=time.monotonic() - start
                 )
-            return None
+            return kit.out
         # The helper thread keeps the kit (and its buffers) alive until the ioctl returns.
-        self._local.kit = None
+        self._local.__dict__.pop("kit", None)
         return Response.failure(
             Outcome.TIMED_OUT,
-            "no completion within the deadline; the command may still be in flight",
-            duration=time.perf_counter() - start,
+            _TIMED_OUT,
+            duration=time.monotonic() - start,
         )
 
     @property

@@ -1,7 +1,8 @@
-"""The Linux SCSI generic (sg) driver's interface: ``struct sg_io_hdr`` and its constants.
+"""The Linux SCSI generic (sg) driver's interface: ``struct sg_io_hdr``, its constants,
+and the system calls the transport makes on a node (the seam tests replace).
 
-Only facts from ``<scsi/sg.h>`` live here (the v3 interface, ``interface_id`` ``'S'``);
-the transport that uses them is :mod:`tapepath.transport.sg`. The structure is a ctypes
+The facts come from ``<scsi/sg.h>`` (the v3 interface, ``interface_id`` ``'S'``); the
+transport that uses them is :mod:`tapepath.transport.sg`. The structure is a ctypes
 ``Structure`` with the platform's natural alignment, so it matches the kernel's layout on
 32-bit and 64-bit builds alike (a test compiles ``<scsi/sg.h>`` to prove it).
 """
@@ -9,6 +10,12 @@ the transport that uses them is :mod:`tapepath.transport.sg`. The structure is a
 from __future__ import annotations
 
 import ctypes
+import fcntl
+import os
+import select
+import stat
+from collections.abc import Callable
+from typing import Protocol
 
 __all__ = [
     "SCSI_GENERIC_MAJOR",
@@ -20,7 +27,10 @@ __all__ = [
     "SG_INTERFACE_ID",
     "SG_IO",
     "SG_MIN_VERSION",
+    "OsSyscalls",
+    "Poller",
     "SgIoHdr",
+    "SgSyscalls",
 ]
 
 SG_INTERFACE_ID = ord("S")
@@ -75,3 +85,70 @@ class SgIoHdr(ctypes.Structure):
         ("duration", ctypes.c_uint),
         ("info", ctypes.c_uint),
     ]
+
+
+Poller = Callable[[int], list[tuple[int, int]]]
+"""``select.poll().poll`` bound to one fd: timeout in ms -> [(fd, events)]."""
+
+
+class SgSyscalls(Protocol):
+    """The system calls the transport makes; tests inject a fake driver here.
+
+    ``write``, ``readv`` and the poller are called once per command, so the real ones are
+    the builtins themselves (no Python frame in between).
+    """
+
+    def open(self, path: str, flags: int) -> int:
+        """``os.open``."""
+        ...
+
+    def close(self, fd: int) -> None:
+        """``os.close``."""
+        ...
+
+    def char_major(self, fd: int) -> int | None:
+        """The major number of a character device, or None for anything else."""
+        ...
+
+    def ioctl(self, fd: int, request: int, arg: bytearray | ctypes.Structure) -> int:
+        """``fcntl.ioctl`` with a mutable buffer (results land in ``arg``)."""
+        ...
+
+    def write(self, fd: int, buf: ctypes.Structure, /) -> int:
+        """``os.write`` of a structure's bytes."""
+        ...
+
+    def readv(self, fd: int, buffers: list[SgIoHdr], /) -> int:
+        """``os.readv``; raises BlockingIOError when nothing is ready."""
+        ...
+
+    def poller(self, fd: int, events: int) -> Poller:
+        """A poll function for ``fd`` and ``events`` (``select.poll().poll``)."""
+        ...
+
+
+def _ioctl(fd: int, request: int, arg: bytearray | ctypes.Structure) -> int:
+    return int(fcntl.ioctl(fd, request, arg, True))
+
+
+def _char_major(fd: int) -> int | None:
+    st = os.fstat(fd)
+    return os.major(st.st_rdev) if stat.S_ISCHR(st.st_mode) else None
+
+
+def _poller(fd: int, events: int) -> Poller:
+    p = select.poll()
+    p.register(fd, events)
+    return p.poll
+
+
+class OsSyscalls:
+    """The real system calls: ``os``, ``fcntl`` and ``select`` themselves."""
+
+    open = staticmethod(os.open)
+    close = staticmethod(os.close)
+    char_major = staticmethod(_char_major)
+    ioctl = staticmethod(_ioctl)
+    write = staticmethod(os.write)
+    readv = staticmethod(os.readv)
+    poller = staticmethod(_poller)

@@ -142,7 +142,8 @@ class FakeSg:
             self.cond.notify_all()
         return ctypes.sizeof(hdr)
 
-    def readinto(self, fd: int, buf: ctypes.Structure) -> int:
+    def readv(self, fd: int, buffers: list[SgIoHdr]) -> int:
+        (buf,) = buffers
         if self.read_errno:
             raise OSError(self.read_errno, os.strerror(self.read_errno))
         with self.cond:
@@ -155,7 +156,14 @@ class FakeSg:
         ctypes.memmove(ctypes.addressof(buf), ctypes.addressof(out), ctypes.sizeof(out))
         return ctypes.sizeof(out)
 
-    def poll(self, fd: int, events: int, timeout_ms: int) -> int:
+    def poller(self, fd: int, events: int) -> Callable[[int], list[tuple[int, int]]]:
+        def poll(timeout_ms: int) -> list[tuple[int, int]]:
+            ev = self._poll(events, timeout_ms)
+            return [(fd, ev)] if ev else []
+
+        return poll
+
+    def _poll(self, events: int, timeout_ms: int) -> int:
         end = time.monotonic() + timeout_ms / 1000
         with self.cond:
             while True:
@@ -635,15 +643,16 @@ class TestOsSyscalls:
         r, w = os.pipe()
         try:
             os.set_blocking(r, False)
+            poll = real.poller(r, select.POLLIN)
             hdr = SgIoHdr(pack_id=4242, host_status=0x0E, resid=-3)
             assert real.write(w, hdr) == ctypes.sizeof(SgIoHdr)
-            assert real.poll(r, select.POLLIN, 1000) & select.POLLIN
+            assert poll(1000) == [(r, select.POLLIN)]
             back = SgIoHdr()
-            assert real.readinto(r, back) == ctypes.sizeof(SgIoHdr)
+            assert real.readv(r, [back]) == ctypes.sizeof(SgIoHdr)
             assert (back.pack_id, back.host_status, back.resid) == (4242, 0x0E, -3)
-            assert real.poll(r, select.POLLIN, 10) == 0
+            assert poll(10) == []
             with pytest.raises(BlockingIOError):
-                real.readinto(r, back)
+                real.readv(r, [back])
         finally:
             real.close(r)
             os.close(w)
