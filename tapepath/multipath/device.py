@@ -36,6 +36,7 @@ from tapepath.multipath.hooks import (
     RecoveryHook,
     ResendIfSafe,
 )
+from tapepath.multipath.lazy import LazyTransport, open_or_defer
 from tapepath.multipath.path import Path, PathIdentity, PathState
 from tapepath.multipath.policy import FailbackMode, MultipathPolicy
 from tapepath.multipath.selectors import FailoverSelector, Selector, make_selector
@@ -152,12 +153,17 @@ class MultipathDevice(Transport):
     def _as_path(self, p: Transport | Path | str) -> Path:
         if isinstance(p, Path):
             return p
+        state = PathState.FAILED if isinstance(p, LazyTransport) else PathState.ACTIVE
         if isinstance(p, str):
             from tapepath.transport.registry import open_transport  # noqa: PLC0415
 
-            p = open_transport(p)
+            # a path that is down now is kept, FAILED, for the monitor to bring back
+            p, opened = open_or_defer(p, open_transport)
+            if not opened:
+                state = PathState.FAILED
         prio = self.policy.priority_for(getattr(p, "url", ""))
-        return Path(p, PathIdentity(designator=self.designator, priority=prio), clock=self.clock())
+        ident = PathIdentity(designator=self.designator, priority=prio)
+        return Path(p, ident, state=state, clock=self.clock())
 
     # -- reading -----------------------------------------------------------------------
 

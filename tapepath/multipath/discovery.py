@@ -32,6 +32,7 @@ from tapepath.multipath.config import Config, load_config
 from tapepath.multipath.device import MultipathDevice
 from tapepath.multipath.handlers import handler_for
 from tapepath.multipath.identify import PathInfo, identify
+from tapepath.multipath.lazy import LazyTransport, open_or_defer
 from tapepath.multipath.path import Path, PathIdentity
 from tapepath.multipath.policy import MultipathPolicy
 from tapepath.transport.base import Response, Transport
@@ -294,9 +295,11 @@ def open_device(
         name = urls[0] if urls else "multipath"
     if settings:
         policy = policy.updated(**settings)
-    transports = [open_transport(u) for u in urls]
+    transports = [open_or_defer(u, open_transport)[0] for u in urls]
     handler = handler_for(handler_name) if handler_name is not None else None
     for t in transports if handler is None else ():
+        if isinstance(t, LazyTransport):
+            continue
         try:
             info = identify(_sender(t))
         except DecodeError as exc:

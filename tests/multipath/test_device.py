@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from tapepath.errors import NoPathError
+from tapepath.errors import NoPathError, TransportError, UnknownSchemeError
 from tapepath.multipath import (
     CommandInDoubtError,
     Complete,
@@ -16,10 +16,12 @@ from tapepath.multipath import (
     Fail,
     FailedCommand,
     MultipathDevice,
+    PathMonitor,
     PathState,
     Resend,
 )
 from tapepath.transport import Outcome, Response, Status, Transport
+from tapepath.transport.registry import register_scheme
 from tests.multipath.fakes import FakeClock, FakeUnit, Mode
 
 INQUIRY = bytes((0x12, 0, 0, 0, 36, 0))
@@ -402,3 +404,58 @@ class TestAdministration:
         dev = _device(unit)
         dev.close()
         assert all(t._closed for t in unit.transports)
+
+
+class TestPathDownAtOpen:
+    """A path that cannot be opened when the device is made is kept, FAILED."""
+
+    def test_lazy_path_comes_back(self) -> None:
+        """The device opens with the other path; the monitor's checker opens the lost one."""
+        unit = FakeUnit()
+        attempts: list[str] = []
+
+        class Flaky(Transport):
+            scheme = "flaky-mp"
+
+            @classmethod
+            def from_url(cls, url: str) -> Transport:
+                attempts.append(url)
+                if len(attempts) < 3:
+                    raise TransportError("portal unreachable")
+                return unit.transports[0]
+
+            def execute(self, cdb: bytes, **kw: Any) -> Response:  # pragma: no cover
+                raise AssertionError
+
+            def close(self) -> None:  # pragma: no cover
+                pass
+
+        register_scheme("flaky-mp", Flaky)
+        clock = FakeClock()
+        mon = PathMonitor(clock=clock)
+        dev = MultipathDevice(
+            ["flaky-mp://a", unit.transports[1]],
+            monitor=mon,
+            clock=clock,
+            sleep=clock.sleep,
+            polling_interval=1,
+            checker="tur",
+        )
+        lazy = dev.group.find("flaky-mp://a")
+        assert lazy is not None
+        assert lazy.state is PathState.FAILED
+        assert dev.execute(TUR).ok
+        assert unit.executed == [(1, TUR)]
+        mon.run_once()
+        clock.advance(1)
+        mon.run_once()  # second attempt: still down
+        assert lazy.state is PathState.FAILED
+        clock.advance(1)
+        mon.run_once()  # third attempt opens it
+        assert lazy.state is PathState.ACTIVE
+        assert len(attempts) == 3
+
+    def test_bad_scheme_raises(self) -> None:
+        """A URL no transport knows is an error at once, not a deferred path."""
+        with pytest.raises(UnknownSchemeError):
+            MultipathDevice(["nosuch://x"], monitor=False)
