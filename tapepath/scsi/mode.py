@@ -169,6 +169,7 @@ class ModeSelect6:
         sp: save the pages.
         parameter_list_length: 8 bits; :meth:`for_parameters` fills it in.
         control: the CONTROL byte.
+        rtd: revert to defaults (SPC-5 RTD, byte 1 bit 1).
     """
 
     OPCODE: ClassVar[int] = 0x15
@@ -176,6 +177,7 @@ class ModeSelect6:
     sp: bool = field(default=False, validator=flag_field)
     parameter_list_length: int = field(default=0, validator=uint_field(8))
     control: int = field(default=0, validator=uint_field(8))
+    rtd: bool = field(default=False, validator=flag_field)
 
     @classmethod
     def for_parameters(
@@ -198,7 +200,7 @@ class ModeSelect6:
         return bytes(
             (
                 self.OPCODE,
-                (self.pf << 4) | int(self.sp),
+                (self.pf << 4) | (self.rtd << 1) | int(self.sp),
                 0,
                 0,
                 self.parameter_list_length,
@@ -210,9 +212,9 @@ class ModeSelect6:
     def from_bytes(cls, cdb: Bytes) -> ModeSelect6:
         """Parse a MODE SELECT(6) CDB."""
         check_opcode(cdb, cls.OPCODE, 6, "MODE SELECT(6)")
-        check_reserved(cdb, "MODE SELECT(6)", (1, 0xEE))
+        check_reserved(cdb, "MODE SELECT(6)", (1, 0xEC))
         check_zero(cdb, "MODE SELECT(6)", 2, 4)
-        return cls(bool(cdb[1] & 0x10), bool(cdb[1] & 1), cdb[4], cdb[5])
+        return cls(bool(cdb[1] & 0x10), bool(cdb[1] & 1), cdb[4], cdb[5], bool(cdb[1] & 2))
 
     @property
     def data_in_length(self) -> int:
@@ -234,6 +236,7 @@ class ModeSelect10:
     sp: bool = field(default=False, validator=flag_field)
     parameter_list_length: int = field(default=0, validator=uint_field(16))
     control: int = field(default=0, validator=uint_field(8))
+    rtd: bool = field(default=False, validator=flag_field)
 
     @classmethod
     def for_parameters(
@@ -250,7 +253,7 @@ class ModeSelect10:
     def to_bytes(self) -> bytes:
         """Return the 10-byte CDB."""
         return (
-            bytes((self.OPCODE, (self.pf << 4) | int(self.sp), 0, 0, 0, 0, 0))
+            bytes((self.OPCODE, (self.pf << 4) | (self.rtd << 1) | int(self.sp), 0, 0, 0, 0, 0))
             + self.parameter_list_length.to_bytes(2, "big")
             + bytes((self.control,))
         )
@@ -259,9 +262,9 @@ class ModeSelect10:
     def from_bytes(cls, cdb: Bytes) -> ModeSelect10:
         """Parse a MODE SELECT(10) CDB."""
         check_opcode(cdb, cls.OPCODE, 10, "MODE SELECT(10)")
-        check_reserved(cdb, "MODE SELECT(10)", (1, 0xEE))
+        check_reserved(cdb, "MODE SELECT(10)", (1, 0xEC))
         check_zero(cdb, "MODE SELECT(10)", 2, 7)
-        return cls(bool(cdb[1] & 0x10), bool(cdb[1] & 1), u16(cdb, 7), cdb[9])
+        return cls(bool(cdb[1] & 0x10), bool(cdb[1] & 1), u16(cdb, 7), cdb[9], bool(cdb[1] & 2))
 
     @property
     def data_in_length(self) -> int:

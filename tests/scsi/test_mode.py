@@ -104,6 +104,7 @@ class TestModeSelectCdbs:
     def test_layout(self) -> None:
         """15h/55h: PF byte 1 bit 4, SP bit 0, parameter list length."""
         assert ModeSelect6(True, True, 28).to_bytes() == bytes([0x15, 0x11, 0, 0, 28, 0])
+        assert ModeSelect6(False, False, 0, rtd=True).to_bytes() == bytes([0x15, 0x02, 0, 0, 0, 0])
         assert ModeSelect10(True, False, 0x123).to_bytes() == bytes(
             [0x55, 0x10, 0, 0, 0, 0, 0, 0x01, 0x23, 0]
         )
@@ -122,12 +123,12 @@ class TestModeSelectCdbs:
         assert cdb10.data_out_length == len(data10) == 32
         assert data10[:2] == b"\0\0"
 
-    @given(st.booleans(), st.booleans(), st.integers(0, 0xFFFF))
-    def test_round_trip(self, pf: bool, sp: bool, length: int) -> None:
+    @given(st.booleans(), st.booleans(), st.integers(0, 0xFFFF), st.booleans())
+    def test_round_trip(self, pf: bool, sp: bool, length: int, rtd: bool) -> None:
         """from_bytes(to_bytes()) is the identity."""
-        cmd10 = ModeSelect10(pf, sp, length)
+        cmd10 = ModeSelect10(pf, sp, length, rtd=rtd)
         assert ModeSelect10.from_bytes(cmd10.to_bytes()) == cmd10
-        cmd6 = ModeSelect6(pf, sp, length & 0xFF)
+        cmd6 = ModeSelect6(pf, sp, length & 0xFF, rtd=rtd)
         assert ModeSelect6.from_bytes(cmd6.to_bytes()) == cmd6
 
     def test_reserved(self) -> None:
