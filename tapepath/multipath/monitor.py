@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -54,8 +55,11 @@ class PathMonitor:
     ) -> None:
         self.clock = clock
         self._checkers: dict[str, Checker | None] = dict(checkers or {})
-        self._devices: list[MultipathDevice] = []
-        self._slots: dict[tuple[int, int], _Slot] = {}
+        # weak: a device nobody holds any more (and never closed) is not kept alive here
+        self._devices: weakref.WeakSet[MultipathDevice] = weakref.WeakSet()
+        self._slots: weakref.WeakKeyDictionary[MultipathDevice, dict[int, _Slot]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -68,18 +72,14 @@ class PathMonitor:
     def register(self, device: MultipathDevice) -> None:
         """Start checking ``device``'s paths."""
         with self._lock:
-            if device not in self._devices:
-                self._devices.append(device)
+            self._devices.add(device)
         self._wake.set()
 
     def unregister(self, device: MultipathDevice) -> None:
         """Stop checking ``device``."""
         with self._lock:
-            if device in self._devices:
-                self._devices.remove(device)
-            key = id(device)
-            for k in [k for k in self._slots if k[0] == key]:
-                del self._slots[k]
+            self._devices.discard(device)
+            self._slots.pop(device, None)
 
     @property
     def devices(self) -> list[MultipathDevice]:
@@ -97,15 +97,16 @@ class PathMonitor:
             pol = device.policy.checker
             checker = self._checker(pol.name)
             device.tick(now)
+            with self._lock:
+                slots = self._slots.setdefault(device, {})
             for path in device.group.paths:
                 state = path.state
                 if state is PathState.OFFLINE or state is PathState.PROBING:
                     continue
-                key = (id(device), path.index)
                 commands = path.commands
-                slot = self._slots.get(key)
+                slot = slots.get(path.index)
                 if slot is None:
-                    slot = self._slots[key] = _Slot(now + pol.interval, commands)
+                    slot = slots[path.index] = _Slot(now + pol.interval, commands)
                 if now < slot.due:
                     next_due = min(next_due, slot.due)
                     continue

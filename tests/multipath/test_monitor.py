@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any
 
@@ -127,6 +128,15 @@ class TestMonitor:
         assert mon.devices == [dev]
         dev.close()
         assert mon.devices == []
+
+    def test_forgotten_device_not_kept(self) -> None:
+        """A device nobody holds is not kept alive by the monitor."""
+        _unit, _clock, mon, dev = _setup()
+        mon.run_once()
+        del dev
+        gc.collect()
+        assert mon.devices == []
+        mon.run_once()
 
     def test_thread_runs_and_stops(self) -> None:
         """The real thread checks paths and stops on request."""
