@@ -134,7 +134,7 @@ class TestModeSelectCdbs:
     def test_reserved(self) -> None:
         """Reserved bits are a DecodeError."""
         with pytest.raises(DecodeError):
-            ModeSelect6.from_bytes(bytes([0x15, 0x02, 0, 0, 4, 0]))
+            ModeSelect6.from_bytes(bytes([0x15, 0x04, 0, 0, 4, 0]))
 
 
 class TestModeParameters:
