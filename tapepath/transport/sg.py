@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import math
 import os
 import select
 import struct
@@ -34,135 +33,36 @@ import structlog
 
 from tapepath.errors import TransportError
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport, validate_request
-from tapepath.transport.sg_outcome import classify_completion, errno_failure
+from tapepath.transport.sg_outcome import completion_response, errno_failure
 from tapepath.transport.sg_struct import (
+    KEEP_BUFFER,
+    MAX_CDB,
     SCSI_GENERIC_MAJOR,
-    SENSE_MAX,
     SG_DXFER_FROM_DEV,
     SG_DXFER_NONE,
     SG_DXFER_TO_DEV,
     SG_GET_VERSION_NUM,
-    SG_INTERFACE_ID,
     SG_IO,
     SG_MIN_VERSION,
+    Kit,
     OsSyscalls,
     SgIoHdr,
     SgSyscalls,
+    out_pointer,
+    prepare_kit,
+    timeout_ms,
 )
 
 __all__ = ["MAX_CDB", "OsSyscalls", "SgSyscalls", "SgTransport"]
 
 log = structlog.get_logger("tapepath.transport.sg")
 
-MAX_CDB = 252
-"""The longest CDB the sg driver takes."""
-
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
 _POLL_BAD = select.POLLERR | select.POLLHUP | select.POLLNVAL
 _QUEUE_FULL = (errno.EAGAIN, errno.EDOM)
-_KEEP_BUFFER = 1 << 20  # a thread keeps a data-in buffer up to this size between calls
 _PACK_ID_MAX = 0x7FFFFFFF
 _TIMED_OUT = "no completion within the deadline; the command may still be in flight"
-
-
-class _Kit:
-    """One command's memory the kernel points at: header, CDB, sense, data-in buffer.
-
-    A thread reuses its kit from call to call; a kit whose command timed out is retired
-    (kept alive until its late completion is read) and the thread gets a new one.
-    """
-
-    __slots__ = (
-        "buf",
-        "buf_cap",
-        "cdb",
-        "cdb_addr",
-        "done",
-        "error",
-        "hdr",
-        "last_cdb",
-        "last_timeout",
-        "moves_data",
-        "out",
-        "pin",
-        "poll_ms",
-        "sense",
-    )
-
-    def __init__(self) -> None:
-        self.hdr = SgIoHdr()
-        self.cdb = (ctypes.c_ubyte * MAX_CDB)()
-        self.cdb_addr = ctypes.addressof(self.cdb)
-        self.sense = (ctypes.c_ubyte * SENSE_MAX)()
-        self.hdr.interface_id = SG_INTERFACE_ID
-        self.hdr.cmdp = self.cdb_addr
-        self.hdr.sbp = ctypes.addressof(self.sense)
-        self.hdr.mx_sb_len = SENSE_MAX
-        self.buf: ctypes.Array[ctypes.c_char] | None = None
-        self.buf_cap = 0
-        self.pin: object = None
-        self.done = False
-        self.error = 0
-        self.last_cdb = b""
-        self.last_timeout = -1.0
-        self.poll_ms = 1
-        self.moves_data = True
-        self.out: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
-
-    def data_buffer(self, n: int) -> int:
-        """Address of a preallocated buffer of at least ``n`` bytes."""
-        if self.buf is None or self.buf_cap < n:
-            self.buf_cap = max(n, 4096)
-            self.buf = ctypes.create_string_buffer(self.buf_cap)
-        return ctypes.addressof(self.buf)
-
-
-def _timeout_ms(timeout: float) -> int:
-    return max(1, min(math.ceil(timeout * 1000), 0xFFFFFFFE))
-
-
-def _prepare(kit: _Kit, cdb: bytes, timeout: float) -> None:
-    """Check and load a new CDB or timeout into the kit's header."""
-    n = len(cdb)
-    if not 1 <= n <= MAX_CDB:
-        raise ValueError(f"the sg driver takes CDBs of 1 to {MAX_CDB} bytes, got {n}")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    if cdb != kit.last_cdb:
-        data = bytes(cdb)
-        ctypes.memmove(kit.cdb_addr, data, n)
-        kit.hdr.cmd_len = n
-        kit.last_cdb = data
-    if timeout != kit.last_timeout:
-        kit.hdr.timeout = _timeout_ms(timeout)
-        kit.poll_ms = int(timeout * 1000) + 1
-        kit.last_timeout = timeout
-
-
-def _completed(
-    out: tuple[int, int, int, int, int], kit: _Kit, n: int, data_in: bool, duration: float
-) -> Response:
-    """The response for a completion (``out`` = status, sb_len_wr, host, driver, resid)."""
-    status, sb_len, host, driver, resid = out
-    if 0 <= resid <= n:
-        moved = n - resid
-    else:
-        resid = 0 if resid < 0 else n
-        moved = n - resid
-    data = ctypes.string_at(kit.hdr.dxferp, moved) if data_in and moved else b""
-    if not sb_len and not status and not host and not driver & 7:
-        return Response(data=data, residual=resid, duration=duration, transferred=moved)
-    return classify_completion(
-        status,
-        host,
-        driver,
-        sense=ctypes.string_at(kit.sense, sb_len) if sb_len else b"",
-        data=data,
-        residual=resid,
-        transferred=moved,
-        duration=duration,
-    )
 
 
 class SgTransport(Transport):
@@ -193,8 +93,8 @@ class SgTransport(Transport):
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._local = threading.local()
-        self._inflight: dict[int, _Kit] = {}
-        self._retired: dict[int, _Kit] = {}
+        self._inflight: dict[int, Kit] = {}
+        self._retired: dict[int, Kit] = {}
         self._next_id = 1
         self._reader = False
         self._waiters = 0
@@ -278,9 +178,9 @@ class SgTransport(Transport):
         into ``Response.data``.
         """
         try:
-            kit: _Kit = self._local.kit
+            kit: Kit = self._local.kit
         except AttributeError:
-            kit = self._local.kit = _Kit()
+            kit = self._local.kit = Kit()
         hdr = kit.hdr
         if data_in_len:
             if data_out or data_in_len < 0:
@@ -292,7 +192,7 @@ class SgTransport(Transport):
         elif data_out:
             hdr.dxfer_direction = SG_DXFER_TO_DEV
             hdr.dxfer_len = n = len(data_out)
-            hdr.dxferp, kit.pin = _out_pointer(data_out)
+            hdr.dxferp, kit.pin = out_pointer(data_out)
             kit.moves_data = True
         else:
             n = 0
@@ -302,7 +202,7 @@ class SgTransport(Transport):
                 hdr.dxferp = None
                 kit.moves_data = False
         if cdb != kit.last_cdb or timeout != kit.last_timeout:
-            _prepare(kit, cdb, timeout)
+            prepare_kit(kit, cdb, timeout)
         start = time.monotonic()
         res = self._issue(kit, start, timeout)
         if isinstance(res, Response):
@@ -310,9 +210,9 @@ class SgTransport(Transport):
         duration = time.monotonic() - start
         if not n and not (res[0] or res[1] or res[2] or res[4] or res[3] & 7):
             return Response(duration=duration)
-        r = _completed(res, kit, n, bool(data_in_len), duration)
+        r = completion_response(res, kit, n, bool(data_in_len), duration)
         kit.pin = None
-        if kit.buf_cap > _KEEP_BUFFER:
+        if kit.buf_cap > KEEP_BUFFER:
             kit.buf, kit.buf_cap = None, 0
         return r
 
@@ -337,9 +237,9 @@ class SgTransport(Transport):
         n = len(view)
         validate_request(cdb, b"", n, timeout)
         try:
-            kit: _Kit = self._local.kit
+            kit: Kit = self._local.kit
         except AttributeError:
-            kit = self._local.kit = _Kit()
+            kit = self._local.kit = Kit()
         hdr = kit.hdr
         if n:
             target = (ctypes.c_char * n).from_buffer(view)
@@ -352,17 +252,17 @@ class SgTransport(Transport):
         hdr.dxfer_len = n
         kit.moves_data = True
         if cdb != kit.last_cdb or timeout != kit.last_timeout:
-            _prepare(kit, cdb, timeout)
+            prepare_kit(kit, cdb, timeout)
         start = time.monotonic()
         res = self._issue(kit, start, timeout)
         if isinstance(res, Response):
             return res
-        r = _completed(res, kit, n, False, time.monotonic() - start)
+        r = completion_response(res, kit, n, False, time.monotonic() - start)
         kit.pin = None
         return r
 
     def _issue(
-        self, kit: _Kit, start: float, timeout: float
+        self, kit: Kit, start: float, timeout: float
     ) -> Response | tuple[int, int, int, int, int]:
         """Submit ``kit`` and wait: the completion's fields, or a failure Response.
 
@@ -427,7 +327,7 @@ class SgTransport(Transport):
         self._release_reader()
         return self._finish_wait(kit, pid, start, timeout)
 
-    def _register(self, kit: _Kit, pid: int, *, release_reader: bool) -> None:
+    def _register(self, kit: Kit, pid: int, *, release_reader: bool) -> None:
         """Enter ``kit`` among the commands whose completion any reader may collect."""
         with self._lock:
             kit.done = False
@@ -439,13 +339,13 @@ class SgTransport(Transport):
                     self._cond.notify_all()
 
     def _finish_wait(
-        self, kit: _Kit, pid: int, start: float, timeout: float
+        self, kit: Kit, pid: int, start: float, timeout: float
     ) -> Response | tuple[int, int, int, int, int]:
         r = self._wait(kit, pid, start + timeout, start)
         return r if r is not None else kit.out
 
     def _issue_slow(
-        self, kit: _Kit, start: float, timeout: float
+        self, kit: Kit, start: float, timeout: float
     ) -> Response | tuple[int, int, int, int, int]:
         """Submit while another thread reads completions (or on a synchronous node)."""
         if not self._async:
@@ -472,7 +372,7 @@ class SgTransport(Transport):
                 self._cond.notify_all()
 
     def _write_failed(
-        self, kit: _Kit, pid: int, exc: OSError, deadline: float, start: float
+        self, kit: Kit, pid: int, exc: OSError, deadline: float, start: float
     ) -> Response | tuple[int, int, int, int, int]:
         """write() failed: wait for room when the queue is full, else report the errno."""
         err = exc.errno or 0
@@ -512,14 +412,14 @@ class SgTransport(Transport):
                 return True
             self._reader = True
         try:
-            ready = self._poll_room(_timeout_ms(min(remaining, 0.05)))
+            ready = self._poll_room(timeout_ms(min(remaining, 0.05)))
             if ready and ready[0][1] & _POLLIN:
                 self._collect()
         finally:
             self._release_reader()
         return True
 
-    def _wait(self, kit: _Kit, pid: int, deadline: float, start: float) -> Response | None:
+    def _wait(self, kit: Kit, pid: int, deadline: float, start: float) -> Response | None:
         """Wait for ``kit``'s completion, taking turns reading; None when it arrived."""
         lock = self._lock
         while True:
@@ -559,7 +459,7 @@ class SgTransport(Transport):
             )
         return None
 
-    def _collect(self, mine: _Kit | None = None) -> None:
+    def _collect(self, mine: Kit | None = None) -> None:
         """Read ready completions and hand each to its owner (reader only).
 
         Stops at EAGAIN, or as soon as ``mine`` has its completion.
@@ -606,7 +506,7 @@ class SgTransport(Transport):
                 kit.done = True
             self._inflight.clear()
 
-    def _abandon(self, kit: _Kit, pid: int, start: float) -> Response:
+    def _abandon(self, kit: Kit, pid: int, start: float) -> Response:
         """Give up on ``kit`` (caller holds the lock): retire it and hand out a new one."""
         self._inflight.pop(pid, None)
         if not self._fd_closed:  # the kernel may still write through the kit's pointers
@@ -622,7 +522,7 @@ class SgTransport(Transport):
         )
 
     def _submit_sync(
-        self, kit: _Kit, deadline: float, start: float
+        self, kit: Kit, deadline: float, start: float
     ) -> Response | tuple[int, int, int, int, int]:
         """Run SG_IO in a helper thread so the deadline holds on non-sg nodes."""
         if self._closed:
@@ -684,17 +584,3 @@ class SgTransport(Transport):
             retired = len(self._retired)
             self._retired.clear()
         log.debug("sg_closed", path=self.path, abandoned=retired)
-
-
-def _out_pointer(data: bytes | bytearray | memoryview) -> tuple[int, object]:
-    """The address of ``data``'s bytes and the object(s) to keep alive while in flight."""
-    if isinstance(data, bytes):
-        p = ctypes.c_char_p(data)
-        return ctypes.cast(p, ctypes.c_void_p).value or 0, p
-    view = memoryview(data)
-    if view.readonly or not view.contiguous:
-        copy = bytearray(view)  # the one copy
-        view = memoryview(copy)
-    view = view.cast("B")
-    arr = (ctypes.c_char * len(view)).from_buffer(view)
-    return ctypes.addressof(arr), (view, arr)

@@ -11,17 +11,20 @@ Everything is table-driven so the documentation and the tests read the same tabl
   vanished under the transport is ``DEVICE_GONE``).
 
 The raw host and driver status always stay in the response's
-:class:`~tapepath.transport.base.FailureDetail`.
+:class:`~tapepath.transport.base.FailureDetail`. :func:`completion_response` builds the
+Response for one completion (the clean case directly, the rest through the tables).
 """
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import errno as _errno
 
 from attrs import frozen
 
 from tapepath.transport.base import Outcome, Response
+from tapepath.transport.sg_struct import Kit
 
 __all__ = [
     "DRIVER_STATUS",
@@ -30,6 +33,7 @@ __all__ = [
     "Kind",
     "Rule",
     "classify_completion",
+    "completion_response",
     "errno_failure",
     "host_status_name",
 ]
@@ -240,3 +244,28 @@ def classify_completion(
             detail=failed.detail,
         )
     return failed
+
+
+def completion_response(
+    out: tuple[int, int, int, int, int], kit: Kit, n: int, data_in: bool, duration: float
+) -> Response:
+    """The response for a completion (``out`` = status, sb_len_wr, host, driver, resid)."""
+    status, sb_len, host, driver, resid = out
+    if 0 <= resid <= n:
+        moved = n - resid
+    else:
+        resid = 0 if resid < 0 else n
+        moved = n - resid
+    data = ctypes.string_at(kit.hdr.dxferp, moved) if data_in and moved else b""
+    if not sb_len and not status and not host and not driver & 7:
+        return Response(data=data, residual=resid, duration=duration, transferred=moved)
+    return classify_completion(
+        status,
+        host,
+        driver,
+        sense=ctypes.string_at(kit.sense, sb_len) if sb_len else b"",
+        data=data,
+        residual=resid,
+        transferred=moved,
+        duration=duration,
+    )

@@ -1,5 +1,6 @@
 """The Linux SCSI generic (sg) driver's interface: ``struct sg_io_hdr``, its constants,
-and the system calls the transport makes on a node (the seam tests replace).
+the system calls the transport makes on a node (the seam tests replace), and the
+per-command memory (:class:`Kit`) the kernel reads and writes through the header.
 
 The facts come from ``<scsi/sg.h>`` (the v3 interface, ``interface_id`` ``'S'``); the
 transport that uses them is :mod:`tapepath.transport.sg`. The structure is a ctypes
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import math
 import os
 import select
 import stat
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 __all__ = [
+    "KEEP_BUFFER",
+    "MAX_CDB",
     "SCSI_GENERIC_MAJOR",
     "SENSE_MAX",
     "SG_DXFER_FROM_DEV",
@@ -27,10 +31,14 @@ __all__ = [
     "SG_INTERFACE_ID",
     "SG_IO",
     "SG_MIN_VERSION",
+    "Kit",
     "OsSyscalls",
     "Poller",
     "SgIoHdr",
     "SgSyscalls",
+    "out_pointer",
+    "prepare_kit",
+    "timeout_ms",
 ]
 
 SG_INTERFACE_ID = ord("S")
@@ -50,6 +58,12 @@ SG_MIN_VERSION = 30000
 
 SCSI_GENERIC_MAJOR = 21
 """The character-device major number of /dev/sgN."""
+
+MAX_CDB = 252
+"""The longest CDB the sg driver takes."""
+
+KEEP_BUFFER = 1 << 20
+"""A thread keeps its data-in buffer between calls up to this size."""
 
 SENSE_MAX = 252
 """Sense bytes the transport accepts per command (``mx_sb_len``)."""
@@ -152,3 +166,92 @@ class OsSyscalls:
     write = staticmethod(os.write)
     readv = staticmethod(os.readv)
     poller = staticmethod(_poller)
+
+
+class Kit:
+    """One command's memory the kernel points at: header, CDB, sense, data-in buffer.
+
+    A thread reuses its kit from call to call; a kit whose command timed out is retired
+    (kept alive until its late completion is read) and the thread gets a new one.
+    """
+
+    __slots__ = (
+        "buf",
+        "buf_cap",
+        "cdb",
+        "cdb_addr",
+        "done",
+        "error",
+        "hdr",
+        "last_cdb",
+        "last_timeout",
+        "moves_data",
+        "out",
+        "pin",
+        "poll_ms",
+        "sense",
+    )
+
+    def __init__(self) -> None:
+        self.hdr = SgIoHdr()
+        self.cdb = (ctypes.c_ubyte * MAX_CDB)()
+        self.cdb_addr = ctypes.addressof(self.cdb)
+        self.sense = (ctypes.c_ubyte * SENSE_MAX)()
+        self.hdr.interface_id = SG_INTERFACE_ID
+        self.hdr.cmdp = self.cdb_addr
+        self.hdr.sbp = ctypes.addressof(self.sense)
+        self.hdr.mx_sb_len = SENSE_MAX
+        self.buf: ctypes.Array[ctypes.c_char] | None = None
+        self.buf_cap = 0
+        self.pin: object = None
+        self.done = False
+        self.error = 0
+        self.last_cdb = b""
+        self.last_timeout = -1.0
+        self.poll_ms = 1
+        self.moves_data = True
+        self.out: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+
+    def data_buffer(self, n: int) -> int:
+        """Address of a preallocated buffer of at least ``n`` bytes."""
+        if self.buf is None or self.buf_cap < n:
+            self.buf_cap = max(n, 4096)
+            self.buf = ctypes.create_string_buffer(self.buf_cap)
+        return ctypes.addressof(self.buf)
+
+
+def timeout_ms(timeout: float) -> int:
+    """Seconds to whole milliseconds, rounded up, within the header's 32-bit field."""
+    return max(1, min(math.ceil(timeout * 1000), 0xFFFFFFFE))
+
+
+def prepare_kit(kit: Kit, cdb: bytes, timeout: float) -> None:
+    """Check and load a new CDB or timeout into the kit's header."""
+    n = len(cdb)
+    if not 1 <= n <= MAX_CDB:
+        raise ValueError(f"the sg driver takes CDBs of 1 to {MAX_CDB} bytes, got {n}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    if cdb != kit.last_cdb:
+        data = bytes(cdb)
+        ctypes.memmove(kit.cdb_addr, data, n)
+        kit.hdr.cmd_len = n
+        kit.last_cdb = data
+    if timeout != kit.last_timeout:
+        kit.hdr.timeout = timeout_ms(timeout)
+        kit.poll_ms = int(timeout * 1000) + 1
+        kit.last_timeout = timeout
+
+
+def out_pointer(data: bytes | bytearray | memoryview) -> tuple[int, object]:
+    """The address of ``data``'s bytes and the object(s) to keep alive while in flight."""
+    if isinstance(data, bytes):
+        p = ctypes.c_char_p(data)
+        return ctypes.cast(p, ctypes.c_void_p).value or 0, p
+    view = memoryview(data)
+    if view.readonly or not view.contiguous:
+        copy = bytearray(view)  # the one copy
+        view = memoryview(copy)
+    view = view.cast("B")
+    arr = (ctypes.c_char * len(view)).from_buffer(view)
+    return ctypes.addressof(arr), (view, arr)
