@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from attrs import define, field
 from hypothesis import given
 from hypothesis import strategies as st
@@ -86,6 +87,7 @@ class FakeSg:
     poll_extra: int = 0
     queue_max: int = 16
     seen: list[Seen] = field(factory=list)
+    header_addresses: list[int] = field(factory=list)
     pending: list[_Pending] = field(factory=list)
     closed: bool = False
     sync_release: threading.Event = field(factory=threading.Event)
@@ -128,6 +130,7 @@ class FakeSg:
 
     def write(self, fd: int, buf: ctypes.Structure) -> int:
         assert not self.closed
+        self.header_addresses.append(ctypes.addressof(buf))
         hdr = SgIoHdr.from_buffer_copy(buf)
         with self.cond:
             if len(self.pending) >= self.queue_max:
@@ -474,6 +477,36 @@ class TestDeadlines:
         assert t.execute(TUR, timeout=0.05).outcome is Outcome.TIMED_OUT
         assert t.execute(TUR, timeout=2).ok
         assert len(fake.seen) == 2
+
+
+class TestCost:
+    """What keeps the per-command cost small."""
+
+    def test_header_reused_until_timeout(self) -> None:
+        """A thread reuses its header; after a timeout it gets a fresh one."""
+        replies = iter([Reply(), Reply(), Reply(delay=None), Reply()])
+        fake = FakeSg(responder=lambda s: next(replies))
+        t = make(fake)
+        t.execute(TUR)
+        t.execute(INQ, data_in_len=8)
+        assert t.execute(TUR, timeout=0.05).outcome is Outcome.TIMED_OUT
+        t.execute(TUR)
+        a = fake.header_addresses
+        assert a[0] == a[1] == a[2]
+        assert a[3] != a[2]
+
+    def test_no_logging_on_success(self) -> None:
+        """Successful commands log nothing; a timeout does."""
+        t = make(FakeSg(responder=lambda s: Reply(data=b"x")))
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(5):
+                t.execute(INQ, data_in_len=4)
+                t.execute(TUR)
+        assert logs == []
+        t2 = make(FakeSg(responder=lambda s: Reply(delay=None)))
+        with structlog.testing.capture_logs() as logs:
+            t2.execute(TUR, timeout=0.05)
+        assert [e["event"] for e in logs] == ["sg_command_abandoned"]
 
 
 class TestThreads:
