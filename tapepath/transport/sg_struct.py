@@ -206,7 +206,7 @@ class Kit:
         self.pin: object = None
         self.done = False
         self.error = 0
-        self.last_cdb = b""
+        self.last_cdb: bytes | None = None  # None: no CDB loaded yet
         self.last_timeout = -1.0
         self.poll_ms = 1
         self.moves_data = True

@@ -32,6 +32,7 @@ __all__ = [
     "ScsiAddress",
     "SgDevice",
     "device_from_inquiry",
+    "group_by_identifier",
     "list_sg_devices",
 ]
 
@@ -326,3 +327,19 @@ def _fill(dev: SgDevice, opener: Opener, timeout: float) -> SgDevice:
         return dev
     finally:
         t.close()
+
+
+def group_by_identifier(devices: list[SgDevice]) -> dict[str, list[SgDevice]]:
+    """Group the paths of each logical unit by the page 83h logical-unit designator.
+
+    Args:
+        devices: as :func:`list_sg_devices` returns them.
+
+    Returns:
+        Identifier text to the nodes that report it, in the order given. A node without
+        an identifier is its own group, keyed by its URL (``sg:///dev/sg5``).
+    """
+    groups: dict[str, list[SgDevice]] = {}
+    for dev in devices:
+        groups.setdefault(dev.identifier or dev.url, []).append(dev)
+    return groups

@@ -373,6 +373,19 @@ class TestDirections:
             make(fake).execute(bytes(253))
         assert fake.seen == []
 
+    def test_empty_cdb(self) -> None:
+        """An empty CDB is refused, on a fresh transport and after other commands."""
+        fake = FakeSg()
+        t = make(fake)
+        with pytest.raises(ValueError, match="CDB"):
+            t.execute(b"")
+        t.execute(TUR)
+        with pytest.raises(ValueError, match="CDB"):
+            t.execute(b"")
+        with pytest.raises(ValueError, match="timeout"):
+            t.execute(TUR, timeout=0)
+        assert len(fake.seen) == 1
+
     def test_bad_arguments(self) -> None:
         """Both directions at once is a caller mistake."""
         with pytest.raises(ValueError, match="one direction"):

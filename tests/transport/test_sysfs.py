@@ -21,7 +21,7 @@ from tapepath.scsi.vpd import (
 )
 from tapepath.testing.mock import MockTransport, Request
 from tapepath.transport import Response, Status, Transport
-from tapepath.transport.sysfs import ScsiAddress, SgDevice, list_sg_devices
+from tapepath.transport.sysfs import ScsiAddress, SgDevice, group_by_identifier, list_sg_devices
 
 NAA_TAPE = bytes.fromhex("6001405aa1b2c3d4e5f6a7b8c9d0e1f2")
 NAA_CHANGER = bytes.fromhex("600140511223344556677889900aabbc")
@@ -142,11 +142,12 @@ class TestSysfs:
         assert sg0.from_inquiry == ()
         assert devs[1].changer_nodes == ("sch1",)
         assert devs[1].peripheral_type == 8
-        groups: dict[str | None, list[str]] = {}
-        for d in devs:
-            groups.setdefault(d.identifier, []).append(d.name)
-        assert sorted(groups.values()) == [["sg0", "sg2"], ["sg1", "sg10"]]
-        assert None not in groups
+        groups = group_by_identifier(devs)
+        assert sorted([d.name for d in g] for g in groups.values()) == [
+            ["sg0", "sg2"],
+            ["sg1", "sg10"],
+        ]
+        assert NAA_TAPE.hex() in next(k for k, g in groups.items() if g[0].name == "sg0").lower()
         assert devs[0].identification is not None
         assert devs[0].identification.relative_target_port() == 1
         assert devs[2].identification is not None
@@ -178,6 +179,16 @@ class TestSysfs:
         assert dev.identification is None
         assert dev.identifier is None
         assert dev.serial is None
+
+    def test_unidentified_nodes_stand_alone(self, tmp_path: Path) -> None:
+        """Nodes without page 83h are not grouped with each other."""
+        add_sg(tmp_path, 0, "0:0:0:0")
+        add_sg(tmp_path, 1, "0:0:1:0")
+        groups = group_by_identifier(list_sg_devices(tmp_path, inquiry=False))
+        assert groups == {
+            "sg:///dev/sg0": [groups["sg:///dev/sg0"][0]],
+            "sg:///dev/sg1": [groups["sg:///dev/sg1"][0]],
+        }
 
     def test_dev_root(self, tmp_path: Path) -> None:
         """The node path follows the /dev root given."""
