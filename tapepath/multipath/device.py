@@ -25,9 +25,9 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from tapepath.errors import NoPathError, TransportError
+from tapepath.errors import DecodeError, NoPathError, TransportError
 from tapepath.multipath.group import PathGroup
-from tapepath.multipath.handlers import ActivationHandler, NullHandler
+from tapepath.multipath.handlers import ActivationHandler, NullHandler, handler_for
 from tapepath.multipath.hooks import (
     Complete,
     Decision,
@@ -36,6 +36,7 @@ from tapepath.multipath.hooks import (
     RecoveryHook,
     ResendIfSafe,
 )
+from tapepath.multipath.identify import identify
 from tapepath.multipath.lazy import LazyTransport, open_or_defer
 from tapepath.multipath.path import Path, PathIdentity, PathState
 from tapepath.multipath.policy import FailbackMode, MultipathPolicy
@@ -76,8 +77,11 @@ class MultipathDevice(Transport):
         policy: the policy; keyword settings (see
             :meth:`MultipathPolicy.from_settings`) are applied over it.
         selector: a selector instance or name (default: from ``policy.selector``).
-        handler: the activation handler for passive paths (default: none, so a passive
-            path returns only when the device makes it active itself).
+        handler: the activation handler for passive paths: an instance, a registered
+            name (``"alua"``, ``"passive"``, ``"none"``), ``"auto"`` (the default: chosen
+            by INQUIRY through the first path that answers, ALUA when TPGS says so) or
+            None (no activation: a passive path returns only when the device makes it
+            active itself).
         recovery: the recovery hook (default: :class:`ResendIfSafe`).
         monitor: True for the shared background monitor, a
             :class:`~tapepath.multipath.monitor.PathMonitor` to use that one, or
@@ -99,7 +103,7 @@ class MultipathDevice(Transport):
         designator: str | None = None,
         policy: MultipathPolicy | None = None,
         selector: Selector | str | None = None,
-        handler: ActivationHandler | None = None,
+        handler: ActivationHandler | str | None = "auto",
         recovery: RecoveryHook | None = None,
         monitor: Any = True,
         clock: Callable[[], float] = time.monotonic,
@@ -122,7 +126,7 @@ class MultipathDevice(Transport):
         self.group = PathGroup(self.name, built, marginal=pol.marginal, clock=clock)
         self._selector: Selector = selector if selector is not None else make_selector(pol.selector)
         self._failover = self._selector if isinstance(self._selector, FailoverSelector) else None
-        self.handler: ActivationHandler = handler if handler is not None else NullHandler()
+        self.handler: ActivationHandler = self._pick_handler(handler)
         self.recovery: RecoveryHook = recovery if recovery is not None else ResendIfSafe()
         self._sleep = sleep if sleep is not None else self.group.wait_for_change
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
@@ -164,6 +168,31 @@ class MultipathDevice(Transport):
         prio = self.policy.priority_for(getattr(p, "url", ""))
         ident = PathIdentity(designator=self.designator, priority=prio)
         return Path(p, ident, state=state, clock=self.clock())
+
+    def _pick_handler(self, handler: ActivationHandler | str | None) -> ActivationHandler:
+        if handler is None:
+            return NullHandler()
+        if not isinstance(handler, str):
+            return handler
+        if handler != "auto":
+            return handler_for(handler)
+        for path in self.group.paths:  # INQUIRY only: takes no unit attention
+            if path.state is not _ACTIVE:
+                continue
+
+            def send(cdb: bytes, n: int, p: Path = path) -> Response:
+                return self.execute_on(p, cdb, data_in_len=n, timeout=10.0)
+
+            try:
+                info = identify(send, serial_fallback=False)
+            except DecodeError:
+                continue
+            if self.device_type is None:
+                self.device_type = info.device_type
+            if self.designator is None and info.key is not None:
+                self.designator = info.key
+            return handler_for(vendor=info.vendor, product=info.product, tpgs=info.tpgs)
+        return NullHandler()
 
     # -- reading -----------------------------------------------------------------------
 

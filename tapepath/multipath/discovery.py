@@ -32,7 +32,7 @@ from tapepath.multipath.config import Config, load_config
 from tapepath.multipath.device import MultipathDevice
 from tapepath.multipath.handlers import handler_for
 from tapepath.multipath.identify import PathInfo, identify
-from tapepath.multipath.lazy import LazyTransport, open_or_defer
+from tapepath.multipath.lazy import open_or_defer
 from tapepath.multipath.path import Path, PathIdentity
 from tapepath.multipath.policy import MultipathPolicy
 from tapepath.transport.base import Response, Transport
@@ -296,23 +296,11 @@ def open_device(
     if settings:
         policy = policy.updated(**settings)
     transports = [open_or_defer(u, open_transport)[0] for u in urls]
-    handler = handler_for(handler_name) if handler_name is not None else None
-    for t in transports if handler is None else ():
-        if isinstance(t, LazyTransport):
-            continue
-        try:
-            info = identify(_sender(t))
-        except DecodeError as exc:
-            log.info("open_device_identify_failed", path=t.url, error=str(exc))
-            continue
-        handler = handler_for(vendor=info.vendor, product=info.product, tpgs=info.tpgs)
-        device_type = device_type if device_type is not None else info.device_type
-        break
     return MultipathDevice(
         transports,
         name=name,
         device_type=device_type,
         policy=policy,
-        handler=handler,
+        handler=handler_name or "auto",
         monitor=monitor,
     )

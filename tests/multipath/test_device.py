@@ -22,7 +22,7 @@ from tapepath.multipath import (
 )
 from tapepath.transport import Outcome, Response, Status, Transport
 from tapepath.transport.registry import register_scheme
-from tests.multipath.fakes import FakeClock, FakeUnit, Mode
+from tests.multipath.fakes import FakeAluaUnit, FakeClock, FakeUnit, Mode
 
 INQUIRY = bytes((0x12, 0, 0, 0, 36, 0))
 WRITE6 = bytes((0x0A, 0, 0, 0, 1, 0))
@@ -31,6 +31,7 @@ TUR = bytes(6)
 
 def _device(unit: FakeUnit, clock: FakeClock | None = None, **kw: Any) -> MultipathDevice:
     clock = clock or FakeClock()
+    kw.setdefault("handler", None)  # no INQUIRY at construction: command logs stay exact
     return MultipathDevice(
         unit.transports, name="unit", monitor=False, clock=clock, sleep=clock.sleep, **kw
     )
@@ -440,6 +441,7 @@ class TestPathDownAtOpen:
             sleep=clock.sleep,
             polling_interval=1,
             checker="tur",
+            handler=None,
         )
         lazy = dev.group.find("flaky-mp://a")
         assert lazy is not None
@@ -459,3 +461,25 @@ class TestPathDownAtOpen:
         """A URL no transport knows is an error at once, not a deferred path."""
         with pytest.raises(UnknownSchemeError):
             MultipathDevice(["nosuch://x"], monitor=False)
+
+
+class TestHandlerChoice:
+    """With no handler given, INQUIRY picks one."""
+
+    def test_auto_alua(self) -> None:
+        """A unit whose INQUIRY says TPGS gets the ALUA handler and its states."""
+        unit = FakeAluaUnit(ports=2, active=1)
+        dev = MultipathDevice(unit.transports, monitor=False)
+        assert dev.handler.name == "alua"
+        assert dev.device_type == 8
+        assert dev.designator == "naa.5000e11100000001"
+        assert dev.current_path is None
+        assert dev.execute(TUR).ok
+        assert unit.executed == [(1, TUR)]
+
+    def test_auto_none_and_by_name(self) -> None:
+        """No TPGS: no handler; a name picks that handler."""
+        unit = FakeUnit()
+        assert MultipathDevice(unit.transports, monitor=False).handler.name == "none"
+        dev = MultipathDevice(unit.transports, monitor=False, handler="passive")
+        assert dev.handler.name == "passive"

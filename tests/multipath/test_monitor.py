@@ -31,6 +31,7 @@ def _setup(ports: int = 2, **kw: Any) -> tuple[FakeUnit, FakeClock, PathMonitor,
     unit = FakeUnit(ports=ports)
     clock = FakeClock()
     mon = PathMonitor(clock=clock)
+    kw.setdefault("handler", None)
     dev = MultipathDevice(
         unit.transports, name="unit", monitor=mon, clock=clock, sleep=clock.sleep, **kw
     )
