@@ -414,6 +414,11 @@ class SptiTransport(Transport):
             raise ValueError(
                 f"SCSI_PASS_THROUGH_DIRECT takes CDBs of up to 16 bytes, got {len(cdb)}"
             )
+        if self.max_transfer is not None and length > self.max_transfer:
+            raise ValueError(
+                f"{length} bytes exceed the adapter's MaximumTransferLength "
+                f"({self.max_transfer}); split the transfer"
+            )
         if self._closed:
             raise TransportError(f"{self.url}: transport is closed")
         block = call.block

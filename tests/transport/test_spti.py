@@ -378,6 +378,17 @@ class TestCommands:
         with pytest.raises(ValueError, match="16"):
             opened(k32(Tape0=FakeDevice())).execute(bytes(32))
 
+    def test_transfer_too_long(self) -> None:
+        """More than MaximumTransferLength is refused before anything is sent."""
+        fake = k32(Tape0=FakeDevice(max_transfer=4096))
+        t = opened(fake)
+        with pytest.raises(ValueError, match="MaximumTransferLength"):
+            t.execute(INQ, data_in_len=4097)
+        with pytest.raises(ValueError, match="MaximumTransferLength"):
+            t.execute(WRITE6, data_out=bytes(5000))
+        assert t.execute(INQ, data_in_len=4096).ok
+        assert len(fake.seen) == 1
+
     @given(st.binary(min_size=1, max_size=16), st.binary(max_size=200), st.integers(0, 300))
     def test_any_answer(self, cdb: bytes, data: bytes, alloc: int) -> None:
         """Any CDB and answer give consistent data, transfer and residual."""
