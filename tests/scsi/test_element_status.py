@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapepath.errors import DecodeError
@@ -576,6 +576,7 @@ class TestErrors:
 class TestPyscsiOracle:
     """pyscsi's own field tables decode what we encode, and we decode what it encodes."""
 
+    @settings(max_examples=60)
     @given(st.lists(pages(), min_size=1, max_size=3))
     def test_pyscsi_reads_ours(self, page_list: list[ElementStatusPage]) -> None:
         """pyscsi's ReadElementStatus.unmarshall_datain agrees field by field."""
