@@ -476,6 +476,10 @@ class MultipathDevice(Transport):
                     return
                 continue
             r = self.execute_on(p, _TUR, timeout=self.policy.checker.timeout)
+            for _ in range(8):  # unit attentions first (kept on the path by execute_on)
+                if not (r.check_condition and _is_unit_attention(r.sense)):
+                    break
+                r = self.execute_on(p, _TUR, timeout=self.policy.checker.timeout)
             v = self._verdict(r)
             if v is PathVerdict.PATH_FAILURE or v is PathVerdict.OFFLINE:
                 self.group.path_failed(p, f"probe of passive path: {v.value}")

@@ -81,6 +81,30 @@ class TestControlPaths:
         _ok(dev, RES, 4096)
         assert lib.control_path_states() == [AluaState.STANDBY, AluaState.ACTIVE_OPTIMIZED]
 
+    def test_library_switches_by_itself(self, virtual_library: VirtualLibrary) -> None:
+        """The library moves its active control path: 2A/06 re-reads the states."""
+        lib = virtual_library
+        dev = _changer(lib)
+        a, b = lib.changer_urls()
+        _ok(dev, RES, 4096)
+        lib.set_active_control_path(1)
+        _ok(dev, RES, 4096)  # port 1's new nexus still has its power-on unit attention
+        assert _p(dev, a).state is PathState.PASSIVE
+        assert _p(dev, b).state is PathState.ACTIVE
+        assert dev.current_path is _p(dev, b)
+
+    def test_without_alua_standby_answer(self, virtual_library: VirtualLibrary) -> None:
+        """With no handler, the passive control path shows itself by 02/04/0B."""
+        lib = virtual_library
+        a, b = lib.changer_urls()
+        dev = MultipathDevice([b, a], name="changer", handler=None, monitor=False)
+        _ok(dev, RES, 4096)  # tried on b first: standby, so it went to a
+        assert _p(dev, b).state is PathState.PASSIVE
+        assert dev.current_path is _p(dev, a)
+        lib.fail_control_path()  # the library activates b by itself
+        _ok(dev, RES, 4096)
+        assert _p(dev, b).state is PathState.ACTIVE
+
     def test_fault_plan_control_path(self) -> None:
         """A ControlPathFailure injected at the third command is survived."""
         plan = FaultPlan().add(ControlPathFailure(device="changer", trigger=AtCommand(3)))
