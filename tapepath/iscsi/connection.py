@@ -28,9 +28,10 @@ from tapepath.errors import LoginError, PathFailureError, ProtocolError
 from tapepath.iscsi.chap import Credentials
 from tapepath.iscsi.digest import digest_bytes
 from tapepath.iscsi.login import LoginConfig, LoginMachine, LoginResult, Redirect
-from tapepath.iscsi.opcodes import TmfFunction
+from tapepath.iscsi.opcodes import Opcode, TmfFunction
 from tapepath.iscsi.pdu import (
     BHS_LEN,
+    BHS_STRUCT,
     FrameDecoder,
     Pdu,
     check_ahs,
@@ -126,9 +127,6 @@ def _tune(sock: socket.socket) -> None:
         if opt is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, opt, value)
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
 
 
 def _sendall(sock: socket.socket, segments: list[Bytes]) -> None:
@@ -149,12 +147,13 @@ def _sendall(sock: socket.socket, segments: list[Bytes]) -> None:
 class _Reader:
     """Bounded buffered reading with direct placement of large segments."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, before_wait: Callable[[], None]) -> None:
         self.sock = sock
         self.buf = bytearray(_RECV_BUF)
         self.view = memoryview(self.buf)
         self.start = 0
         self.end = 0
+        self.before_wait = before_wait
 
     def _fill(self, need: int) -> None:
         if self.start + need > len(self.buf):
@@ -162,6 +161,7 @@ class _Reader:
             self.view[:n] = self.view[self.start : self.end]
             self.start, self.end = 0, n
         while self.end - self.start < need:
+            self.before_wait()
             got = self.sock.recv_into(self.view[self.end :])
             if not got:
                 raise ConnectionError("connection closed by the target")
@@ -189,6 +189,7 @@ class _Reader:
             self.start += n - pos
             return
         while pos < n:
+            self.before_wait()
             got = self.sock.recv_into(dest[pos:])
             if not got:
                 raise ConnectionError("connection closed by the target")
@@ -235,6 +236,8 @@ class IscsiConnection:
         )
         self._stop_ping = threading.Event()
         self._last_rx = time.monotonic()
+        self._window_waiters = 0
+        self._corked: list[Bytes] = []
         self._pinger: threading.Thread | None = None
 
     # -- opening --------------------------------------------------------------------
@@ -433,11 +436,22 @@ class IscsiConnection:
                 if self.core.window_open():
                     break
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._window.wait(left)
+                if left <= 0 or threading.current_thread() is self._reader:
+                    return None  # the reader must never wait for itself
+                self._window_waiters += 1
+                try:
+                    self._window.wait(left)
+                finally:
+                    self._window_waiters -= 1
             task, segments = self.core.submit(lun, cdb, data_out=data_out, buf=buf)
             task.waiter = waiter
+            if threading.current_thread() is self._reader:
+                # a completion callback: batch with the others, sent before the reader waits
+                self._corked += segments
+                return task
+            if self._corked:
+                segments = self._corked + segments
+                self._corked = []
             self._send_lock.acquire()  # keep CmdSN order on the wire
         try:
             _sendall(self._sock, segments)
@@ -545,17 +559,61 @@ class IscsiConnection:
         if pinger is not None and pinger.is_alive() and threading.current_thread() is not pinger:
             pinger.join(timeout=2.0)
 
+    def _flush_corked(self) -> None:
+        """Send what completion callbacks submitted, before the reader blocks."""
+        if not self._corked:
+            return
+        with self._lock:
+            segments, self._corked = self._corked, []
+            self._send_lock.acquire()
+        try:
+            _sendall(self._sock, segments)
+        except OSError as exc:
+            self._send_lock.release()
+            self._fail(f"send failed: {exc}")
+            return
+        self._send_lock.release()
+
     # -- the reader -------------------------------------------------------------------
     def _read_loop(self) -> None:
-        reader = _Reader(self._sock)
+        reader = _Reader(self._sock, self._flush_corked)
         hd = self.params.header_digest
         dd = self.params.data_digest
         core = self.core
         lock = self._lock
+        max_data = core.max_data
+        unpack = BHS_STRUCT.unpack
+        data_in = int(Opcode.DATA_IN)
         try:
             while True:
                 bhs = reader.take(BHS_LEN)
-                header = decode_header(bhs, max_data=core.max_data)
+                f = unpack(bhs)
+                n = f[5] << 16 | f[6]
+                if f[0] & 0x3F == data_in and not f[4] and n <= max_data:
+                    # the hot path: Data-In straight into the command's buffer
+                    if hd and bytes(reader.take(4)) != digest_bytes(bhs):
+                        raise ProtocolError("header digest mismatch")
+                    itt, offset = f[8], f[14]
+                    if n:
+                        with lock:
+                            dest = core.data_in_sink(itt, f[13], offset, n)
+                        reader.read_into(dest)
+                        pad = -n & 3
+                        if pad or dd:
+                            tail = reader.take(pad + (4 if dd else 0))
+                            if dd and tail[pad:] != digest_bytes(dest, tail[:pad]):
+                                raise ProtocolError("data digest mismatch")
+                    self._last_rx = time.monotonic()
+                    with lock:
+                        task = core.data_in_done(
+                            itt, f[1], f[3], f[10], f[11], f[12], offset, n, f[15]
+                        )
+                        if self._window_waiters:
+                            self._window.notify_all()
+                    if task is not None:
+                        self._wake(task)
+                    continue
+                header = decode_header(bhs, max_data=max_data)
                 if header.ahs_length or hd:
                     covered = bytes(bhs)
                     if header.ahs_length:
@@ -580,7 +638,7 @@ class IscsiConnection:
                 self._last_rx = time.monotonic()
                 with lock:
                     events = core.receive(header.pdu, sink if sink is not None else memoryview(b""))
-                    if events:
+                    if self._window_waiters:
                         self._window.notify_all()
                 for event in events:
                     self._handle(event)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from attrs import field, frozen
+from attrs import frozen
 
 from tapepath.errors import ProtocolError
 from tapepath.iscsi.digest import digest_bytes
@@ -22,6 +22,7 @@ from tapepath.scsi._wire import Bytes
 
 __all__ = [
     "BHS_LEN",
+    "BHS_STRUCT",
     "NO_TAG",
     "FrameDecoder",
     "Header",
@@ -29,6 +30,7 @@ __all__ = [
     "decode_header",
     "decode_pdu",
     "encode_pdu",
+    "frame",
     "padding",
 ]
 
@@ -40,6 +42,9 @@ MAX_AHS: Final = 255 * 4
 """The largest AHS a header can announce (TotalAHSLength is one byte of 4-byte words)."""
 
 _BHS = struct.Struct(">BBBBBBHQI7I")
+BHS_STRUCT: Final = _BHS
+"""The BHS layout: byte 0, flags, b2, b3, AHS words, DSL high byte, DSL low 16 bits,
+bytes 8..15, ITT, then the seven words of bytes 20..47."""
 _CDB16 = struct.Struct(">4I")
 _PADS = (b"", b"\0\0\0", b"\0\0", b"\0")
 _KNOWN = frozenset(int(o) for o in Opcode)
@@ -48,12 +53,6 @@ _KNOWN = frozenset(int(o) for o in Opcode)
 def padding(length: int) -> int:
     """Bytes of padding that follow a segment of ``length`` bytes (0..3)."""
     return -length & 3
-
-
-def _words(value: tuple[int, ...]) -> tuple[int, ...]:
-    if len(value) != 7 or any(not 0 <= w <= 0xFFFFFFFF for w in value):
-        raise ValueError("words must be seven 32-bit unsigned ints (bytes 20..47)")
-    return value
 
 
 @frozen
@@ -68,7 +67,7 @@ class Pdu:
         b3: byte 3 (opcode-specific: SCSI status, version).
         lun: bytes 8..15 as one big-endian integer (LUN, or ISID and TSIH for login).
         itt: the Initiator Task Tag.
-        words: bytes 20..47 as seven big-endian 32-bit words.
+        words: bytes 20..47 as seven big-endian 32-bit words (checked when encoded).
         ahs: the Additional Header Segments, each already padded to 4 bytes.
         data: the data segment, without padding.
     """
@@ -80,7 +79,7 @@ class Pdu:
     b3: int = 0
     lun: int = 0
     itt: int = NO_TAG
-    words: tuple[int, ...] = field(default=(0, 0, 0, 0, 0, 0, 0), converter=_words)
+    words: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
     ahs: bytes = b""
     data: Bytes = b""
 
@@ -195,36 +194,50 @@ def encode_pdu(pdu: Pdu, *, header_digest: bool = False, data_digest: bool = Fal
     if dlen > 0xFFFFFF:
         raise ValueError("a data segment is at most 16 MiB - 1")
     w = pdu.words
-    head = _BHS.pack(
-        (0x40 if pdu.immediate else 0) | pdu.opcode,
-        pdu.flags,
-        pdu.b2,
-        pdu.b3,
-        len(pdu.ahs) // 4,
-        dlen >> 16,
-        dlen & 0xFFFF,
-        pdu.lun,
-        pdu.itt,
-        w[0],
-        w[1],
-        w[2],
-        w[3],
-        w[4],
-        w[5],
-        w[6],
-    )
+    if len(w) != 7:
+        raise ValueError("words must be seven 32-bit unsigned ints (bytes 20..47)")
+    try:
+        head = _BHS.pack(
+            (0x40 if pdu.immediate else 0) | pdu.opcode,
+            pdu.flags,
+            pdu.b2,
+            pdu.b3,
+            len(pdu.ahs) // 4,
+            dlen >> 16,
+            dlen & 0xFFFF,
+            pdu.lun,
+            pdu.itt,
+            w[0],
+            w[1],
+            w[2],
+            w[3],
+            w[4],
+            w[5],
+            w[6],
+        )
+    except struct.error as exc:
+        raise ValueError(f"a BHS field does not fit: {exc}") from None
     if pdu.ahs:
         head += pdu.ahs
+    return frame(head, pdu.data, header_digest=header_digest, data_digest=data_digest)
+
+
+def frame(head: bytes, data: Bytes, *, header_digest: bool, data_digest: bool) -> list[Bytes]:
+    """Segments for an encoded header (BHS and AHS) and its data segment.
+
+    Adds the header digest, the padding and the data digest as negotiated.
+    """
     if header_digest:
         head += digest_bytes(head)
+    dlen = len(data)
     if not dlen:
         return [head]
     pad = _PADS[dlen & 3]
     if data_digest:
-        return [head, pdu.data, pad + digest_bytes(pdu.data, pad)]
+        return [head, data, pad + digest_bytes(data, pad)]
     if pad:
-        return [head, pdu.data, pad]
-    return [head, pdu.data]
+        return [head, data, pad]
+    return [head, data]
 
 
 def decode_header(bhs: Bytes, *, max_data: int, accept: frozenset[int] = TARGET_OPCODES) -> Header:

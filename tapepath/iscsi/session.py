@@ -15,6 +15,8 @@ the window or an ExpCmdSN beyond what was sent raise
 
 from __future__ import annotations
 
+import struct
+from functools import lru_cache
 from typing import Final
 
 import structlog
@@ -22,8 +24,8 @@ from attrs import frozen
 
 from tapepath.errors import ProtocolError
 from tapepath.iscsi.opcodes import AsyncEvent, Opcode, TmfFunction, TmfResponse
-from tapepath.iscsi.pdu import NO_TAG, Header, Pdu, encode_pdu
-from tapepath.iscsi.serial import serial_add, serial_diff, serial_le, serial_lt
+from tapepath.iscsi.pdu import NO_TAG, Header, Pdu, encode_pdu, frame
+from tapepath.iscsi.serial import serial_add, serial_diff, serial_lt
 from tapepath.iscsi.text import Params
 from tapepath.scsi._wire import Bytes
 
@@ -44,10 +46,13 @@ __all__ = [
 log = structlog.get_logger("tapepath.iscsi.session")
 
 _EMPTY: Final = memoryview(b"")
+_CMD_HEAD: Final = struct.Struct(">BBBBBBHQIIII")
+"""The first 32 bytes of a SCSI Command BHS (the CDB's 16 bytes follow)."""
 _STATSN_SLACK: Final = 4096
 """How far ahead of ExpStatSN a StatSN may jump before it is called out of window."""
 
 
+@lru_cache(maxsize=1024)
 def encode_lun(lun: int) -> int:
     """The 8-byte SAM LUN field for LUN number ``lun`` as an integer.
 
@@ -269,7 +274,10 @@ class SessionCore:
 
     def window_open(self) -> bool:
         """True when another non-immediate command may be sent now."""
-        return serial_le(self.cmd_sn, self.max_cmd_sn) and len(self.tasks) < self.max_in_flight
+        # serial_le(cmd_sn, max_cmd_sn), inlined: this runs for every command
+        return (self.max_cmd_sn - self.cmd_sn) & 0xFFFFFFFF < 0x80000000 and len(
+            self.tasks
+        ) < self.max_in_flight
 
     def _encode(self, pdu: Pdu) -> list[Bytes]:
         return encode_pdu(pdu, header_digest=self._hd, data_digest=self._dd)
@@ -319,33 +327,35 @@ class SessionCore:
         flags = 0x01 | (0x40 if buf is not None else 0) | (0x20 if n_out else 0)
         if unsolicited <= 0:
             flags |= 0x80
-        cdb16 = cdb[:16].ljust(16, b"\0")
+        cdb16 = bytes(cdb[:16]) if len(cdb) >= 16 else bytes(cdb) + bytes(16 - len(cdb))
         ahs = b""
         if len(cdb) > 16:
-            ext = cdb[16:]
+            ext = bytes(cdb[16:])
             ahs = (len(ext) + 1).to_bytes(2, "big") + b"\x01\x00" + ext
             ahs += b"\0" * (-len(ahs) & 3)
-        lun_field = encode_lun(lun)
-        pdu = Pdu(
-            Opcode.SCSI_COMMAND,
-            flags=flags,
-            lun=lun_field,
-            itt=itt,
-            words=(
+        data = out[:immediate] if immediate else b""
+        dlen = len(data)
+        head = (
+            _CMD_HEAD.pack(
+                Opcode.SCSI_COMMAND,
+                flags,
+                0,
+                0,
+                len(ahs) // 4,
+                dlen >> 16,
+                dlen & 0xFFFF,
+                encode_lun(lun),
+                itt,
                 task.expected,
                 self.cmd_sn,
                 self.exp_stat_sn,
-                int.from_bytes(cdb16[0:4], "big"),
-                int.from_bytes(cdb16[4:8], "big"),
-                int.from_bytes(cdb16[8:12], "big"),
-                int.from_bytes(cdb16[12:16], "big"),
-            ),
-            ahs=ahs,
-            data=out[:immediate] if immediate else b"",
+            )
+            + cdb16
+            + ahs
         )
-        self.cmd_sn = serial_add(self.cmd_sn, 1)
+        self.cmd_sn = (self.cmd_sn + 1) & 0xFFFFFFFF
         self.tasks[itt] = task
-        segments = self._encode(pdu)
+        segments = frame(head, data, header_digest=self._hd, data_digest=self._dd)
         if unsolicited > 0:
             segments += self._data_out(task, NO_TAG, immediate, unsolicited)
         return task, segments
@@ -475,14 +485,23 @@ class SessionCore:
         pdu, n = header.pdu, header.data_length
         if pdu.opcode != Opcode.DATA_IN:
             return memoryview(bytearray(n))
-        task = self._task(pdu.itt, "Data-In")
+        return self.data_in_sink(pdu.itt, pdu.data_sn, pdu.buffer_offset, n)
+
+    def data_in_sink(self, itt: int, data_sn: int, offset: int, n: int) -> memoryview:
+        """:meth:`sink` for a Data-In PDU, from its header fields (the driver's fast path).
+
+        Raises:
+            ProtocolError: as :meth:`sink`.
+        """
+        task = self.tasks.get(itt)
+        if task is None:
+            raise ProtocolError(f"Data-In for ITT 0x{itt:08x}, which names no command")
         if task.buf is None or task.done:
             raise ProtocolError(f"Data-In for {task!r}, which reads no data")
-        if pdu.data_sn != task.next_data_sn:
+        if data_sn != task.next_data_sn:
             raise ProtocolError(
-                f"Data-In DataSN {pdu.data_sn} out of sequence (expected {task.next_data_sn})"
+                f"Data-In DataSN {data_sn} out of sequence (expected {task.next_data_sn})"
             )
-        offset = pdu.buffer_offset
         if offset + n > task.expected:
             raise ProtocolError(
                 f"Data-In of {n} bytes at offset {offset} overruns the {task.expected}-byte buffer"
@@ -492,21 +511,30 @@ class SessionCore:
         return task.buf[offset : offset + n]
 
     def _sequence(self, pdu: Pdu, *, advances: bool) -> None:
+        self._numbers(pdu.stat_sn, pdu.exp_cmd_sn, pdu.max_cmd_sn, advances)
+
+    def _numbers(self, stat_sn: int, exp: int, mx: int, advances: bool) -> None:
         if advances:
-            d = serial_diff(pdu.stat_sn, self.exp_stat_sn)
-            if d < 0 or d > _STATSN_SLACK:
-                raise ProtocolError(
-                    f"StatSN {pdu.stat_sn} outside the window (expected {self.exp_stat_sn})"
-                )
-            self.exp_stat_sn = serial_add(pdu.stat_sn, 1)
-        exp, mx = pdu.exp_cmd_sn, pdu.max_cmd_sn
-        if serial_diff(mx, exp) < -1:
-            return  # the RFC says: ignore both
-        if serial_lt(self.cmd_sn, exp):
+            if stat_sn == self.exp_stat_sn:
+                self.exp_stat_sn = (stat_sn + 1) & 0xFFFFFFFF
+            else:
+                d = serial_diff(stat_sn, self.exp_stat_sn)
+                if d < 0 or d > _STATSN_SLACK:
+                    raise ProtocolError(
+                        f"StatSN {stat_sn} outside the window (expected {self.exp_stat_sn})"
+                    )
+                self.exp_stat_sn = serial_add(stat_sn, 1)
+        if exp == self.exp_cmd_sn and mx == self.max_cmd_sn:
+            return
+        # serial arithmetic inlined (every response carries these two numbers)
+        span = (mx - exp) & 0xFFFFFFFF
+        if 0x80000000 <= span < 0xFFFFFFFF:
+            return  # MaxCmdSN < ExpCmdSN - 1: the RFC says ignore both
+        if 0 < (exp - self.cmd_sn) & 0xFFFFFFFF < 0x80000000:
             raise ProtocolError(f"ExpCmdSN {exp} acknowledges commands never sent")
-        if serial_lt(self.exp_cmd_sn, exp):
+        if 0 < (exp - self.exp_cmd_sn) & 0xFFFFFFFF < 0x80000000:
             self.exp_cmd_sn = exp
-        if serial_lt(self.max_cmd_sn, mx):
+        if 0 < (mx - self.max_cmd_sn) & 0xFFFFFFFF < 0x80000000:
             self.max_cmd_sn = mx
 
     def receive(self, pdu: Pdu, data: memoryview | None = None) -> list[Event]:
@@ -579,19 +607,52 @@ class SessionCore:
             task.overflow = pdu.residual
 
     def _data_in(self, pdu: Pdu, seg: memoryview) -> list[Event]:
-        task = self._task(pdu.itt, "Data-In")
-        status = bool(pdu.flags & 0x01)
-        self._sequence(pdu, advances=status)
-        task.next_data_sn = serial_add(task.next_data_sn, 1)
-        end = pdu.buffer_offset + len(seg)
+        w = pdu.words
+        task = self.data_in_done(pdu.itt, pdu.flags, pdu.b3, w[1], w[2], w[3], w[5], len(seg), w[6])
+        return [Completed(task)] if task is not None else []
+
+    def data_in_done(  # noqa: PLR0917  (the per-PDU hot path: positional on purpose)
+        self,
+        itt: int,
+        flags: int,
+        status: int,
+        stat_sn: int,
+        exp_cmd_sn: int,
+        max_cmd_sn: int,
+        offset: int,
+        n: int,
+        residual: int,
+    ) -> Task | None:
+        """Account a Data-In PDU whose data is in place; the task if it completed.
+
+        The driver's fast path (no :class:`Pdu` built); :meth:`receive` uses it too.
+
+        Raises:
+            ProtocolError: an unknown ITT, a bad StatSN window, S without F, or a
+                residual larger than the transfer.
+        """
+        task = self.tasks.get(itt)
+        if task is None:
+            raise ProtocolError(f"Data-In for ITT 0x{itt:08x}, which names no command")
+        has_status = bool(flags & 0x01)
+        self._numbers(stat_sn, exp_cmd_sn, max_cmd_sn, has_status)
+        task.next_data_sn = (task.next_data_sn + 1) & 0xFFFFFFFF
+        end = offset + n
         task.received = max(task.received, end)
-        if not status:
-            return []
-        if not pdu.final:
+        if not has_status:
+            return None
+        if not flags & 0x80:
             raise ProtocolError("Data-In with status but without the F bit")
-        task.status = pdu.b3
-        self._residuals(task, pdu)
-        return self._complete(task)
+        task.status = status
+        if flags & 0x02:
+            if residual > task.expected:
+                raise ProtocolError("residual underflow larger than the transfer")
+            task.residual = residual
+        elif flags & 0x04:
+            task.overflow = residual
+        task.done = True
+        del self.tasks[itt]
+        return task
 
     def _scsi_response(self, pdu: Pdu, seg: memoryview) -> list[Event]:
         task = self._task(pdu.itt, "SCSI Response")

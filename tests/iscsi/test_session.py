@@ -363,3 +363,36 @@ class TestHostileStream:
             c.receive(hdr.pdu, view)
         except ProtocolError:
             return
+
+
+class TestWindowWrap:
+    """The CmdSN window across the 32-bit wrap."""
+
+    def test_window_open_across_wrap(self) -> None:
+        """CmdSN 0xFFFFFFFF with MaxCmdSN 0 is inside the window; CmdSN 1 is not."""
+        assert SessionCore(Params(), cmd_sn=0xFFFFFFFF, exp_stat_sn=0, max_cmd_sn=0).window_open()
+        assert not SessionCore(Params(), cmd_sn=1, exp_stat_sn=0, max_cmd_sn=0).window_open()
+
+    def test_max_cmd_sn_advances_across_wrap(self) -> None:
+        """A MaxCmdSN past the wrap moves the window forward."""
+        c = SessionCore(Params(), cmd_sn=0xFFFFFFF0, exp_stat_sn=0, max_cmd_sn=0xFFFFFFF0)
+        t, _ = c.submit(0, b"\0" * 6)
+        feed(c, T.scsi_response(t.itt, exp=0xFFFFFFF1, mx=5))
+        assert c.max_cmd_sn == 5
+        assert c.window_open()
+
+    def test_inconsistent_numbers_ignored(self) -> None:
+        """MaxCmdSN below ExpCmdSN - 1 leaves both unchanged, as the RFC says."""
+        c = core()
+        t, _ = c.submit(0, b"\0" * 6)
+        feed(c, T.scsi_response(t.itt, exp=2, mx=0))
+        assert (c.exp_cmd_sn, c.max_cmd_sn) == (1, 64)
+
+    def test_older_max_cmd_sn_does_not_shrink(self) -> None:
+        """A stale, smaller MaxCmdSN does not close the window again."""
+        c = core()
+        t0, _ = c.submit(0, b"\0" * 6)
+        t1, _ = c.submit(0, b"\0" * 6)
+        feed(c, T.scsi_response(t0.itt, stat_sn=0, exp=2, mx=100))
+        feed(c, T.scsi_response(t1.itt, stat_sn=1, exp=3, mx=90))
+        assert c.max_cmd_sn == 100
