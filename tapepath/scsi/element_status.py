@@ -324,6 +324,15 @@ class ElementDescriptor:
         return None if self.primary_tag is None else self.primary_tag.barcode
 
     @property
+    def encoded_length(self) -> int:
+        """The length of :meth:`to_bytes` (before the page pads it)."""
+        tags = VOLUME_TAG_LENGTH * (
+            (self.primary_tag is not None) + (self.alternate_tag is not None)
+        )
+        dev = 0 if self.device_id is None else 4 + len(self.device_id.identifier)
+        return DESCRIPTOR_FIXED_LENGTH + tags + dev + len(self.extra)
+
+    @property
     def source(self) -> int | None:
         """The source element address when SVALID is set, else None."""
         return self.source_address if self.source_valid else None
@@ -448,7 +457,7 @@ class ElementStatusPage:
                 raise ValueError(f"element {d.address}: alternate_tag does not match avoltag")
         if self.descriptor_length is not None:
             check_uint("descriptor_length", self.descriptor_length, 16)
-            longest = max((len(d.to_bytes()) for d in self.descriptors), default=0)
+            longest = max((d.encoded_length for d in self.descriptors), default=0)
             if longest > self.descriptor_length:
                 raise ValueError(
                     f"descriptor_length={self.descriptor_length} is shorter than a "
@@ -470,7 +479,7 @@ class ElementStatusPage:
         natural = DESCRIPTOR_FIXED_LENGTH + VOLUME_TAG_LENGTH * (
             int(self.pvoltag) + int(self.avoltag)
         )
-        return max([natural, *(len(d.to_bytes()) for d in self.descriptors)])
+        return max([natural, *(d.encoded_length for d in self.descriptors)])
 
     def to_bytes(self) -> bytes:
         """The page header and every descriptor, each padded to the descriptor length."""

@@ -495,6 +495,27 @@ def pages(draw: st.DrawFn) -> ElementStatusPage:
 class TestRoundTrip:
     """Encoding and parsing are inverse."""
 
+    @given(pages())
+    def test_encoded_length(self, page: ElementStatusPage) -> None:
+        """encoded_length is the length of to_bytes()."""
+        for d in page.descriptors:
+            assert d.encoded_length == len(d.to_bytes())
+
+    @given(st.lists(pages(), min_size=1, max_size=3), st.data())
+    def test_cut_anywhere(self, page_list: list[ElementStatusPage], data: st.DataObject) -> None:
+        """A valid answer cut anywhere after its header parses; whole descriptors are kept."""
+        full = ElementStatus(pages=page_list).to_bytes()
+        cut = data.draw(st.integers(8, len(full)))
+        es = ElementStatus.from_bytes(full[:cut])
+        assert es.truncated == (cut < len(full))
+        original = [d for p in page_list for d in p.descriptors]
+        whole = [d for d in es.descriptors() if not d.partial]
+        assert whole == original[: len(whole)]
+        got = list(es.descriptors())
+        assert len(got) - len(whole) <= 1
+        if cut == len(full):
+            assert whole == original
+
     @given(st.lists(pages(), max_size=4), st.integers(0, 0xFFFF))
     def test_objects(self, page_list: list[ElementStatusPage], first: int) -> None:
         """Objects -> bytes -> objects keeps every page and descriptor."""
