@@ -57,10 +57,10 @@ def _sim_urls(name: str) -> list[str]:
     return urls
 
 
-def _sg_urls() -> list[str]:
+def _sg_urls(sysfs_root: str, dev_root: str) -> list[str]:
     from tapepath.transport.sysfs import list_sg_devices  # noqa: PLC0415  (Linux only)
 
-    return [d.url for d in list_sg_devices(inquiry=False)]
+    return [d.url for d in list_sg_devices(sysfs_root, dev_root, inquiry=False)]
 
 
 def _iscsi_urls(portal: str, opener: Opener) -> list[str]:
@@ -90,8 +90,17 @@ def _iscsi_urls(portal: str, opener: Opener) -> list[str]:
     return urls
 
 
-def expand_source(source: str, *, opener: Opener = open_transport) -> list[str]:
+def expand_source(
+    source: str,
+    *,
+    opener: Opener = open_transport,
+    sysfs_root: str = "/sys",
+    dev_root: str = "/dev",
+) -> list[str]:
     """The path URLs a discovery source stands for (see the module doc).
+
+    ``sysfs_root`` and ``dev_root`` are where the ``sg`` source looks (a chroot or a
+    test tree may put them elsewhere).
 
     Raises:
         ValueError: the source is not understood.
@@ -99,7 +108,7 @@ def expand_source(source: str, *, opener: Opener = open_transport) -> list[str]:
     """
     s = source.strip()
     if s in ("sg", "sysfs"):
-        return _sg_urls()
+        return _sg_urls(sysfs_root, dev_root)
     scheme, sep, rest = s.partition("://")
     if not sep:
         raise ValueError(f"not a discovery source: {source!r} (a URL, 'sg' or 'sysfs')")
@@ -121,6 +130,8 @@ class Discovery:
             over it.
         monitor: passed to each new :class:`MultipathDevice` (True: the shared monitor).
         opener: opens a transport from a URL.
+        sysfs_root: where the ``sg`` source reads sysfs.
+        dev_root: where the ``sg`` source finds the device nodes.
         **settings: flat policy settings.
     """
 
@@ -130,8 +141,12 @@ class Discovery:
         policy: MultipathPolicy | None = None,
         monitor: Any = True,
         opener: Opener = open_transport,
+        sysfs_root: str = "/sys",
+        dev_root: str = "/dev",
         **settings: Any,
     ) -> None:
+        self.sysfs_root = sysfs_root
+        self.dev_root = dev_root
         pol = policy if policy is not None else MultipathPolicy()
         self.policy = pol.updated(**settings) if settings else pol
         self.monitor = monitor
@@ -155,7 +170,9 @@ class Discovery:
         """
         for source in sources:
             try:
-                urls = expand_source(source, opener=self.opener)
+                urls = expand_source(
+                    source, opener=self.opener, sysfs_root=self.sysfs_root, dev_root=self.dev_root
+                )
             except (TapepathError, OSError, LookupError) as exc:
                 log.warning("discovery_source_failed", source=source, error=str(exc))
                 continue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from tapepath.scsi.alua import AccessState, StpgParameters, TargetPortGroup, TargetPortGroups
 from tapepath.scsi.inquiry import StandardInquiry
@@ -224,3 +226,17 @@ class FakeAluaUnit:
             return Response(status=Status.CHECK_CONDITION, sense=_SENSE[mode])
 
         return handle
+
+
+def fake_sg_node(sys_root: Path, n: int, hctl: str, ptype: int) -> None:
+    """Lay out sgN in a fake sysfs the way the kernel does (class link, device link, type)."""
+    dev = sys_root / "devices" / "platform" / f"host{hctl.split(':', maxsplit=1)[0]}" / hctl
+    sgdir = dev / "scsi_generic" / f"sg{n}"
+    sgdir.mkdir(parents=True)
+    (sgdir / "dev").write_text(f"21:{n}\n")
+    os.symlink(os.path.relpath(dev, sgdir), sgdir / "device")
+    cls = sys_root / "class" / "scsi_generic"
+    cls.mkdir(parents=True, exist_ok=True)
+    os.symlink(os.path.relpath(sgdir, cls), cls / f"sg{n}")
+    (dev / "type").write_text(f"{ptype}\n")
+    (dev / "state").write_text("running\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -14,7 +15,7 @@ from tapepath.multipath.discovery import Discovery, discover, expand_source, ope
 from tapepath.scsi.alua import AccessState
 from tapepath.testing.library import VirtualLibrary
 from tapepath.transport import Transport
-from tests.multipath.fakes import FakeAluaUnit, FakeUnit, Mode
+from tests.multipath.fakes import FakeAluaUnit, FakeUnit, Mode, fake_sg_node
 
 
 def _opener(table: dict[str, Transport]) -> Callable[[str], Transport]:
@@ -112,6 +113,32 @@ class TestGrouping:
         assert expand_source("sg:///dev/sg4") == ["sg:///dev/sg4"]
         with pytest.raises(ValueError, match="discovery source"):
             expand_source("tape0")
+
+
+class TestSgNodes:
+    """The ``sg`` source reads sysfs; paths group by what INQUIRY says."""
+
+    def test_fake_sysfs(self, tmp_path: Path) -> None:
+        """Two sg nodes of one changer and one of a drive: two devices."""
+        fake_sg_node(tmp_path / "sys", 3, "2:0:0:1", ptype=8)
+        fake_sg_node(tmp_path / "sys", 4, "3:0:0:1", ptype=8)
+        fake_sg_node(tmp_path / "sys", 5, "2:0:0:2", ptype=1)
+        changer = FakeAluaUnit(ports=2, device_type=8, naa="5000e11100000021")
+        drive = FakeAluaUnit(ports=1, device_type=1, naa="5000e11100000022")
+        dev_root = str(tmp_path / "dev")
+        table: dict[str, Transport] = {
+            f"sg://{dev_root}/sg3": changer.transports[0],
+            f"sg://{dev_root}/sg4": changer.transports[1],
+            f"sg://{dev_root}/sg5": drive.transports[0],
+        }
+        disc = Discovery(
+            monitor=False,
+            opener=_opener(table),
+            sysfs_root=str(tmp_path / "sys"),
+            dev_root=dev_root,
+        )
+        devs = disc.scan(["sg"])
+        assert sorted((d.device_type, len(d.paths)) for d in devs) == [(1, 1), (8, 2)]
 
 
 class TestOpenDevice:
