@@ -3,9 +3,15 @@
 Nothing here does I/O: every function takes and returns bytes or values. Each module
 keeps one command set or structure (see docs/scsi-codecs.md); this package re-exports
 their public names so ``from tapepath.scsi import Inquiry, decode_sense`` works.
+
+The names are imported explicitly (so type checkers see them); a name a module adds to
+its ``__all__`` later, or a new codec module, is re-exported at import time as well.
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from tapepath.scsi.alua import (
     AccessState,
@@ -200,6 +206,7 @@ from tapepath.scsi.tape_pages import (
     COMPRESSION_ALGORITHMS,
     DataCompressionPage,
     DeviceConfigurationPage,
+    TapeDeviceParameter,
     block_length_from_descriptor,
     block_length_of,
     block_length_to_descriptor,
@@ -351,6 +358,7 @@ __all__ = [
     "SupportedOpcodes",
     "SupportedVpdPages",
     "TapeAlert",
+    "TapeDeviceParameter",
     "TargetPortGroup",
     "TargetPortGroups",
     "TestUnitReady",
@@ -390,3 +398,19 @@ __all__ = [
     "rules_markdown",
     "with_block_length",
 ]
+
+
+def _export_late_names() -> None:
+    """Re-export what codec modules export beyond the explicit imports above."""
+    namespace = globals()
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "asc_data":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name in getattr(module, "__all__", ()):
+            if name not in namespace:
+                namespace[name] = getattr(module, name)
+                __all__.append(name)
+
+
+_export_late_names()
