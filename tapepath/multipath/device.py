@@ -271,19 +271,20 @@ class MultipathDevice(Transport):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Response:
         """Like :meth:`execute` for data-in, straight into ``buf`` (no copy here)."""
+        req = _Req(cdb, b"", memoryview(buf).nbytes, timeout, buf)
         if self._held:
             self._wait_gate(timeout)
         fo = self._failover
         if fo is None:
-            return self._execute_spread(_Req(cdb, b"", 0, timeout, buf))
+            return self._execute_spread(req)
         path = fo.current
         if path is None or path._state is not _ACTIVE:
             path = self._choose(timeout)
         r = path.transport.execute_into(cdb, buf, timeout=timeout)
         path.account(r, 0)
-        if r.outcome is _OK and r.status != _CHECK_CONDITION:
+        if r.outcome is _OK and (r.status != _CHECK_CONDITION or not may_concern_path(r.sense)):
             return r
-        return self._trouble(path, r, _Req(cdb, b"", 0, timeout, buf))
+        return self._trouble(path, r, req)
 
     def execute_on(
         self,

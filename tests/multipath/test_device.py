@@ -117,6 +117,16 @@ class TestFailover:
         ]
         assert "connection reset" in changes[0]["reason"]
 
+    def test_execute_into_fails_over(self) -> None:
+        """execute_into on a dead path is resent and the buffer filled from the other path."""
+        unit = FakeUnit()
+        unit.modes[0] = Mode.DOWN
+        buf = bytearray(36)
+        r = _device(unit).execute_into(INQUIRY, buf)
+        assert r.ok
+        assert bytes(buf) == unit.payload[:36]
+        assert unit.executed[-1] == (1, INQUIRY)
+
     def test_unsafe_command_in_doubt(self) -> None:
         """A WRITE that may have run is not resent: CommandInDoubtError with the response."""
         unit = FakeUnit()
