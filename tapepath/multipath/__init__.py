@@ -7,11 +7,23 @@ The names applications and the layers above use:
 - :class:`PathGroup`: the only place path states change;
 - :class:`MultipathPolicy` and its parts; :class:`PathMonitor`;
 - the recovery seam: :class:`RecoveryHook`, :class:`FailedCommand`, :class:`Resend`,
-  :class:`Complete`, :class:`Fail`, :class:`CommandInDoubtError`.
+  :class:`Complete`, :class:`Fail`, :class:`CommandInDoubtError`;
+- activation handlers (:class:`AluaHandler`, :class:`PassivePathHandler`, ...);
+- :func:`discover`, :func:`open_device` and the configuration (:func:`load_config`).
 """
 
+from tapepath.multipath.config import Config, DeviceConfig, load_config, parse_config
 from tapepath.multipath.device import MultipathDevice
+from tapepath.multipath.discovery import Discovery, discover, open_device
 from tapepath.multipath.group import PathGroup
+from tapepath.multipath.handlers import (
+    ActivationHandler,
+    AluaHandler,
+    NullHandler,
+    PassivePathHandler,
+    handler_for,
+    register_handler,
+)
 from tapepath.multipath.hooks import (
     SAFE_TO_REPEAT,
     CommandInDoubtError,
@@ -37,10 +49,15 @@ from tapepath.multipath.policy import (
 
 __all__ = [
     "SAFE_TO_REPEAT",
+    "ActivationHandler",
+    "AluaHandler",
     "CheckerPolicy",
     "CommandInDoubtError",
     "Complete",
+    "Config",
     "Decision",
+    "DeviceConfig",
+    "Discovery",
     "Fail",
     "FailbackMode",
     "FailbackPolicy",
@@ -49,6 +66,8 @@ __all__ = [
     "MultipathDevice",
     "MultipathPolicy",
     "NoPathPolicy",
+    "NullHandler",
+    "PassivePathHandler",
     "Path",
     "PathGroup",
     "PathIdentity",
@@ -60,4 +79,10 @@ __all__ = [
     "ResendIfSafe",
     "RetryPolicy",
     "default_monitor",
+    "discover",
+    "handler_for",
+    "load_config",
+    "open_device",
+    "parse_config",
+    "register_handler",
 ]
