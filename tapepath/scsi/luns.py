@@ -129,8 +129,8 @@ def decode_lun(raw: Bytes) -> Lun:
             raw,
             AddressMethod.LOGICAL_UNIT,
             b1 & 0x1F,
-            bus=(b0 >> 3) & 0x07,
-            target=((b0 & 0x07) << 3) | (b1 >> 5),
+            bus=b1 >> 5,
+            target=b0 & 0x3F,
             single_level=single,
         )
     # Extended addressing: length (bits 5-4) selects 2, 4, 6 or 8 bytes.

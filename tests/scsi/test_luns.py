@@ -72,13 +72,10 @@ class TestLunAddressing:
         assert lun.number == 7
 
     def test_logical_unit_addressing(self) -> None:
-        """10b: bus (3 bits), target (6 bits), LUN (5 bits)."""
-        # bus 5, target 0b101011 = 43, lun 0b10110 = 22
-        b0 = 0x80 | (5 << 3) | (43 >> 3)
-        b1 = ((43 & 7) << 5) | 22
-        lun = decode_lun(bytes([b0, b1, 0, 0, 0, 0, 0, 0]))
+        """10b (SAM-5 table 20): TARGET in byte 0 bits 5-0, BUS bits 7-5 and LUN 4-0 of byte 1."""
+        lun = decode_lun(bytes([0x80 | 45, (2 << 5) | 22, 0, 0, 0, 0, 0, 0]))
         assert lun.method == AddressMethod.LOGICAL_UNIT
-        assert (lun.bus, lun.target, lun.number) == (5, 43, 22)
+        assert (lun.bus, lun.target, lun.number) == (2, 45, 22)
 
     def test_extended_and_well_known(self) -> None:
         """Extended addressing (the REPORT LUNS well-known LUN C101h) decodes."""

@@ -19,6 +19,7 @@ import pytest
 from tapepath.scsi.attributes import BARCODE, Attribute, AttributeFormat, AttributeList
 from tapepath.scsi.inquiry import StandardInquiry
 from tapepath.scsi.log import TapeAlert
+from tapepath.scsi.luns import AddressMethod, decode_lun
 from tapepath.scsi.vpd import (
     Association,
     Designator,
@@ -196,11 +197,31 @@ def mam_corpus() -> list[bytes]:
     return out
 
 
+def lun_corpus() -> list[bytes]:
+    """Single-level 8-byte LUNs of every address method: 4 fixed, 40 random."""
+    rng = random.Random(SEED + 0xA0)
+    out = [bytes.fromhex(h) for h in ("0000000000000000", "0005000000000000", "412c000000000000")]
+    out.append(bytes.fromhex("ad56000000000000"))
+    for _ in range(10):
+        out.append(bytes([0, rng.getrandbits(8)]) + bytes(6))  # peripheral, bus 0
+        out.append(bytes([rng.randint(1, 63), rng.getrandbits(8)]) + bytes(6))  # with a bus
+        out.append(bytes([0x40 | rng.getrandbits(6), rng.getrandbits(8)]) + bytes(6))  # flat
+        out.append(bytes([0x80 | rng.getrandbits(6), rng.getrandbits(8)]) + bytes(6))  # LU
+    return out
+
+
 def corpus_size() -> int:
     """The number of buffers fed to sg3_utils."""
     return sum(
         len(f())
-        for f in (inquiry_corpus, vpd83_corpus, vpd_other_corpus, tapealert_corpus, mam_corpus)
+        for f in (
+            inquiry_corpus,
+            vpd83_corpus,
+            vpd_other_corpus,
+            tapealert_corpus,
+            mam_corpus,
+            lun_corpus,
+        )
     )
 
 
@@ -280,7 +301,7 @@ class TestSg3UtilsOracle:
 
     def test_corpus_size(self) -> None:
         """The corpus has the size the closing note reports."""
-        assert corpus_size() == 28 + 22 + 12 + 23 + 16
+        assert corpus_size() == 28 + 22 + 12 + 23 + 16 + 44
 
     def test_inquiry(self, tmp_path: Path) -> None:
         """sg_inq --raw --inhex: every header field, identifiers and version descriptors."""
@@ -379,6 +400,30 @@ class TestSg3UtilsOracle:
                     assert value.rstrip() == attr.text
             if data.barcode is not None:
                 assert re.search(rf"Barcode: {re.escape(data.barcode)}\s*$", out, re.M)
+
+
+@pytest.mark.needs("sg_luns")
+class TestSgLunsOracle:
+    """decode_lun agrees with ``sg_luns --test``."""
+
+    def test_luns(self) -> None:
+        """Method, bus, target and LUN of each corpus LUN."""
+        for raw in lun_corpus():
+            out = _run("sg_luns", f"--test={raw.hex()}").splitlines()[1]
+            lun = decode_lun(raw)
+            fields = {k: int(v) for k, v in re.findall(r"(bus_id|target|lun)=(\d+)", out)}
+            if lun.method == AddressMethod.PERIPHERAL and lun.bus:
+                assert "Peripheral device addressing" in out
+                assert fields == {"bus_id": lun.bus, "target": lun.number}, out
+            elif lun.method == AddressMethod.PERIPHERAL:
+                assert "Peripheral device addressing" in out
+                assert fields == {"lun": lun.number}, out
+            elif lun.method == AddressMethod.FLAT:
+                assert "Flat space addressing" in out
+                assert fields == {"lun": lun.number}, out
+            else:
+                assert "Logical unit addressing" in out
+                assert fields == {"bus_id": lun.bus, "target": lun.target, "lun": lun.number}, out
 
 
 def alert_name(n: int) -> str:
