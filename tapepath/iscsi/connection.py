@@ -59,6 +59,7 @@ __all__ = ["ConnectOptions", "IscsiConnection", "send_targets"]
 log = structlog.get_logger("tapepath.iscsi.connection")
 
 _RECV_BUF = 256 * 1024
+_BATCH = 64 * 1024
 _DIRECT = 4096
 """Data segments at least this long are read with recv_into straight into place."""
 _IOV_MAX = 1000
@@ -162,7 +163,9 @@ class _Reader:
             self.start, self.end = 0, n
         while self.end - self.start < need:
             self.before_wait()
-            got = self.sock.recv_into(self.view[self.end :])
+            # at most _BATCH per call: enough to batch small PDUs, while the bulk of a
+            # large data segment is left for read_into to receive in place
+            got = self.sock.recv_into(self.view[self.end :], min(len(self.buf) - self.end, _BATCH))
             if not got:
                 raise ConnectionError("connection closed by the target")
             self.end += got
