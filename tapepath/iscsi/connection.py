@@ -351,6 +351,37 @@ class IscsiConnection:
                 return step
             request = step
 
+    def _logout_on_request(self, within: float) -> None:
+        """Let the commands in flight finish (up to ``within`` s), then log out."""
+        deadline = time.monotonic() + within * 0.8
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self.core.tasks or self._dead is not None:
+                    break
+            time.sleep(0.01)
+        log.info("iscsi_logout_requested_by_target", host=self.peer[0], port=self.peer[1])
+        self.logout(timeout=max(0.5, within * 0.2))
+
+    @classmethod
+    def from_socket(
+        cls,
+        sock: socket.socket,
+        options: ConnectOptions,
+        result: LoginResult,
+        *,
+        isid: int,
+        cmd_sn: int = 1,
+        peer: tuple[str, int] = ("?", 0),
+    ) -> IscsiConnection:
+        """Run full-feature phase on a socket whose login already happened elsewhere.
+
+        For tests (a scripted target on a socketpair) and custom login flows.
+        """
+        sock.settimeout(None)
+        conn = cls(sock, options, result, isid=isid, cmd_sn=cmd_sn, peer=peer)
+        conn._start()
+        return conn
+
     def _start(self) -> None:
         self._reader.start()
         if self.options.nop_interval:
@@ -671,6 +702,13 @@ class IscsiConnection:
                 self.on_async(event)
             if event.event in (2, 3):  # the target drops the connection / session
                 self._fail(f"target announced a drop (async event {event.event})")
+            elif event.event == 1:  # the target asks for a logout within Parameter3 s
+                threading.Thread(
+                    target=self._logout_on_request,
+                    args=(float(event.parameters[2] or 2),),
+                    name="iscsi-logout",
+                    daemon=True,
+                ).start()
         elif isinstance(event, Rejected):
             with self._lock:
                 reply = self._replies.pop(event.itt, None)
