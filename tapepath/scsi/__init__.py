@@ -99,6 +99,7 @@ from tapepath.scsi.inquiry import (
     enum_or_int,
 )
 from tapepath.scsi.log import (
+    CHANGER_TAPE_ALERT_NAMES,
     TAPE_ALERT_NAMES,
     LogPage,
     LogParameter,
@@ -227,6 +228,7 @@ from tapepath.scsi.vpd import (
 
 __all__ = [
     "BARCODE",
+    "CHANGER_TAPE_ALERT_NAMES",
     "COMPRESSION_ALGORITHMS",
     "DESCRIPTOR_FIXED_LENGTH",
     "ENTRY_COUNT",

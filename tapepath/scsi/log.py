@@ -13,6 +13,7 @@ from tapepath.scsi.cdb import check_opcode, check_reserved, check_zero
 from tapepath.scsi.mode import PageControl
 
 __all__ = [
+    "CHANGER_TAPE_ALERT_NAMES",
     "TAPE_ALERT_NAMES",
     "LogPage",
     "LogParameter",
@@ -336,6 +337,44 @@ TAPE_ALERT_NAMES: dict[int, str] = {
 }
 
 
+# TapeAlert flags of a medium changer (SMC-3 annex): their own numbering, 33..64 reserved.
+CHANGER_TAPE_ALERT_NAMES: dict[int, str] = {
+    1: "Library hardware A",
+    2: "Library hardware B",
+    3: "Library hardware C",
+    4: "Library hardware D",
+    5: "Library diagnostics required",
+    6: "Library interface",
+    7: "Failure prediction",
+    8: "Library maintenance",
+    9: "Library humidity limits",
+    10: "Library temperature limits",
+    11: "Library voltage limits",
+    12: "Library stray tape",
+    13: "Library pick retry",
+    14: "Library place retry",
+    15: "Library load retry",
+    16: "Library door",
+    17: "Library mailslot",
+    18: "Library magazine",
+    19: "Library security",
+    20: "Library security mode",
+    21: "Library offline",
+    22: "Library drive offline",
+    23: "Library scan retry",
+    24: "Library inventory",
+    25: "Library illegal operation",
+    26: "Dual-port interface error",
+    27: "Cooling fan failure",
+    28: "Power supply",
+    29: "Power consumption",
+    30: "Pass-through mechanism failure",
+    31: "Cartridge in pass-through mechanism",
+    32: "Unreadable bar code labels",
+}
+CHANGER_TAPE_ALERT_NAMES.update({n: f"Reserved ({n})" for n in range(33, 65)})
+
+
 def _flags(_inst: Any, attr: Attribute[frozenset[int]], value: frozenset[int]) -> None:
     for flag in value:
         check_uint(f"{attr.name} member", flag, 7)
@@ -365,8 +404,17 @@ class TapeAlert:
 
     @property
     def names(self) -> list[str]:
-        """The names of the set flags, in flag order."""
+        """The names of the set flags of a tape drive (SSC), in flag order."""
         return [TAPE_ALERT_NAMES[f] for f in sorted(self.flags)]
+
+    def names_for(self, device_type: int) -> list[str]:
+        """The names of the set flags for a peripheral device type.
+
+        A medium changer (8) numbers its flags differently from a tape drive (SMC-3
+        against SSC); every other type gets the tape drive's names.
+        """
+        table = CHANGER_TAPE_ALERT_NAMES if device_type == 8 else TAPE_ALERT_NAMES
+        return [table[f] for f in sorted(self.flags)]
 
     def __contains__(self, flag: object) -> bool:
         """``20 in alert``: is flag 20 set?"""

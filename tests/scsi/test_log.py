@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapepath.errors import DecodeError
-from tapepath.scsi.log import TAPE_ALERT_NAMES, LogPage, LogParameter, LogSense, TapeAlert
+from tapepath.scsi.log import (
+    CHANGER_TAPE_ALERT_NAMES,
+    TAPE_ALERT_NAMES,
+    LogPage,
+    LogParameter,
+    LogSense,
+    TapeAlert,
+)
 
 
 def _tapealert_page(flags: set[int], control: int = 0x00) -> bytes:
@@ -126,8 +133,16 @@ class TestTapeAlert:
         assert raw[9:14] == bytes([0x00, 0x02, 0x03, 0x01, 0x00])
 
     def test_names_complete(self) -> None:
-        """Every flag 1..64 has a name."""
+        """Every flag 1..64 has a name, for a drive and for a changer."""
         assert sorted(TAPE_ALERT_NAMES) == list(range(1, 65))
+        assert sorted(CHANGER_TAPE_ALERT_NAMES) == list(range(1, 65))
+
+    def test_changer_names(self) -> None:
+        """A changer's flag 13 is a pick retry, 16 the door; a drive's are other things."""
+        alert = TapeAlert.from_bytes(_tapealert_page({13, 16}))
+        assert alert.names_for(8) == ["Library pick retry", "Library door"]
+        assert alert.names_for(1) == alert.names
+        assert alert.names == ["Recoverable mechanical cartridge failure", "Forced eject"]
 
     def test_wrong_page(self) -> None:
         """A page that is not 2Eh, or a parameter code over 64, is a DecodeError."""
