@@ -19,7 +19,7 @@ from tapepath.scsi.inquiry import Inquiry, StandardInquiry
 from tapepath.scsi.luns import LunList, ReportLuns
 from tapepath.scsi.sense import decode_sense
 from tapepath.scsi.tape import Read6, Rewind, Space6, SpaceCode, Write6, WriteFilemarks6
-from tapepath.testing.tgtd import sid_from_tsih
+from tapepath.testing.tgtd import TgtdInstance, find_free_port, sid_from_tsih
 from tapepath.transport.base import Outcome, Response
 from tapepath.transport.iscsi import IscsiTransport
 from tests.iscsi.conftest import (
@@ -31,6 +31,7 @@ from tests.iscsi.conftest import (
     TGT_SECRET,
     TGT_USER,
     Lab,
+    control_channel,
 )
 
 pytestmark = [pytest.mark.needs("tgtd", "tgtadm", "tgtimg"), pytest.mark.tgtd]
@@ -481,3 +482,36 @@ class TestFailures:
             assert t.execute(TUR, timeout=5).outcome is Outcome.OK
         finally:
             t.close()
+
+
+class TestRedirect:
+    """Login redirection as tgtd sends it."""
+
+    def test_redirect_followed(self, own_tgtd: Lab) -> None:
+        """A target redirected to another portal (another tgtd) is reached there."""
+        other = TgtdInstance(control_port=control_channel())
+        with other:
+            vtl = other.configure_vtl(drives=1, slots=4, disk_mb=16)
+            port = find_free_port("127.0.0.2")
+            other.tgtadm("--op", "new", "--mode", "portal", "--param", f"portal=127.0.0.2:{port}")
+            tid = own_tgtd.vtl.tid
+            own_tgtd.tgt.set_target_param(tid, "RedirectAddress", "127.0.0.2")
+            own_tgtd.tgt.set_target_param(tid, "RedirectPort", str(port))
+            own_tgtd.tgt.set_target_param(tid, "RedirectReason", "Temporary")
+            assert vtl.disk_lun is not None
+            with IscsiTransport(own_tgtd.url(vtl.disk_lun, query="nop_interval=0")) as t:
+                conn = t.session.connection
+                assert conn is not None
+                assert conn.peer == ("127.0.0.2", port)
+                ready(t)
+
+    def test_redirect_loop_bounded(self, own_tgtd: Lab) -> None:
+        """A target that keeps redirecting ends in a LoginError, not a loop."""
+        tgt = own_tgtd.tgt
+        port = find_free_port("127.0.0.2")
+        tgt.tgtadm("--op", "new", "--mode", "portal", "--param", f"portal=127.0.0.2:{port}")
+        tgt.set_target_param(own_tgtd.vtl.tid, "RedirectAddress", "127.0.0.2")
+        tgt.set_target_param(own_tgtd.vtl.tid, "RedirectPort", str(port))
+        tgt.set_target_param(own_tgtd.vtl.tid, "RedirectReason", "Permanent")
+        with pytest.raises(LoginError, match="redirects"):
+            IscsiTransport(own_tgtd.url(own_tgtd.disk_lun))
