@@ -497,17 +497,27 @@ class IscsiConnection:
         return task
 
     def wait(self, task: Task, deadline: float) -> bool:
-        """Wait for ``task`` until ``deadline``; False on timeout (the task is abandoned)."""
+        """Wait for ``task`` until ``deadline``; False on timeout.
+
+        A task that times out is abandoned: later data for it is dropped, and an ABORT
+        TASK is sent (without waiting) so the target frees it and its tag comes back.
+        """
         waiter = task.waiter
         assert isinstance(waiter, _Waiter)
         left = deadline - time.monotonic()
         if left > 0 and waiter.lock.acquire(timeout=left):
             return True
+        segments: list[Bytes] = []
         with self._lock:
             if task.done:
                 waiter.lock.acquire()
                 return True
             self.core.abandon(task)
+            if self._dead is None:
+                _, segments = self.core.task_management(TmfFunction.ABORT_TASK, task.lun, task)
+        if segments:
+            log.info("iscsi_task_abort_sent", itt=task.itt, cmd_sn=task.cmd_sn)
+            self._send(segments)
         return False
 
     def _request(self, build: Callable[[], tuple[int, list[Bytes]]], timeout: float) -> object:

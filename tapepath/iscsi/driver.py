@@ -79,8 +79,13 @@ class IscsiSession:
         conn = self._conn
         return conn is not None and conn.alive
 
-    def reconnect(self, deadline: float | None = None) -> IscsiConnection:
+    def reconnect(self, deadline: float | None = None, *, force: bool = True) -> IscsiConnection:
         """Log in again with the same ISID (session reinstatement); return the connection.
+
+        Args:
+            deadline: ``time.monotonic()`` value by which the login must be done.
+            force: replace a connection that is still alive (False: keep it, which is
+                what a command does when several threads find the path down at once).
 
         Raises:
             LoginError, PathFailureError, ProtocolError: the login failed.
@@ -89,6 +94,8 @@ class IscsiSession:
             if self._closed:
                 raise PathFailureError("the session is closed", maybe_executed=False)
             old = self._conn
+            if not force and old is not None and old.alive:
+                return old
             if old is not None:
                 old.close()
             conn = IscsiConnection.open(self.options, isid=self.isid, deadline=deadline)
@@ -113,7 +120,7 @@ class IscsiSession:
         conn = self._conn
         if conn is not None and conn.alive:
             return conn
-        return self.reconnect(deadline)
+        return self.reconnect(deadline, force=False)
 
     def submit(
         self,

@@ -235,6 +235,14 @@ class IscsiTransport(Transport):
             transferred=task.transferred,
         )
 
+    def ping(self, timeout: float = 5.0) -> float:
+        """One NOP-Out round trip on the current connection, in seconds (a path check).
+
+        Raises:
+            PathFailureError: not connected, or no answer within ``timeout``.
+        """
+        return self.session.ping(timeout)
+
     def reconnect(self, timeout: float = 10.0) -> None:
         """Log in again now with the same ISID (session reinstatement).
 

@@ -216,6 +216,32 @@ class TestHostileTarget:
         assert conn.alive
 
 
+class TestAbortOnTimeout:
+    """A timed-out command is aborted so its tag comes back."""
+
+    def test_abort_task_sent_and_tag_freed(self, pair: tuple[IscsiConnection, FakeTarget]) -> None:
+        """After a timeout the target gets ABORT TASK for that command; COMPLETE frees it."""
+        conn, target = pair
+        task = conn.submit(2, bytes(6), deadline=far())
+        assert task is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        assert not conn.wait(task, time.monotonic() + 0.02)
+        tmf = target.expect(Opcode.TASK_MGMT_REQUEST)
+        assert tmf.flags & 0x7F == 1  # ABORT TASK
+        assert tmf.ttt == cmd.itt  # the Referenced Task Tag
+        assert tmf.words[3] == cmd.cmd_sn  # RefCmdSN
+        assert tmf.immediate
+        target.send(
+            Pdu(Opcode.TASK_MGMT_RESPONSE, 0x80, False, 0, 0, 0, tmf.itt, T.words(0, 1, 2, 64))
+        )
+        deadline = time.monotonic() + 2
+        while conn.core.tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not conn.core.tasks
+        assert task.failure is not None
+        assert conn.alive
+
+
 class TestPingsAndMessages:
     """NOP-Out heartbeat and asynchronous messages."""
 

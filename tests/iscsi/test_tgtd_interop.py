@@ -437,6 +437,29 @@ class TestFailures:
         finally:
             t.close()
 
+    def test_one_login_for_many_threads(self, lab: Lab) -> None:
+        """Threads that find the path down together trigger one reinstatement, not several."""
+        t = IscsiTransport(lab.url(lab.disk_lun, query="nop_interval=0"))
+        try:
+            ready(t)
+            lab.tgt.delete_connection(lab.vtl.tid, self._our_sid(t))
+            deadline = time.monotonic() + 1
+            while t.session.connected and time.monotonic() < deadline:
+                time.sleep(0.005)
+            outcomes: list[Outcome] = []
+            threads = [
+                threading.Thread(target=lambda: outcomes.append(t.execute(TUR, timeout=10).outcome))
+                for _ in range(6)
+            ]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            assert outcomes == [Outcome.OK] * 6
+            assert t.session.logins == 2
+        finally:
+            t.close()
+
     def test_black_hole_detected_by_ping(self, own_tgtd: Lab) -> None:
         """A paused tgtd is declared dead within interval x (misses + 1)."""
         interval, misses = 0.3, 2
