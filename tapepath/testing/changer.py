@@ -239,7 +239,13 @@ class ChangerModel:
             raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0E)
         if dst is not src and dst.cartridge is not None:
             raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0D)
+        self._check_gripper(t, src)
         self._check_can_leave(src)
+
+    def _check_gripper(self, transport: Element, src: Element) -> None:
+        """A gripper still holding a cartridge (a stopped move) cannot pick another."""
+        if transport.cartridge is not None and src is not transport:
+            raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0D)
 
     def _check_can_leave(self, src: Element) -> None:
         drive = src.drive
@@ -300,6 +306,8 @@ class ChangerModel:
         if src.cartridge is None or d1.cartridge is None:
             raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0E)
         if d2 is not src and d2.cartridge is not None:
+            raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0D)
+        if t.cartridge is not None:
             raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0D)
         self._check_can_leave(src)
         self._check_can_leave(d1)

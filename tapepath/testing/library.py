@@ -523,11 +523,15 @@ class VirtualLibrary:
         return self._plan
 
     def install(self, plan: FaultPlan | None) -> None:
-        """Install a fault plan (None removes it); its time triggers count from now."""
+        """Install a fault plan (None removes it); its time triggers count from now.
+
+        A robot stop that fired but has not met a move yet is forgotten.
+        """
         with self._lock:
             if plan is not None:
                 plan.start(self.clock.now())
             self._plan = plan
+            self._robot_stop_pending = False
 
     def _restore_links(self, now: float) -> None:
         for key, when in list(self._restore.items()):

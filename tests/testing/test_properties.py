@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tapepath.scsi.changer import ExchangeMedium, MoveMedium
 from tapepath.scsi.element_status import ElementStatus, ReadElementStatus
-from tapepath.testing import VirtualClock, VirtualLibrary
+from tapepath.testing import FaultPlan, RobotStop, VirtualClock, VirtualLibrary
 from tapepath.testing.changer import ElementKind
 from tapepath.transport import Outcome, Response
 from tests.testing.helpers import ready
@@ -76,6 +76,7 @@ class RobotMachine(RuleBasedStateMachine):
         )
         self.t = ready(self.lib.changer_urls()[0])
         self.model: dict[int, str] = dict(self.lib.inventory())  # type: ignore[arg-type]
+        self.transport = self.lib.layout.transport_start
         self.addresses = sorted(
             e.address
             for e in self.lib.changer.sorted_elements()
@@ -90,10 +91,48 @@ class RobotMachine(RuleBasedStateMachine):
         src = data.draw(st.sampled_from(self.addresses))
         dst = data.draw(st.sampled_from(self.addresses))
         r = self.t.execute(MoveMedium(0, src, dst).to_bytes())
-        ok = src in self.model and (dst not in self.model or dst == src)
+        ok = (
+            src in self.model
+            and (dst not in self.model or dst == src)
+            and self.transport not in self.model
+        )
         assert r.ok == ok, (src, dst, r)
         if ok and src != dst:
             self.model[dst] = self.model.pop(src)
+
+    @rule(data=st.data())
+    def stopped_move(self, data: st.DataObject) -> None:
+        """A robot stop mid-move leaves the cartridge in the transport element."""
+        src = data.draw(st.sampled_from(self.addresses))
+        dst = data.draw(st.sampled_from(self.addresses))
+        self.lib.install(FaultPlan().add(RobotStop()))
+        r = self.t.execute(MoveMedium(0, src, dst).to_bytes())
+        self.lib.install(None)
+        if src == dst and src in self.model and self.transport not in self.model:
+            assert r.ok  # nothing moves, so nothing stops
+            return
+        ok = src in self.model and dst not in self.model and self.transport not in self.model
+        if ok:
+            assert r.sense[2] & 0x0F == 4
+            self.model[self.transport] = self.model.pop(src)
+        else:
+            assert not r.ok
+
+    @rule(data=st.data())
+    def clear_transport(self, data: st.DataObject) -> None:
+        """Whatever is left in the gripper can be put away."""
+        dst = data.draw(st.sampled_from(self.addresses))
+        r = self.t.execute(MoveMedium(0, self.transport, dst).to_bytes())
+        ok = self.transport in self.model and dst not in self.model
+        assert r.ok == ok
+        if ok:
+            self.model[dst] = self.model.pop(self.transport)
+
+    @rule()
+    def power_cycle(self) -> None:
+        """A power cycle moves no cartridge."""
+        self.lib.power_cycle()
+        self.t.execute(bytes(6))  # 29/00 on the new nexus
 
     @rule(data=st.data())
     def exchange(self, data: st.DataObject) -> None:
@@ -101,6 +140,7 @@ class RobotMachine(RuleBasedStateMachine):
         r = self.t.execute(ExchangeMedium(0, src, first, second).to_bytes())
         ok = (
             src != first
+            and self.transport not in self.model
             and src in self.model
             and first in self.model
             and (second not in self.model or second == src)
@@ -126,5 +166,9 @@ class RobotMachine(RuleBasedStateMachine):
         assert seen == self.model
 
 
-RobotMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=20)
+RobotMachine.TestCase.settings = settings(
+    max_examples=25,
+    stateful_step_count=20,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # explain is slow
+)
 TestRobotSequences = RobotMachine.TestCase
