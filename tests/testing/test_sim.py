@@ -57,6 +57,19 @@ class TestUrls:
         with pytest.raises(ValueError, match=r"sim|port|initiator"):
             parse_sim_url(url)
 
+    @given(st.text(max_size=60))
+    def test_arbitrary_text(self, url: str) -> None:
+        """Any text parses or raises ValueError, nothing else."""
+        try:
+            name, device, port, initiator = parse_sim_url("sim://" + url)
+        except ValueError:
+            return
+        assert name
+        assert device
+        assert "/" not in device
+        assert port >= 0
+        assert initiator
+
 
 class TestContract:
     """The transport contract as SimTransport keeps it."""
