@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from tapepath.testing import FaultPlan, VirtualClock, VirtualLibrary
+from tapepath.testing import AtCommand, FaultPlan, ResponseLost, VirtualClock, VirtualLibrary
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 
 
-def example_namespace() -> dict[str, Any]:
+def example_namespace(marker: str = "def backup(") -> dict[str, Any]:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
-    code = next(b for b in blocks if "def backup(" in b)
+    code = next(b for b in blocks if marker in b)
     ns: dict[str, Any] = {}
     exec(compile(code, str(DOC), "exec"), ns)
     return ns
@@ -35,6 +35,30 @@ class TestDocsExample:
             lib.install(plan)
             ns[name](lib, plan)
             assert plan.fired, "the example's fault never fired"
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "test_load_after_control_path_failure",
+            "test_load_after_a_cut_activates_the_passive_path",
+        ],
+    )
+    def test_changer_example(self, name: str) -> None:
+        """Run one changer example test with a library and an installed plan."""
+        ns = example_namespace("def load(")
+        with VirtualLibrary(f"docs-{name}"[:60], clock=VirtualClock()) as lib:
+            plan = FaultPlan()
+            lib.install(plan)
+            ns[name](lib, plan)
+            assert plan.fired, "the example's fault never fired"
+
+    def test_changer_example_lost_response(self) -> None:
+        """The loader's READ ELEMENT STATUS check finishes a move whose answer was lost."""
+        ns = example_namespace("def load(")
+        with VirtualLibrary("docs-lost-move", clock=VirtualClock()) as lib:
+            lib.install(FaultPlan().add(ResponseLost(device="changer", trigger=AtCommand(2))))
+            ns["load"](lib.changer_urls(), lib.slot_address(0), lib.drive_address(0))
+            assert lib.where("TP0001L8") == lib.drive_address(0)
 
     def test_blind_resend_would_duplicate(self) -> None:
         """Without the READ POSITION check the lost response duplicates a record."""
