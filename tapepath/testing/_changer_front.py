@@ -116,6 +116,8 @@ class ChangerFront(Front):
         cart = ch.pick(cmd.source)
         if self.lib.robot_wait(s):
             raise Check(SenseKey.HARDWARE_ERROR, 0x15, 0x01)
+        if ch.element(cmd.destination).cartridge is not None:  # filled by hand meanwhile
+            raise Check(SenseKey.ILLEGAL_REQUEST, 0x3B, 0x0D)
         ch.put(cmd.destination, cart, cmd.source)
         self._entered(ch.element(cmd.destination))
         return b""

@@ -240,6 +240,35 @@ class TestMoves:
             assert lib.where("TP0001L8") == lib.slot_address(20)
             assert lib.clock.now() == pytest.approx(3.0)
 
+    def test_destination_filled_during_move(self) -> None:
+        """An operator filling the destination mid-move: 3B/0D, cartridge kept in the gripper."""
+        gate = threading.Event()
+        release = threading.Event()
+
+        class Clock(VirtualClock):
+            def sleep(self, seconds: float) -> None:
+                gate.set()
+                release.wait(5)
+                super().sleep(seconds)
+
+        with VirtualLibrary("race", move_time=1.0, clock=Clock()) as lib:
+            chg = ready(lib.changer_urls()[0])
+            dst = lib.slot_address(20)
+            result: list[object] = []
+            th = threading.Thread(
+                target=lambda: result.append(
+                    chg.execute(MoveMedium(0, lib.slot_address(0), dst).to_bytes())
+                )
+            )
+            th.start()
+            assert gate.wait(5)
+            lib.insert(dst, "HAND01L8")
+            release.set()
+            th.join(5)
+            assert sense_of(result[0]) == (5, 0x3B, 0x0D)  # type: ignore[arg-type]
+            assert lib.where("TP0001L8") == lib.layout.transport_start
+            assert lib.where("HAND01L8") == dst
+
 
 class TestOperator:
     """Operator actions on the library."""
