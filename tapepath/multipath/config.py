@@ -35,6 +35,7 @@ from attrs import field, frozen
 
 from tapepath.errors import ConfigError
 from tapepath.multipath.policy import MultipathPolicy
+from tapepath.multipath.redact import redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,20 +58,24 @@ _DEVICE_KEYS = frozenset({"paths", "handler", "device_type"})
 _DEVICE_TYPES = {"tape": 1, "changer": 8, "disk": 0}
 
 
+def _redacted_urls(paths: tuple[str, ...]) -> str:
+    return repr(tuple(redact_url(p) for p in paths))
+
+
 @frozen
 class DeviceConfig:
     """One ``[devices.ALIAS]`` table.
 
     Attributes:
         alias: the alias.
-        paths: the path URLs, in order of preference.
+        paths: the path URLs, in order of preference (shown without secrets in repr).
         policy: the defaults with this device's settings applied.
         handler: the activation handler name, or None to choose by INQUIRY.
         device_type: the peripheral device type, when given.
     """
 
     alias: str
-    paths: tuple[str, ...]
+    paths: tuple[str, ...] = field(repr=_redacted_urls)
     policy: MultipathPolicy
     handler: str | None = None
     device_type: int | None = None

@@ -35,6 +35,7 @@ from tapepath.multipath.identify import PathInfo, identify
 from tapepath.multipath.lazy import open_or_defer
 from tapepath.multipath.path import Path, PathIdentity
 from tapepath.multipath.policy import MultipathPolicy
+from tapepath.multipath.redact import redact_url
 from tapepath.transport.base import Response, Transport
 from tapepath.transport.registry import open_transport
 
@@ -174,7 +175,7 @@ class Discovery:
                     source, opener=self.opener, sysfs_root=self.sysfs_root, dev_root=self.dev_root
                 )
             except (TapepathError, OSError, LookupError) as exc:
-                log.warning("discovery_source_failed", source=source, error=str(exc))
+                log.warning("discovery_source_failed", source=redact_url(source), error=_clean(exc))
                 continue
             for url in urls:
                 self._add_url(url)
@@ -187,13 +188,13 @@ class Discovery:
         try:
             transport = self.opener(url)
         except (TapepathError, OSError, ValueError) as exc:
-            log.warning("discovery_open_failed", path=url, error=str(exc))
+            log.warning("discovery_open_failed", path=redact_url(url), error=_clean(exc))
             return
 
         try:
             info = identify(_sender(transport))
         except DecodeError as exc:
-            log.warning("discovery_identify_failed", path=url, error=str(exc))
+            log.warning("discovery_identify_failed", path=redact_url(url), error=_clean(exc))
             transport.close()
             return
         if info.qualifier != 0:  # no logical unit connected here
@@ -243,6 +244,10 @@ class Discovery:
             designator=info.key,
             path=url,
         )
+
+
+def _clean(exc: BaseException) -> str:
+    return redact_url(str(exc))
 
 
 def _sender(t: Transport) -> Callable[[bytes, int], Response]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import structlog
 
 from tapepath.errors import TransportError, TransportUnavailableError, UnknownSchemeError
+from tapepath.multipath.redact import redact_url
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport
 
 __all__ = ["LazyTransport", "open_or_defer"]
@@ -24,13 +25,14 @@ class LazyTransport(Transport):
     """Opens ``url`` with ``opener`` on first use, retrying at every command until it works.
 
     Args:
-        url: the path URL.
+        url: the path URL (shown as :attr:`url` with its secrets removed).
         opener: opens the real transport (``tapepath.open_transport``).
         first_error: why the first attempt failed (kept for :attr:`last_error`).
     """
 
     def __init__(self, url: str, opener: Callable[[str], Transport], first_error: str = "") -> None:
-        self.url = url
+        self.url = redact_url(url)
+        self._target = url
         self._opener = opener
         self._real: Transport | None = None
         self._lock = threading.Lock()
@@ -42,9 +44,9 @@ class LazyTransport(Transport):
         with self._lock:
             if self._real is None and not self._closed:
                 try:
-                    self._real = self._opener(self.url)
+                    self._real = self._opener(self._target)
                 except (TransportError, OSError) as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.last_error = redact_url(f"{type(exc).__name__}: {exc}")
             return self._real
 
     def execute(
@@ -105,6 +107,6 @@ def open_or_defer(url: str, opener: Callable[[str], Transport]) -> tuple[Transpo
     except (UnknownSchemeError, TransportUnavailableError):
         raise
     except (TransportError, OSError) as exc:
-        lazy = LazyTransport(url, opener, f"{type(exc).__name__}: {exc}")
-        log.warning("path_open_failed", path=url, error=lazy.last_error)
+        lazy = LazyTransport(url, opener, redact_url(f"{type(exc).__name__}: {exc}"))
+        log.warning("path_open_failed", path=lazy.url, error=lazy.last_error)
         return lazy, False
