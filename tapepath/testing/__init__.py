@@ -31,7 +31,7 @@ from tapepath.testing.faults import (
     TaskSetFull,
     When,
 )
-from tapepath.testing.library import VirtualLibrary, lookup
+from tapepath.testing.library import VirtualLibrary, lookup, registered_libraries
 from tapepath.testing.mock import MockTransport, Request
 from tapepath.testing.nexus import AluaState
 from tapepath.testing.sim import SimTransport
@@ -69,4 +69,5 @@ __all__ = [
     "VirtualLibrary",
     "When",
     "lookup",
+    "registered_libraries",
 ]

@@ -202,6 +202,19 @@ class TestOverScsi:
         p1 = ready(lib.drive_urls(0)[1])
         assert p1.execute(Write6.for_data(b"x").to_bytes(), data_out=b"x").ok
 
+    def test_two_initiators_on_one_port(self, lib: VirtualLibrary) -> None:
+        """Initiators named in the URL are distinct I_T nexuses on the same port."""
+        url = lib.drive_urls(0)[0]
+        a = ready(url + "&initiator=iqn.2026-11.test:a")
+        b = ready(url + "&initiator=iqn.2026-11.test:b")
+        assert pr_out(a, PrOutAction.REGISTER, sa_key=1).ok
+        assert pr_out(a, PrOutAction.RESERVE, 1, rtype=PrType.WRITE_EXCLUSIVE).ok
+        r = b.execute(Write6.for_data(b"x").to_bytes(), data_out=b"x")
+        assert r.status == Status.RESERVATION_CONFLICT
+        assert a.execute(Write6.for_data(b"x").to_bytes(), data_out=b"x").ok
+        full = ReadFullStatus.from_bytes(pr_in(b, PrInAction.READ_FULL_STATUS))
+        assert [d.transport_id.iscsi_name for d in full.descriptors] == ["iqn.2026-11.test:a"]
+
     def test_unregistered_reserve_conflicts(self, lib: VirtualLibrary) -> None:
         """RESERVE without registering: RESERVATION CONFLICT."""
         p0 = ready(lib.drive_urls(0)[0])
