@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +25,13 @@ from tapepath.scsi.luns import LunList, ReportLuns
 from tapepath.scsi.opcodes import OneCommandSupport, ReportSupportedOpcodes, SupportedOpcodes
 from tapepath.scsi.sense import decode_sense
 from tapepath.scsi.vpd import DeviceIdentification, UnitSerialNumber
-from tapepath.testing import AluaState, SimTransport, VirtualLibrary
+from tapepath.testing import (
+    AluaState,
+    SimTransport,
+    VirtualLibrary,
+    lookup,
+    registered_libraries,
+)
 from tapepath.transport import Transport
 from tests.testing.helpers import ready, sense_of
 
@@ -89,6 +96,16 @@ class TestUrls:
         with pytest.raises(TransportError):
             tapepath.open_transport("sim://once/changer")
         VirtualLibrary("once").close()
+
+    def test_registry_is_weak(self) -> None:
+        """A library nobody holds leaves the registry by itself."""
+        lib = VirtualLibrary("weakly-held")
+        assert "weakly-held" in registered_libraries()
+        del lib
+        gc.collect()
+        assert "weakly-held" not in registered_libraries()
+        with pytest.raises(LookupError):
+            lookup("weakly-held")
 
     def test_device_by_index_and_serial(self, lib: VirtualLibrary) -> None:
         """DEVICE may be an index or a serial number."""
