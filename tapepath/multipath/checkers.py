@@ -4,8 +4,9 @@ The monitor runs a checker on idle, passive and failed paths; what it answers go
 :func:`apply_check`, which asks the path group for the state change (so failures are
 found with no command outstanding, and a path that comes back is reinstated).
 
-- ``auto`` (the default): ``rtpg`` where the device's handler reads ALUA access states,
-  else ``tur``.
+- ``auto`` (the default): ``inquiry`` on ACTIVE paths (it leaves unit attentions for
+  the application's next command); on the others ``rtpg`` where the device's handler
+  reads ALUA access states, else ``tur``.
 - ``tur``: TEST UNIT READY. GOOD or any device answer is UP, 02/04/0B or 0C is
   STANDBY, 02/04/0A is TRANSITIONING, a transport failure or 02/04/12 is DOWN.
 - ``inquiry``: INQUIRY (36 bytes). Answered at all is ALIVE (INQUIRY works on standby
@@ -190,12 +191,20 @@ def _guard(name: str, run: Callable[[], PathCheck]) -> PathCheck:
 
 
 class AutoChecker:
-    """The ALUA handler's access-state check where the device has one, else TEST UNIT READY."""
+    """INQUIRY on ACTIVE paths; on the others the ALUA handler's access-state check where
+    the device has one, else TEST UNIT READY.
+
+    An idle ACTIVE path is the one the application's next command takes: probing it
+    with INQUIRY, which neither reports nor clears a unit attention, leaves a pending
+    reset or power-on for that command (and recovery) to see.
+    """
 
     name = "auto"
 
     def check(self, device: MultipathDevice, path: Path, timeout: float) -> PathCheck:
-        """Use ``rtpg`` when the device's handler reads access states, else ``tur``."""
+        """Pick the probe by the path's state (see the class doc)."""
+        if path.state is PathState.ACTIVE:
+            return InquiryChecker().check(device, path, timeout)
         if getattr(device.handler, "check_path", None) is not None:
             return RtpgChecker().check(device, path, timeout)
         return TurChecker().check(device, path, timeout)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapepath.errors import DecodeError, NoPathError
-from tapepath.multipath import MultipathDevice, PathState
+from tapepath.multipath import MultipathDevice, PathMonitor, PathState
 from tapepath.multipath.checkers import CheckResult, RtpgChecker
 from tapepath.multipath.handlers import (
     AluaHandler,
@@ -135,6 +135,32 @@ class TestAluaActivation:
         assert c.check(dev, _p(dev, 1), 1).result is CheckResult.DOWN
         unit.states[0] = AccessState.OFFLINE
         assert c.check(dev, _p(dev, 0), 1).result is CheckResult.DOWN
+
+
+class TestAutoChecker:
+    """The default checker leaves unit attentions on active paths for the application."""
+
+    def test_active_probed_with_inquiry(self) -> None:
+        """An idle active path gets INQUIRY; its pending reset reaches the next command."""
+        unit = FakeAluaUnit(ports=2, active=0)
+        clock = FakeClock()
+        mon = PathMonitor(clock=clock)
+        dev = MultipathDevice(
+            unit.transports, handler=AluaHandler(), monitor=mon, clock=clock, polling_interval=1
+        )
+        unit.unit_attentions[0].append((0x29, 0x00))
+        before = len(unit.transports[0].requests)
+        mon.run_once()
+        clock.advance(1)
+        mon.run_once()
+        probes = [r.cdb[0] for r in unit.transports[0].requests[before:]]
+        assert probes == [0x12]
+        assert _p(dev, 0).take_unit_attentions() == []
+        r = dev.execute(TUR)
+        sense = r.sense_data
+        assert sense is not None
+        assert (sense.sense_key, sense.asc) == (6, 0x29)
+        assert [r.cdb[0] for r in unit.transports[1].requests[-1:]] == [0xA3]  # passive: rtpg
 
 
 class TestPassivePathHandler:
