@@ -120,7 +120,15 @@ class _Reply:
         self.value: object = None
 
 
+_SOCKET_BUFFER: int | None = None
+"""SO_RCVBUF/SO_SNDBUF to set, or None to keep the kernel's autotuning."""
+
+
 def _tune(sock: socket.socket) -> None:
+    if _SOCKET_BUFFER is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)):
@@ -155,6 +163,7 @@ class _Reader:
         self.start = 0
         self.end = 0
         self.before_wait = before_wait
+        self.batch = _BATCH
 
     def _fill(self, need: int) -> None:
         if self.start + need > len(self.buf):
@@ -163,9 +172,10 @@ class _Reader:
             self.start, self.end = 0, n
         while self.end - self.start < need:
             self.before_wait()
-            # at most _BATCH per call: enough to batch small PDUs, while the bulk of a
-            # large data segment is left for read_into to receive in place
-            got = self.sock.recv_into(self.view[self.end :], min(len(self.buf) - self.end, _BATCH))
+            # at most self.batch per call: enough to batch small PDUs, while the bulk of
+            # a large data segment is left for read_into to receive in place
+            want = max(need - (self.end - self.start), self.batch)
+            got = self.sock.recv_into(self.view[self.end :], min(len(self.buf) - self.end, want))
             if not got:
                 raise ConnectionError("connection closed by the target")
             self.end += got
@@ -638,6 +648,9 @@ class IscsiConnection:
                     if hd and bytes(reader.take(4)) != digest_bytes(bhs):
                         raise ProtocolError("header digest mismatch")
                     itt, offset = f[8], f[14]
+                    # after a large segment the next one is likely large too: then read
+                    # just its header, so its data goes straight to its buffer
+                    reader.batch = _BATCH if n < _BATCH // 2 else BHS_LEN
                     if n:
                         with lock:
                             dest = core.data_in_sink(itt, f[13], offset, n)
