@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
 
@@ -43,6 +43,9 @@ from tapepath.multipath.policy import FailbackMode, MultipathPolicy
 from tapepath.multipath.selectors import FailoverSelector, Selector, make_selector
 from tapepath.multipath.verdict import PathVerdict, may_concern_path, path_verdict
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport
+
+if TYPE_CHECKING:
+    from tapepath.multipath.monitor import PathMonitor
 
 __all__ = ["MultipathDevice"]
 
@@ -105,7 +108,7 @@ class MultipathDevice(Transport):
         selector: Selector | str | None = None,
         handler: ActivationHandler | str | None = "auto",
         recovery: RecoveryHook | None = None,
-        monitor: Any = True,
+        monitor: PathMonitor | bool | None = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         **settings: Any,
@@ -143,7 +146,7 @@ class MultipathDevice(Transport):
         self._failback_since: dict[int, float] = {}
         self.group.add_listener(self._on_state_change)
         self.handler.attach(self)
-        self._monitor: Any = None
+        self._monitor: PathMonitor | None = None
         if monitor is True:
             from tapepath.multipath.monitor import default_monitor  # noqa: PLC0415
 

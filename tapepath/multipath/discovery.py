@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -38,6 +38,9 @@ from tapepath.multipath.policy import MultipathPolicy
 from tapepath.multipath.redact import redact_url
 from tapepath.transport.base import Response, Transport
 from tapepath.transport.registry import open_transport
+
+if TYPE_CHECKING:
+    from tapepath.multipath.monitor import PathMonitor
 
 __all__ = ["Discovery", "discover", "expand_source", "open_device"]
 
@@ -140,7 +143,7 @@ class Discovery:
         self,
         *,
         policy: MultipathPolicy | None = None,
-        monitor: Any = True,
+        monitor: PathMonitor | bool | None = True,
         opener: Opener = open_transport,
         sysfs_root: str = "/sys",
         dev_root: str = "/dev",
@@ -266,7 +269,7 @@ def discover(
     sources: Iterable[str],
     *,
     policy: MultipathPolicy | None = None,
-    monitor: Any = True,
+    monitor: PathMonitor | bool | None = True,
     **settings: Any,
 ) -> list[MultipathDevice]:
     """Find the devices behind ``sources``, one :class:`MultipathDevice` per logical unit.
@@ -287,7 +290,7 @@ def open_device(
     paths_or_alias: str | Sequence[str],
     *,
     config: Config | None = None,
-    monitor: Any = True,
+    monitor: PathMonitor | bool | None = True,
     **settings: Any,
 ) -> MultipathDevice:
     """Open one device from a list of path URLs or a configuration alias.
