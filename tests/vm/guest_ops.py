@@ -1,0 +1,314 @@
+"""Steps the host runs inside the VM through the agent (``VirtualMachine.call(NAME, ...)``).
+
+Every function takes and returns JSON values only (bytes travel as hex). They run as
+root in the guest, in a chroot of this machine's file system, with the project on the
+same path as on the host.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as errno_mod
+import fcntl
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tapepath.transport.base import Response
+from tapepath.transport.sg import SgTransport
+from tapepath.transport.sg_struct import SG_DXFER_FROM_DEV, SG_DXFER_NONE, SG_IO, SgIoHdr
+from tapepath.transport.sysfs import list_sg_devices
+
+_DAEMONS: dict[str, subprocess.Popen[bytes]] = {}
+_TRANSPORTS: dict[str, SgTransport] = {}
+_BACKGROUND: dict[str, tuple[threading.Thread, threading.Event, list[dict[str, Any]]]] = {}
+
+
+def _run(*argv: str, timeout: float = 60) -> str:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} -> {res.returncode}: {res.stderr.strip()}")
+    return res.stdout
+
+
+# -- bring-up ----------------------------------------------------------------------
+
+
+def start_iscsid() -> bool:
+    """Start ``iscsid -f`` in the background and wait until iscsiadm reaches it."""
+    if "iscsid" not in _DAEMONS:
+        with open("/tmp/iscsid.log", "wb") as log:
+            _DAEMONS["iscsid"] = subprocess.Popen(["iscsid", "-f"], stdout=log, stderr=log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        res = subprocess.run(["iscsiadm", "-m", "session"], capture_output=True, check=False)
+        if res.returncode in (0, 21):  # 21: no active sessions
+            return True
+        time.sleep(0.1)
+    raise RuntimeError("iscsid did not answer: " + Path("/tmp/iscsid.log").read_text())
+
+
+def _session_of(port: int) -> int | None:
+    for conn in Path("/sys/class/iscsi_connection").glob("connection*"):
+        try:
+            if int((conn / "persistent_port").read_text()) == port:
+                m = re.match(r"connection(\d+):", conn.name)
+                return int(m.group(1)) if m else None
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def login(
+    iqn: str, host: str, ports: list[int], replacement_timeout: int, expect_nodes: int
+) -> list[int]:
+    """Log in to ``iqn`` at each ``host:port`` (node records made by hand), in order.
+
+    Returns:
+        The iSCSI session number of each portal, in ``ports`` order.
+    """
+    sessions: list[int] = []
+    for port in ports:
+        portal = f"{host}:{port}"
+        _run("iscsiadm", "-m", "node", "-o", "new", "-T", iqn, "-p", portal)
+        for name, value in (
+            ("node.session.timeo.replacement_timeout", str(replacement_timeout)),
+            ("node.conn[0].timeo.noop_out_interval", "2"),
+            ("node.conn[0].timeo.noop_out_timeout", "2"),
+            ("node.session.initial_login_retry_max", "2"),
+        ):
+            _run("iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "-o", "update",
+                 "-n", name, "-v", value)  # fmt: skip
+        _run("iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "--login")
+        sid = _session_of(port)
+        if sid is None:
+            raise RuntimeError(f"no session for {portal} after login")
+        sessions.append(sid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        nodes = list(Path("/sys/class/scsi_generic").glob("sg*"))
+        if len(nodes) >= expect_nodes and all(Path("/dev", n.name).exists() for n in nodes):
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"expected {expect_nodes} sg nodes, have {len(nodes)}")
+    return sessions
+
+
+def set_recovery_tmo(session: int, seconds: int) -> int:
+    """Set a session's replacement timeout through sysfs; return the value read back."""
+    p = Path(f"/sys/class/iscsi_session/session{session}/recovery_tmo")
+    p.write_text(str(seconds))
+    return int(p.read_text())
+
+
+def session_state(session: int) -> str:
+    """The session's state in sysfs (LOGGED_IN, FAILED, FREE ...)."""
+    return Path(f"/sys/class/iscsi_session/session{session}/state").read_text().strip()
+
+
+# -- enumeration -------------------------------------------------------------------
+
+
+def _session_of_node(name: str) -> int | None:
+    real = os.path.realpath(f"/sys/class/scsi_generic/{name}/device")
+    m = re.search(r"/session(\d+)/", real)
+    return int(m.group(1)) if m else None
+
+
+def list_paths() -> list[dict[str, Any]]:
+    """Every sg node as tapepath's sysfs enumeration sees it, with its iSCSI session."""
+    out = []
+    for dev in list_sg_devices():
+        out.append(
+            {
+                "name": dev.name,
+                "path": dev.path,
+                "hctl": None if dev.address is None else str(dev.address),
+                "type": dev.peripheral_type,
+                "vendor": dev.vendor,
+                "product": dev.product,
+                "serial": dev.serial,
+                "identifier": dev.identifier,
+                "vpd_pg83": None if dev.vpd_pg83 is None else dev.vpd_pg83.hex(),
+                "session": _session_of_node(dev.name),
+                "from_inquiry": list(dev.from_inquiry),
+                "state": dev.state,
+            }
+        )
+    return out
+
+
+# -- commands through tapepath -------------------------------------------------------
+
+
+def _transport(path: str) -> SgTransport:
+    t = _TRANSPORTS.get(path)
+    if t is None:
+        t = _TRANSPORTS[path] = SgTransport(path)
+    return t
+
+
+def _response(r: Response) -> dict[str, Any]:
+    detail = None
+    if r.detail is not None:
+        d = r.detail
+        detail = {
+            "message": d.message,
+            "maybe_executed": d.maybe_executed,
+            "errno": d.errno,
+            "host_status": d.host_status,
+            "driver_status": d.driver_status,
+        }
+    return {
+        "outcome": r.outcome.value,
+        "status": int(r.status),
+        "data": r.data.hex(),
+        "sense": r.sense.hex(),
+        "residual": r.residual,
+        "duration": r.duration,
+        "detail": detail,
+    }
+
+
+def execute(
+    path: str,
+    cdb: str,
+    data_in_len: int = 0,
+    data_out: str = "",
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Run one command through tapepath's SgTransport; the whole Response as JSON."""
+    t = _transport(path)
+    r = t.execute(
+        bytes.fromhex(cdb), data_in_len=data_in_len, data_out=bytes.fromhex(data_out),
+        timeout=timeout,
+    )  # fmt: skip
+    return _response(r)
+
+
+def start_writer(path: str, block_bytes: int = 256 * 1024, timeout: float = 30.0) -> bool:
+    """Keep WRITE(10)s going to a disk node in a thread until one fails as a path failure.
+
+    A unit attention is skipped; the first path failure (the command that was in
+    flight when the path was cut) ends the loop. See :func:`stop_writer`.
+    """
+    stop = threading.Event()
+    results: list[dict[str, Any]] = []
+
+    def run() -> None:
+        blocks = block_bytes // 512
+        data = bytes(block_bytes)
+        writes = 0
+        with SgTransport(path) as t:
+            lba = 0
+            while not stop.is_set():
+                cdb = bytes([0x2A, 0]) + lba.to_bytes(4, "big") + bytes([0])
+                cdb += blocks.to_bytes(2, "big") + bytes([0])
+                r = t.execute(cdb, data_out=data, timeout=timeout)
+                writes += 1
+                lba = (lba + blocks) % (4 * blocks)
+                if r.path_failed:
+                    results.append(_response(r))
+                    break
+        results.append({"writes": writes})
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    _BACKGROUND["writer"] = (thread, stop, results)
+    return True
+
+
+def stop_writer(wait: float = 30.0) -> list[dict[str, Any]]:
+    """Stop the writer (after ``wait`` seconds at most) and return what it recorded."""
+    thread, stop, results = _BACKGROUND.pop("writer")
+    thread.join(wait)
+    stop.set()
+    thread.join(5)
+    return list(results)
+
+
+def close_transports() -> int:
+    """Close every cached transport; returns how many there were."""
+    n = len(_TRANSPORTS)
+    for t in _TRANSPORTS.values():
+        t.close()
+    _TRANSPORTS.clear()
+    return n
+
+
+# -- the raw kernel answer, for recording the phases of a cut path -------------------
+
+
+def raw_sg_io(path: str, cdb: str, data_in_len: int = 0, timeout_ms: int = 10000) -> dict[str, Any]:
+    """One synchronous SG_IO ioctl, everything the kernel returned, nothing interpreted."""
+    cdb_b = bytes.fromhex(cdb)
+    cdb_buf = ctypes.create_string_buffer(cdb_b, len(cdb_b))
+    sense = ctypes.create_string_buffer(64)
+    data = ctypes.create_string_buffer(max(data_in_len, 1))
+    hdr = SgIoHdr()
+    hdr.interface_id = ord("S")
+    hdr.dxfer_direction = SG_DXFER_FROM_DEV if data_in_len else SG_DXFER_NONE
+    hdr.cmd_len = len(cdb_b)
+    hdr.mx_sb_len = 64
+    hdr.dxfer_len = data_in_len
+    hdr.dxferp = ctypes.cast(data, ctypes.c_void_p) if data_in_len else None
+    hdr.cmdp = ctypes.cast(cdb_buf, ctypes.c_void_p)
+    hdr.sbp = ctypes.cast(sense, ctypes.c_void_p)
+    hdr.timeout = timeout_ms
+    start = time.monotonic()
+    err = 0
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    except OSError as e:
+        return {"open_errno": errno_mod.errorcode.get(e.errno or 0, e.errno), "seconds": 0.0}
+    try:
+        fcntl.ioctl(fd, SG_IO, hdr)  # type: ignore[call-overload]
+    except OSError as e:
+        err = e.errno or 0
+    finally:
+        os.close(fd)
+    return {
+        "errno": errno_mod.errorcode.get(err, err) if err else 0,
+        "status": hdr.status,
+        "host_status": hdr.host_status,
+        "driver_status": hdr.driver_status,
+        "sense": sense.raw[: hdr.sb_len_wr].hex(),
+        "resid": hdr.resid,
+        "duration_ms": hdr.duration,
+        "info": hdr.info,
+        "seconds": round(time.monotonic() - start, 3),
+    }
+
+
+# -- sg3_utils and benchmarks ---------------------------------------------------------
+
+
+def sg_tool(argv: list[str], timeout: float = 120) -> dict[str, Any]:
+    """Run an sg3_utils tool; rc, output and the wall time."""
+    start = time.monotonic()
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    return {
+        "rc": res.returncode,
+        "stdout": res.stdout,
+        "stderr": res.stderr,
+        "seconds": time.monotonic() - start,
+    }
+
+
+def tur_loop(path: str, n: int) -> dict[str, Any]:
+    """``n`` TEST UNIT READY through one SgTransport; wall time and failures."""
+    cdb = bytes(6)
+    bad = 0
+    with SgTransport(path) as t:
+        t.execute(cdb, timeout=10)
+        start = time.perf_counter()
+        for _ in range(n):
+            if not t.execute(cdb, timeout=10).ok:
+                bad += 1
+        seconds = time.perf_counter() - start
+    return {"n": n, "seconds": seconds, "failed": bad}
