@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import itertools
 import os
 import select
 import struct
@@ -61,7 +62,7 @@ _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
 _POLL_BAD = select.POLLERR | select.POLLHUP | select.POLLNVAL
 _QUEUE_FULL = (errno.EAGAIN, errno.EDOM)
-_PACK_ID_MAX = 0x7FFFFFFF
+_PACK_ID_MAX = 0x7FFFFFFF  # pack_id is a C int: ids wrap within it
 _TIMED_OUT = "no completion within the deadline; the command may still be in flight"
 
 
@@ -95,8 +96,8 @@ class SgTransport(Transport):
         self._local = threading.local()
         self._inflight: dict[int, Kit] = {}
         self._retired: dict[int, Kit] = {}
-        self._next_id = 1
-        self._reader = False
+        self._ids = itertools.count(1)
+        self._read_lock = threading.Lock()  # held by the one thread reading completions
         self._waiters = 0
         self._closed = False
         self._fd_closed = False
@@ -266,20 +267,16 @@ class SgTransport(Transport):
     ) -> Response | tuple[int, int, int, int, int]:
         """Submit ``kit`` and wait: the completion's fields, or a failure Response.
 
-        Fast path: nobody else is reading completions, so this thread becomes the reader
-        without registering the command, writes it, polls, and reads its own completion:
-        two short lock sections, one write, one poll, one read. Anything else (another
-        reader, a late completion first, an error, the deadline) goes the general way.
+        Fast path: nobody else is reading completions, so this thread takes the reader
+        role (a non-blocking lock) without registering the command, writes it, polls and
+        reads its own completion: one write, one poll, one read, no other lock. Anything
+        else (another reader, a late completion first, an error, the deadline) registers
+        the command and goes the general way.
         """
-        lock = self._lock
-        lock.acquire()
-        if self._reader or self._closed or not self._async:
-            lock.release()
+        read_lock = self._read_lock
+        if self._closed or not self._async or not read_lock.acquire(False):
             return self._issue_slow(kit, start, timeout)
-        self._reader = True
-        pid = self._next_id
-        self._next_id = pid + 1 if pid < _PACK_ID_MAX else 1
-        lock.release()
+        pid = next(self._ids) & _PACK_ID_MAX
         hdr = kit.hdr
         hdr.pack_id = pid
         try:
@@ -304,11 +301,9 @@ class SgTransport(Transport):
                     )
                     got = rhdr.pack_id
                     if got == pid:
-                        lock.acquire()
-                        self._reader = False
+                        read_lock.release()
                         if self._waiters:
-                            self._cond.notify_all()
-                        lock.release()
+                            self._notify()
                         return out
                     self._register(kit, pid, release_reader=False)
                     self._dispatch(got, out)
@@ -334,7 +329,7 @@ class SgTransport(Transport):
             kit.error = 0
             self._inflight[pid] = kit
             if release_reader:
-                self._reader = False
+                self._read_lock.release()
                 if self._waiters:
                     self._cond.notify_all()
 
@@ -349,12 +344,13 @@ class SgTransport(Transport):
     ) -> Response | tuple[int, int, int, int, int]:
         """Submit while another thread reads completions (or on a synchronous node)."""
         if not self._async:
+            if self._closed:
+                raise TransportError(f"{self.url}: transport is closed")
             return self._submit_sync(kit, start + timeout, start)
         with self._lock:
             if self._closed:
                 raise TransportError(f"{self.url}: transport is closed")
-            pid = self._next_id
-            self._next_id = pid + 1 if pid < _PACK_ID_MAX else 1
+            pid = next(self._ids) & _PACK_ID_MAX
             kit.hdr.pack_id = pid
             kit.done = False
             kit.error = 0
@@ -365,11 +361,30 @@ class SgTransport(Transport):
             return self._write_failed(kit, pid, exc, start + timeout, start)
         return self._finish_wait(kit, pid, start, timeout)
 
-    def _release_reader(self) -> None:
+    def _notify(self) -> None:
         with self._lock:
-            self._reader = False
-            if self._waiters:
-                self._cond.notify_all()
+            self._cond.notify_all()
+
+    def _release_reader(self) -> None:
+        """Give up the reader role and wake the waiters.
+
+        Waiters count themselves before they try the reader role (both under the
+        condition's lock), so reading the count after the release loses no wakeup.
+        """
+        self._read_lock.release()
+        if self._waiters:
+            self._notify()
+
+    def _take_reader(self, wait: float) -> bool:
+        """Take the reader role, or wait up to ``wait`` seconds (caller holds the lock)."""
+        self._waiters += 1
+        try:
+            if self._read_lock.acquire(False):
+                return True
+            self._cond.wait(wait)
+            return False
+        finally:
+            self._waiters -= 1
 
     def _write_failed(
         self, kit: Kit, pid: int, exc: OSError, deadline: float, start: float
@@ -403,14 +418,8 @@ class SgTransport(Transport):
         if remaining <= 0:
             return False
         with self._lock:
-            if self._reader:
-                self._waiters += 1
-                try:
-                    self._cond.wait(min(remaining, 0.05))
-                finally:
-                    self._waiters -= 1
+            if not self._take_reader(min(remaining, 0.05)):
                 return True
-            self._reader = True
         try:
             ready = self._poll_room(timeout_ms(min(remaining, 0.05)))
             if ready and ready[0][1] & _POLLIN:
@@ -429,14 +438,8 @@ class SgTransport(Transport):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     return self._abandon(kit, pid, start)
-                if self._reader:
-                    self._waiters += 1
-                    try:
-                        self._cond.wait(remaining)
-                    finally:
-                        self._waiters -= 1
+                if not self._take_reader(remaining):
                     continue
-                self._reader = True
             try:
                 ready = self._poll_in(int(remaining * 1000) + 1)
                 ev = ready[0][1] if ready else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import random
 import select
 import struct
 import subprocess
@@ -555,6 +556,40 @@ class TestThreads:
         for tag in range(1, 7):
             assert results[tag] == [bytes([tag]) * 8] * 15
         assert t.outstanding == 0
+
+    def test_mixed_timeouts_and_completions(self) -> None:
+        """With stuck and late commands among them, every answer reaches its own caller."""
+        rng = random.Random(7)
+
+        def responder(seen: Seen) -> Reply:
+            tag = seen.cdb[4]
+            if tag % 5 == 0:
+                return Reply(delay=None)
+            return Reply(data=bytes([tag]) * 4, delay=rng.random() * 0.004)
+
+        fake = FakeSg(responder=responder, queue_max=10_000)
+        t = make(fake)
+        wrong: list[str] = []
+
+        def worker(base: int) -> None:
+            for i in range(40):
+                tag = (base * 40 + i) % 250 + 1
+                stuck = tag % 5 == 0
+                r = t.execute(
+                    bytes((0x12, 0, 0, 0, tag, 0)), data_in_len=4, timeout=0.05 if stuck else 5
+                )
+                if stuck:
+                    if r.outcome is not Outcome.TIMED_OUT:
+                        wrong.append(f"{tag}: {r!r}")
+                elif not r.ok or r.data != bytes([tag]) * 4:
+                    wrong.append(f"{tag}: {r!r}")
+
+        threads = [threading.Thread(target=worker, args=(b,)) for b in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert wrong == []
 
     def test_short_deadline_not_held_by_reader(self) -> None:
         """A thread's short deadline holds while another thread is waiting longer."""
