@@ -133,7 +133,7 @@ class RecoveryHook(Protocol):
 class CommandInDoubtError(PathFailureError):
     """A command that is not safe to repeat met a path failure and may have run.
 
-    Nothing was resent. Attributes:
+    Nothing was resent.
 
     Attributes:
         response: what the failed path returned.
