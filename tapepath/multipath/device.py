@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import structlog
 
 from tapepath.errors import DecodeError, NoPathError, TransportError
+from tapepath.multipath.failback import FailbackMixin
 from tapepath.multipath.group import PathGroup
 from tapepath.multipath.handlers import ActivationHandler, NullHandler, handler_for
 from tapepath.multipath.hooks import (
@@ -39,7 +40,7 @@ from tapepath.multipath.hooks import (
 from tapepath.multipath.identify import identify
 from tapepath.multipath.lazy import LazyTransport, open_or_defer
 from tapepath.multipath.path import Path, PathIdentity, PathState
-from tapepath.multipath.policy import FailbackMode, MultipathPolicy
+from tapepath.multipath.policy import MultipathPolicy
 from tapepath.multipath.selectors import FailoverSelector, Selector, make_selector
 from tapepath.multipath.verdict import PathVerdict, may_concern_path, path_verdict
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport
@@ -68,7 +69,7 @@ _CHECK_CONDITION = 0x02
 _TUR = bytes(6)
 
 
-class MultipathDevice(Transport):
+class MultipathDevice(FailbackMixin, Transport):
     """All paths to one logical unit, behind the transport contract.
 
     Args:
@@ -344,20 +345,6 @@ class MultipathDevice(Transport):
         if p.state is PathState.OFFLINE:
             self.group.set_state(p, PathState.FAILED, f"{reason}: online, to be probed")
 
-    def failback(self) -> Path | None:
-        """Move traffic to the best active path now (the manual failback).
-
-        Returns:
-            The path the next command will use, or None when none is active.
-        """
-        self._selector.reset()
-        self._fast = None
-        self._failback_since.clear()
-        active = self.group.active
-        if not active:
-            return None
-        return self._selector.select(active)
-
     def activate(self, path: Path, reason: str = "requested") -> bool:
         """Ask the activation handler to make a PASSIVE path ACTIVE.
 
@@ -385,20 +372,6 @@ class MultipathDevice(Transport):
         """Wait as the device waits (returns early when a path changes state); for
         handlers and hooks, so tests with a fake clock control every wait."""
         self._sleep(seconds)
-
-    def tick(self, now: float) -> None:
-        """Apply time-based rules (deferred failback); the monitor calls this."""
-        if not self._failback_since or self._failover is None:
-            return
-        delay = self.policy.failback.delay
-        for idx, since in list(self._failback_since.items()):
-            if now - since < delay:
-                continue
-            del self._failback_since[idx]
-            cur = self._failover.current
-            best = self.group.active[0] if self.group.active else None
-            if best is not None and best.index == idx and cur is not None and cur is not best:
-                self._do_failback(best, f"deferred failback after {delay:g} s")
 
     def _path(self, url: str) -> Path:
         p = self.group.find(url)
@@ -579,40 +552,6 @@ class MultipathDevice(Transport):
                 if remaining <= 0:
                     raise NoPathError(f"{self.name}: recovery did not finish within {timeout} s")
                 self._gate.wait(remaining)
-
-    # -- state changes and failback ----------------------------------------------------
-
-    def _on_state_change(self, path: Path, old: PathState, new: PathState, reason: str) -> None:
-        self._fast = None
-        fo = self._failover
-        if new is not _ACTIVE or fo is None:
-            return
-        cur = fo.current
-        if cur is None or cur is path or cur.state is not _ACTIVE:
-            return
-        if path.priority <= cur.priority:
-            return
-        pol = self.policy.failback
-        if pol.mode is FailbackMode.DEFERRED:
-            self._failback_since[path.index] = self.clock()
-            return
-        if pol.should_fail_back(healthy_for=0.0, reported_by_device=old is PathState.PASSIVE):
-            self._do_failback(path, f"{pol.mode.value} failback")
-
-    def _do_failback(self, to: Path, reason: str) -> None:
-        fo = self._failover
-        if fo is None:
-            return
-        old = fo.current
-        fo.current = to
-        self._fast = None
-        log.info(
-            "path_failback",
-            device=self.name,
-            old=old.url if old is not None else None,
-            new=to.url,
-            reason=reason,
-        )
 
     def __repr__(self) -> str:
         return f"<MultipathDevice {self.name} paths={len(self.group)}>"
