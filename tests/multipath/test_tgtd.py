@@ -81,6 +81,39 @@ class TestTwoPortals:
         finally:
             dev.close()
 
+    def test_nop_checker_finds_idle_cut(
+        self, lab: tuple[TgtdInstance, VtlLayout, int, int]
+    ) -> None:
+        """With no command outstanding, the iscsi-nop checker finds a cut connection and,
+        once the portal answers again, logs in and reinstates the path."""
+        tgt, layout, port_a, port_b = lab
+        url_a = tgt.url(layout.changer_lun, port=port_a)
+        url_b = tgt.url(layout.changer_lun, port=port_b)
+        mon = PathMonitor()
+        dev = MultipathDevice(
+            [url_a, url_b], monitor=mon, checker="iscsi-nop", polling_interval=0.05
+        )
+        try:
+            _ok(dev, INQUIRY, 96)  # logs in on A
+            sessions = tgt.sessions(layout.tid)
+            tgt.delete_portal(port_a)
+            tgt.delete_connection(layout.tid, sessions[0])
+            for _ in range(100):
+                mon.run_once()
+                if _p(dev, url_a).state is PathState.FAILED:
+                    break
+                time.sleep(0.05)
+            assert _p(dev, url_a).state is PathState.FAILED
+            tgt.add_portal(port_a)
+            for _ in range(100):
+                mon.run_once()
+                if _p(dev, url_a).state is PathState.ACTIVE:
+                    break
+                time.sleep(0.05)
+            assert _p(dev, url_a).state is PathState.ACTIVE
+        finally:
+            dev.close()
+
     def test_discovery_groups_portals(self, lab: tuple[TgtdInstance, VtlLayout, int, int]) -> None:
         """Discovery through both portals finds each LUN once, with two paths."""
         _tgt, _layout, port_a, port_b = lab
