@@ -23,6 +23,7 @@ import structlog
 from attrs import frozen
 
 from tapepath.errors import ProtocolError
+from tapepath.iscsi.digest import digest_bytes
 from tapepath.iscsi.opcodes import AsyncEvent, Opcode, TmfFunction, TmfResponse
 from tapepath.iscsi.pdu import NO_TAG, Header, Pdu, encode_pdu, frame
 from tapepath.iscsi.serial import serial_add, serial_diff, serial_lt
@@ -284,7 +285,8 @@ class SessionCore:
 
     def _alloc_itt(self) -> int:
         itt = self._next_itt
-        while itt in self.tasks or itt in self._pings or itt in self._tmfs or itt in self._others:
+        tasks, pings, tmfs, others = self.tasks, self._pings, self._tmfs, self._others
+        while itt in tasks or itt in pings or itt in tmfs or itt in others or not itt:
             itt = (itt + 1) & 0x7FFFFFFF
         self._next_itt = (itt + 1) & 0x7FFFFFFF or 1
         return itt
@@ -311,8 +313,11 @@ class SessionCore:
             raise ProtocolError("the CmdSN window is closed")
         if data_out and buf is not None:
             raise ValueError("a command moves data in one direction")
-        if not 1 <= len(cdb) <= 260:
+        n_cdb = len(cdb)
+        if not 1 <= n_cdb <= 260:
             raise ValueError("CDB must be 1..260 bytes")
+        if not data_out and n_cdb <= 16:
+            return self._submit_simple(lun, bytes(cdb), n_cdb, buf)
         out = memoryview(data_out).cast("B") if data_out else _EMPTY
         itt = self._alloc_itt()
         task = Task(itt, lun, self.cmd_sn, bytes(cdb), out, buf)
@@ -359,6 +364,33 @@ class SessionCore:
         if unsolicited > 0:
             segments += self._data_out(task, NO_TAG, immediate, unsolicited)
         return task, segments
+
+    def _submit_simple(
+        self, lun: int, cdb: bytes, n_cdb: int, buf: memoryview | None
+    ) -> tuple[Task, list[Bytes]]:
+        """:meth:`submit` for the common case: a read or no-data command, CDB <= 16 bytes."""
+        itt = self._alloc_itt()
+        cmd_sn = self.cmd_sn
+        task = Task(itt, lun, cmd_sn, cdb, _EMPTY, buf)
+        head = _CMD_HEAD.pack(
+            0x01,  # SCSI Command
+            0xC1 if buf is not None else 0x81,  # F, R when reading, ATTR=simple
+            0,
+            0,
+            0,
+            0,
+            0,
+            encode_lun(lun),
+            itt,
+            task.expected,
+            cmd_sn,
+            self.exp_stat_sn,
+        ) + (cdb if n_cdb == 16 else cdb + bytes(16 - n_cdb))
+        if self._hd:
+            head += digest_bytes(head)
+        self.cmd_sn = (cmd_sn + 1) & 0xFFFFFFFF
+        self.tasks[itt] = task
+        return task, [head]
 
     def _data_out(self, task: Task, ttt: int, offset: int, length: int) -> list[Bytes]:
         segments: list[Bytes] = []

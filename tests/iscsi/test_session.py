@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapepath.errors import ProtocolError
+from tapepath.iscsi.digest import digest_bytes
 from tapepath.iscsi.opcodes import Opcode, TmfFunction
 from tapepath.iscsi.pdu import (
     ALL_OPCODES,
@@ -93,6 +94,22 @@ class TestCommands:
         assert pdu.lun == encode_lun(3)
         assert c.cmd_sn == 2
         assert task.itt == pdu.itt
+
+    def test_header_digest_on_commands(self) -> None:
+        """Reads, no-data and write commands all carry a correct header digest."""
+        c = core(header_digest=True)
+        for kw in ({"buf": memoryview(bytearray(4))}, {}, {"data_out": b"abcd"}):
+            _, segs = c.submit(0, b"\x28" + bytes(9), **kw)  # type: ignore[arg-type]
+            raw = bytes(segs[0])
+            assert raw[48:52] == digest_bytes(raw[:48])
+
+    def test_short_and_16_byte_cdbs(self) -> None:
+        """CDBs up to 16 bytes are zero-padded into bytes 32..47."""
+        c = core()
+        for cdb in (b"\x00", bytes(range(1, 7)), bytes(range(1, 17))):
+            _, segs = c.submit(0, cdb)
+            (pdu,) = pdus_of(segs)
+            assert pdu.cdb == cdb + bytes(16 - len(cdb))
 
     def test_immediate_data_capped(self) -> None:
         """Immediate data is limited by FirstBurstLength and the target's MRDSL."""
