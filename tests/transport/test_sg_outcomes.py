@@ -19,6 +19,7 @@ from tapepath.transport.sg_outcome import (
 )
 from tests.transport.test_sg import TUR, FakeSg, Reply, make
 
+INQ6 = bytes((0x12, 0, 0, 0, 64, 0))
 CHECK = bytes((0x70, 0, 0x03, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x11, 0, 0, 0, 0, 0))
 
 # What each DID_* code must mean, written from the kernel's scsi.h and the brief:
@@ -198,3 +199,28 @@ class TestClassifyProperties:
         if r.outcome is not Outcome.OK:
             assert r.detail is not None
             assert r.detail.host_status == host
+
+    @given(
+        st.integers(0, 255),
+        st.integers(0, 0xFFFF),
+        st.integers(0, 0xFFFF),
+        st.integers(-(2**31), 2**31 - 1),
+        st.binary(max_size=300),
+        st.binary(max_size=64),
+        st.integers(1, 64),
+    )
+    def test_any_completion_through_transport(
+        self, status: int, host: int, driver: int, resid: int, sense: bytes, data: bytes, n: int
+    ) -> None:
+        """Whatever the driver reports, the response's counts stay within the request."""
+        reply = Reply(status=status, host=host, driver=driver, resid=resid, sense=sense, data=data)
+        r = make(FakeSg(responder=lambda s: reply)).execute(INQ6, data_in_len=n)
+        assert isinstance(r, Response)
+        assert len(r.sense) <= 252
+        if r.outcome is Outcome.OK:
+            assert 0 <= r.transferred <= n
+            assert r.residual + r.transferred == n
+            assert len(r.data) == r.transferred
+        if r.ok:
+            assert host in (0x00, 0x0A)
+            assert status in (0x00, 0x04)
