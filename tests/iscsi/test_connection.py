@@ -216,6 +216,47 @@ class TestHostileTarget:
         assert conn.alive
 
 
+class TestWindow:
+    """Senders wait for the CmdSN window, within their deadline."""
+
+    def test_sender_waits_for_window(self) -> None:
+        """With MaxCmdSN reached, a second command waits until a response opens the window."""
+        ours, theirs = socket.socketpair()
+        result = LoginResult(
+            params=Params(),
+            tsih=7,
+            exp_stat_sn=1,
+            exp_cmd_sn=1,
+            max_cmd_sn=1,
+            chap_algorithm=None,
+            target_keys=(),
+        )
+        options = ConnectOptions(host="fake", target="iqn.2026-11.test:t", nop_interval=None)
+        conn = IscsiConnection.from_socket(ours, options, result, isid=make_isid(4))
+        target = FakeTarget(theirs)
+        try:
+            first = conn.submit(0, bytes(6), deadline=far())
+            assert first is not None
+            cmd1 = target.expect(Opcode.SCSI_COMMAND)
+            assert conn.submit(0, bytes(6), deadline=time.monotonic() + 0.05) is None
+            got: list[object] = []
+            th = threading.Thread(
+                target=lambda: got.append(conn.submit(0, bytes(6), deadline=far()))
+            )
+            th.start()
+            time.sleep(0.05)
+            assert not got
+            target.send(T.scsi_response(cmd1.itt, stat_sn=1, exp=2, mx=2))
+            th.join(timeout=2)
+            assert got
+            assert got[0] is not None
+            cmd2 = target.expect(Opcode.SCSI_COMMAND)
+            assert cmd2.cmd_sn == 2
+        finally:
+            conn.close()
+            theirs.close()
+
+
 class TestAbortOnTimeout:
     """A timed-out command is aborted so its tag comes back."""
 

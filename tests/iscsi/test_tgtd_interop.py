@@ -95,6 +95,21 @@ class TestDiscoveryAndLogin:
             assert t.session.connection is not None
             assert t.session.connection.params.max_xmit_data_segment_length == 8192
 
+    def test_close_logs_out(self, lab: Lab) -> None:
+        """close() logs out: the session disappears from the target."""
+        t = IscsiTransport(lab.url(lab.disk_lun, query="nop_interval=0"))
+        conn = t.session.connection
+        assert conn is not None
+        sid = sid_from_tsih(conn.tsih)
+        assert sid in lab.tgt.sessions(lab.vtl.tid)
+        t.close()
+        deadline = time.monotonic() + 2
+        while sid in lab.tgt.sessions(lab.vtl.tid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sid not in lab.tgt.sessions(lab.vtl.tid)
+        with pytest.raises(TransportError):
+            t.execute(TUR, timeout=1)
+
     def test_report_luns(self, lab: Lab) -> None:
         """REPORT LUNS lists the drives, the changer and the disk."""
         with IscsiTransport(lab.url(lab.vtl.changer_lun)) as t:
