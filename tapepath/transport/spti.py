@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import ctypes
 import math
+import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
@@ -252,6 +254,44 @@ def _aligned(n: int, mask: int) -> tuple[Any, int]:
     return raw, (addr + mask) & ~mask
 
 
+class _Worker:
+    """A daemon thread that runs one pass-through at a time for a transport.
+
+    The caller waits for the call's event with its own deadline, so a DeviceIoControl
+    that hangs holds only this thread (and the buffers of its call), never the caller.
+    """
+
+    def __init__(
+        self, run: Callable[[_Call], None], done: Callable[[_Worker], bool], name: str
+    ) -> None:
+        self._jobs: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._run = run
+        self._done = done
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    def submit(self, call: _Call) -> None:
+        """Run ``call`` on this thread."""
+        self._jobs.put(call)
+
+    def stop(self) -> None:
+        """End the thread once it is idle."""
+        self._jobs.put(None)
+
+    def _loop(self) -> None:
+        while True:
+            call = self._jobs.get()
+            if call is None:
+                return
+            self._run(call)
+            keep = self._done(self)  # back among the idle ones before the caller wakes
+            call.done.set()
+            if not keep:
+                return
+
+
+_MAX_IDLE_WORKERS = 4
+
+
 class SptiTransport(Transport):
     r"""A path through a Windows SCSI device (``spti://./Tape0``).
 
@@ -281,6 +321,7 @@ class SptiTransport(Transport):
         self.nexus = nexus
         self._k: Kernel32 = kernel32 if kernel32 is not None else WinKernel32()
         self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
         self._closed = False
         self._handle = self._k.CreateFileW(
             name,
@@ -434,10 +475,7 @@ class SptiTransport(Transport):
         s.SenseInfoOffset = type(block).SenseBuf.offset
         ctypes.memmove(s.Cdb, cdb, len(cdb))
         start = time.perf_counter()
-        worker = threading.Thread(
-            target=self._ioctl, args=(call,), name=f"spti {self.name}", daemon=True
-        )
-        worker.start()
+        self._worker().submit(call)
         if not call.done.wait(timeout):
             # The worker keeps `call` (and the buffers it points at) alive until the ioctl returns.
             return Response.failure(
@@ -477,8 +515,25 @@ class SptiTransport(Transport):
             )
             if not call.ok:
                 call.error = self._k.GetLastError()
-        finally:
-            call.done.set()
+        except BaseException as exc:  # a broken kernel32 object: report a failed ioctl
+            log.error("spti_ioctl_raised", device=self.name, error=repr(exc))
+            call.ok = False
+            call.error = call.error or int(WinError.ERROR_GEN_FAILURE)
+
+    def _worker(self) -> _Worker:
+        """An idle helper thread, or a new one (a stuck ioctl keeps its own busy)."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _Worker(self._ioctl, self._worker_done, f"spti {self.name}")
+
+    def _worker_done(self, worker: _Worker) -> bool:
+        """Take a worker back after its ioctl; False tells it to end."""
+        with self._lock:
+            if self._closed or len(self._idle) >= _MAX_IDLE_WORKERS:
+                return False
+            self._idle.append(worker)
+            return True
 
     def close(self) -> None:
         """Close the handle; idempotent."""
@@ -486,6 +541,9 @@ class SptiTransport(Transport):
             if self._closed:
                 return
             self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
         self._k.CloseHandle(self._handle)
         log.debug("spti_closed", device=self.name)
 

@@ -84,6 +84,7 @@ class FakeKernel32:
 
     devices: dict[str, FakeDevice] = field(factory=dict)
     seen: list[Seen] = field(factory=list)
+    threads: list[int] = field(factory=list)
     opened: list[tuple[str, int]] = field(factory=list)
     closed: list[int] = field(factory=list)
     handles: dict[int, str] = field(factory=dict)
@@ -151,6 +152,7 @@ class FakeKernel32:
             ret.value = ctypes.sizeof(addr)
             return 1
         assert code == PASS_THROUGH_DIRECT
+        self.threads.append(threading.get_ident())
         return self._pass_through(dev, in_buf, in_size, out_buf, out_size, ret)
 
     def _pass_through(
@@ -398,6 +400,58 @@ class TestCommands:
         assert fake.seen[0].cdb == cdb
         assert r.data == data[:n]
         assert (r.transferred, r.residual) == (n, alloc - n)
+
+
+class TestWorkers:
+    """The helper threads that keep the deadline."""
+
+    def test_worker_reused(self) -> None:
+        """Sequential commands run on one helper thread, not the caller's."""
+        fake = k32(Tape0=FakeDevice())
+        t = opened(fake)
+        for _ in range(5):
+            assert t.execute(TUR).ok
+        assert len(set(fake.threads)) == 1
+        assert fake.threads[0] != threading.get_ident()
+
+    def test_stuck_worker_replaced(self) -> None:
+        """A command stuck in DeviceIoControl keeps its thread; the next gets another."""
+        replies = iter([Reply(block_s=0.5), Reply(), Reply()])
+        fake = k32(Tape0=FakeDevice(responder=lambda s: next(replies)))
+        t = opened(fake)
+        assert t.execute(TUR, timeout=0.05).outcome is Outcome.TIMED_OUT
+        assert t.execute(TUR).ok
+        assert fake.threads[1] != fake.threads[0]
+        time.sleep(0.6)
+        assert t.execute(TUR).ok
+        assert fake.threads[2] in fake.threads[:2]
+
+    def test_broken_kernel32(self) -> None:
+        """An exception inside DeviceIoControl is a failed command, not a hang."""
+
+        def boom(seen: Seen) -> Reply:
+            raise RuntimeError("broken")
+
+        t = opened(k32(Tape0=FakeDevice(responder=boom)))
+        r = t.execute(TUR, timeout=2)
+        assert r.outcome is Outcome.LINK_LOST
+        assert r.detail is not None
+        assert r.detail.win_error == 31
+
+    def test_close_ends_idle_workers(self) -> None:
+        """close() ends the idle helper threads."""
+        fake = k32(Tape0=FakeDevice())
+        t = opened(fake)
+        t.execute(TUR)
+        before = {th.ident for th in threading.enumerate() if th.name.startswith("spti ")}
+        assert fake.threads[0] in before
+        t.close()
+        for _ in range(100):
+            alive = {th.ident for th in threading.enumerate() if th.name.startswith("spti ")}
+            if fake.threads[0] not in alive:
+                break
+            time.sleep(0.01)
+        assert fake.threads[0] not in alive
 
 
 class TestAlignment:
