@@ -437,23 +437,34 @@ class IscsiConnection:
         for reply in replies:
             reply.event.set()
         if self.on_lost is not None and not self._closing:
-            self.on_lost(reason)
+            try:
+                self.on_lost(reason)
+            except Exception:
+                log.exception("iscsi_on_lost_callback_failed")
 
     @staticmethod
     def _wake(task: Task) -> None:
         waiter = task.waiter
         if isinstance(waiter, _Waiter):
             if waiter.callback is not None:
-                waiter.callback(task)
+                try:
+                    waiter.callback(task)
+                except Exception:  # a caller's bug must not kill the reader
+                    log.exception("iscsi_callback_failed", itt=task.itt)
             waiter.lock.release()
 
     # -- sending --------------------------------------------------------------------
     def _send(self, segments: list[Bytes]) -> None:
+        # _fail takes the core lock: call it only after the send lock is released
+        # (submit takes the core lock first, then the send lock)
+        error: OSError | None = None
         with self._send_lock:
             try:
                 _sendall(self._sock, segments)
             except OSError as exc:
-                self._fail(f"send failed: {exc}")
+                error = exc
+        if error is not None:
+            self._fail(f"send failed: {error}")
 
     def submit(
         self,

@@ -359,3 +359,28 @@ class TestPingsAndMessages:
         """The fake target's digests agree with the codec's (sanity of the harness)."""
         raw = b"".join(bytes(s) for s in encode_pdu(Pdu(Opcode.NOP_IN, 0x80), header_digest=True))
         assert raw[48:] == digest_bytes(raw[:48])
+
+
+class TestCallbacks:
+    """Completion callbacks run on the reader thread and cannot break it."""
+
+    def test_failing_callback_does_not_kill_reader(
+        self, pair: tuple[IscsiConnection, FakeTarget]
+    ) -> None:
+        """A callback that raises is logged; the connection keeps working."""
+        conn, target = pair
+
+        def boom(_task: object) -> None:
+            raise RuntimeError("caller bug")
+
+        task = conn.submit(0, bytes(6), deadline=far(), callback=boom)
+        assert task is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        target.send(T.scsi_response(cmd.itt, stat_sn=1, exp=2))
+        assert conn.wait(task, far())
+        second = conn.submit(0, bytes(6), deadline=far())
+        assert second is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        target.send(T.scsi_response(cmd.itt, stat_sn=2, exp=3))
+        assert conn.wait(second, far())
+        assert conn.alive
