@@ -64,6 +64,8 @@ class Reply:
     sense: bytes = b""
     error: int = 0
     block_s: float = 0.0
+    claim_length: int | None = None  # a driver that reports a wrong DataTransferLength
+    claim_sense: int | None = None  # ... or a wrong SenseInfoLength
 
 
 @define
@@ -204,6 +206,10 @@ class FakeKernel32:
         sense = reply.sense[: s.SenseInfoLength]
         ctypes.memmove(in_buf + s.SenseInfoOffset, sense, len(sense))
         s.SenseInfoLength = len(sense)
+        if reply.claim_length is not None:
+            s.DataTransferLength = reply.claim_length
+        if reply.claim_sense is not None:
+            s.SenseInfoLength = reply.claim_sense
         s.ScsiStatus = reply.status
         ret.value = s.SenseInfoOffset + len(sense)
         return 1
@@ -452,6 +458,33 @@ class TestWorkers:
                 break
             time.sleep(0.01)
         assert fake.threads[0] not in alive
+
+
+class TestBounds:
+    """Whatever the driver writes back, the response stays within the request."""
+
+    @given(
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 255),
+        st.integers(0, 255),
+        st.integers(0, 512),
+        st.booleans(),
+    )
+    def test_wild_driver_answers(
+        self, length: int, sense_len: int, status: int, alloc: int, data_in: bool
+    ) -> None:
+        """Claimed lengths beyond the buffers are cut to what was asked."""
+        reply = Reply(claim_length=length, claim_sense=sense_len, status=status, data=b"d" * 8)
+        t = opened(k32(Tape0=FakeDevice(responder=lambda s: reply)))
+        if data_in and alloc:
+            r = t.execute(INQ, data_in_len=alloc)
+            assert len(r.data) == r.transferred
+        else:
+            r = t.execute(WRITE6, data_out=bytes(alloc)) if alloc else t.execute(TUR)
+        assert 0 <= r.transferred <= alloc
+        assert r.residual + r.transferred == alloc
+        assert len(r.sense) <= 252
+        assert r.status == status
 
 
 class TestAlignment:
