@@ -312,3 +312,30 @@ def tur_loop(path: str, n: int) -> dict[str, Any]:
                 bad += 1
         seconds = time.perf_counter() - start
     return {"n": n, "seconds": seconds, "failed": bad}
+
+
+def ioctl_tur_loop(path: str, n: int) -> dict[str, Any]:
+    """``n`` TEST UNIT READY as bare synchronous SG_IO ioctls from Python (a floor)."""
+    cdb = ctypes.create_string_buffer(bytes(6), 6)
+    sense = ctypes.create_string_buffer(32)
+    hdr = SgIoHdr()
+    hdr.interface_id = ord("S")
+    hdr.dxfer_direction = SG_DXFER_NONE
+    hdr.cmd_len = 6
+    hdr.mx_sb_len = 32
+    hdr.cmdp = ctypes.cast(cdb, ctypes.c_void_p)
+    hdr.sbp = ctypes.cast(sense, ctypes.c_void_p)
+    hdr.timeout = 10000
+    fd = os.open(path, os.O_RDWR)
+    bad = 0
+    try:
+        ioctl = fcntl.ioctl
+        start = time.perf_counter()
+        for _ in range(n):
+            ioctl(fd, SG_IO, hdr)  # type: ignore[call-overload]
+            if hdr.status or hdr.host_status or hdr.driver_status:
+                bad += 1
+        seconds = time.perf_counter() - start
+    finally:
+        os.close(fd)
+    return {"n": n, "seconds": seconds, "failed": bad}

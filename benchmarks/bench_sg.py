@@ -1,0 +1,74 @@
+"""TEST UNIT READY per second through SgTransport vs ``sg_turs -n N`` (sg3_utils, C).
+
+Both run inside the same QEMU guest on the same /dev/sgN node (the changer, reached
+through iSCSI from the guest's kernel to a tgtd on this machine), one after the other,
+alternating, best of the rounds. The harness is tests/vm/harness.py (the VM tests use
+it too). Goal: ratio SgTransport / sg_turs >= 0.8.
+
+Usage: ``python -m benchmarks sg`` or ``python benchmarks/bench_sg.py [N [ROUNDS]]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.vm.harness import HarnessUnavailable, boot_library
+
+GOAL = 0.8
+
+
+def main(argv: list[str]) -> int:
+    """Boot the VM, measure, print; return 1 when the goal is missed, 2 when no VM."""
+    n = int(argv[0]) if argv else 5000
+    rounds = int(argv[1]) if len(argv) > 1 else 4
+    started = time.monotonic()
+    try:
+        with boot_library(replacement_timeout=5, drives=1) as g:
+            booted = time.monotonic() - started
+            paths = g.vm.call("list_paths")
+            changer = next(
+                p["path"] for p in paths if p["type"] == 8 and p["session"] == g.sessions[0]
+            )
+            g.vm.call("tur_loop", path=changer, n=200)  # warm up, clear the unit attention
+            g.vm.call("sg_tool", argv=["sg_turs", "-n", "200", changer])
+            ours: list[float] = []
+            theirs: list[float] = []
+            floor: list[float] = []
+            for _ in range(rounds):
+                res = g.vm.call("tur_loop", path=changer, n=n)
+                if res["failed"]:
+                    print(f"SgTransport: {res['failed']} of {n} commands failed")
+                    return 1
+                ours.append(n / res["seconds"])
+                tool = g.vm.call("sg_tool", argv=["sg_turs", "-n", str(n), changer])
+                if tool["rc"] != 0:
+                    print(f"sg_turs failed: {tool['stdout']} {tool['stderr']}")
+                    return 1
+                theirs.append(n / tool["seconds"])
+                bare = g.vm.call("ioctl_tur_loop", path=changer, n=n)
+                floor.append(n / bare["seconds"])
+            kernel = g.vm.hello.get("kernel")
+    except HarnessUnavailable as e:
+        print(f"no VM here: {e}")
+        return 2
+    best_ours, best_theirs = max(ours), max(theirs)
+    ratio = best_ours / best_theirs
+    print(f"guest kernel {kernel}, TCG, boot + login {booted:.1f} s; node {changer} (changer)")
+    print(f"SgTransport TEST UNIT READY: {best_ours:8,.0f} commands/s (best of {rounds} x {n})")
+    print(f"sg_turs -n {n}:             {best_theirs:8,.0f} commands/s (peer, C)")
+    print(f"bare SG_IO ioctl loop:      {max(floor):8,.0f} commands/s (Python, no transport)")
+    print(
+        "rounds (ours / sg_turs): "
+        + ", ".join(f"{a:,.0f}/{b:,.0f}" for a, b in zip(ours, theirs, strict=True))
+    )
+    print(f"ratio SgTransport/sg_turs: {ratio:.2f} (goal >= {GOAL})")
+    return 0 if ratio >= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
