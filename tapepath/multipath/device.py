@@ -27,6 +27,7 @@ import structlog
 
 from tapepath.errors import DecodeError, NoPathError, TransportError
 from tapepath.multipath.failback import FailbackMixin
+from tapepath.multipath.gate import RecoveryGate
 from tapepath.multipath.group import PathGroup
 from tapepath.multipath.handlers import ActivationHandler, NullHandler, handler_for
 from tapepath.multipath.hooks import (
@@ -135,13 +136,11 @@ class MultipathDevice(FailbackMixin, Transport):
         self._sleep = sleep if sleep is not None else self.group.wait_for_change
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False
-        self._held = False
         self._fast: Path | None = None
         """The failover path while nothing special is going on: execute()'s fast path.
         Cleared by every state change, failback, recovery and close."""
-        self._gate = threading.Condition()
-        self._recovery_lock = threading.RLock()
-        self._recovery_owner: int | None = None
+        self.gate = RecoveryGate(self.name)
+        """Queues commands while a recovery runs (see :mod:`tapepath.multipath.gate`)."""
         self._activation_lock = threading.Lock()
         self._inflight_lock = threading.Lock()
         self._failback_since: dict[int, float] = {}
@@ -250,9 +249,16 @@ class MultipathDevice(FailbackMixin, Transport):
         return self._trouble(path, r, _Req(cdb, data_out, data_in_len, timeout, None))
 
     def _execute_slow(self, req: _Req) -> Response:
-        """execute() when the fast path is off: waiting, spreading, choosing."""
-        if self._held:
-            self._wait_gate(req.timeout)
+        """execute() when the fast path is off: queueing, spreading, choosing."""
+        gate = self.gate
+        ticket = gate.wait(req.timeout) if gate.busy else None
+        try:
+            return self._execute_chosen(req)
+        finally:
+            if ticket is not None:
+                gate.release(ticket)
+
+    def _execute_chosen(self, req: _Req) -> Response:
         fo = self._failover
         if fo is None:
             return self._execute_spread(req)
@@ -260,7 +266,7 @@ class MultipathDevice(FailbackMixin, Transport):
         if path is None or path._state is not _ACTIVE:
             path = self._choose(req.timeout)
         with self.group._lock:  # no state change between this check and the listener
-            if not self._held and path._state is _ACTIVE and fo.current is path:
+            if not self.gate.busy and path._state is _ACTIVE and fo.current is path:
                 self._fast = path
         r = self._send(path, req)
         if r.outcome is _OK and (r.status != _CHECK_CONDITION or not may_concern_path(r.sense)):
@@ -276,14 +282,9 @@ class MultipathDevice(FailbackMixin, Transport):
     ) -> Response:
         """Like :meth:`execute` for data-in, straight into ``buf`` (no copy here)."""
         req = _Req(cdb, b"", memoryview(buf).nbytes, timeout, buf)
-        if self._held:
-            self._wait_gate(timeout)
-        fo = self._failover
-        if fo is None:
-            return self._execute_spread(req)
-        path = fo.current
-        if path is None or path._state is not _ACTIVE:
-            path = self._choose(timeout)
+        path = self._fast
+        if path is None:
+            return self._execute_slow(req)
         r = path.transport.execute_into(cdb, buf, timeout=timeout)
         path.account(r, 0)
         if r.outcome is _OK and (r.status != _CHECK_CONDITION or not may_concern_path(r.sense)):
@@ -319,8 +320,7 @@ class MultipathDevice(FailbackMixin, Transport):
         self._fast = None
         if self._monitor is not None:
             self._monitor.unregister(self)
-        with self._gate:
-            self._gate.notify_all()
+        self.gate.close()
         for p in self.group.paths:
             try:
                 p.transport.close()
@@ -517,21 +517,9 @@ class MultipathDevice(FailbackMixin, Transport):
             r = self._send(path, req)
 
     def _recover(self, failed: FailedCommand) -> Decision:
-        me = threading.get_ident()
-        with self._recovery_lock:
-            outer = self._recovery_owner is None
-            if outer:
-                self._recovery_owner = me
-                self._held = True
-                self._fast = None
-            try:
-                decision = self.recovery.on_path_failure(self, failed)
-            finally:
-                if outer:
-                    self._recovery_owner = None
-                    self._held = False
-                    with self._gate:
-                        self._gate.notify_all()
+        with self.gate.recovering():
+            self._fast = None
+            decision = self.recovery.on_path_failure(self, failed)
         log.info(
             "path_failure_decision",
             device=self.name,
@@ -541,17 +529,6 @@ class MultipathDevice(FailbackMixin, Transport):
             decision=type(decision).__name__,
         )
         return decision
-
-    def _wait_gate(self, timeout: float) -> None:
-        if self._recovery_owner == threading.get_ident():
-            return
-        deadline = time.monotonic() + timeout
-        with self._gate:
-            while self._held and not self._closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise NoPathError(f"{self.name}: recovery did not finish within {timeout} s")
-                self._gate.wait(remaining)
 
     def __repr__(self) -> str:
         return f"<MultipathDevice {self.name} paths={len(self.group)}>"

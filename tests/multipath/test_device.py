@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -234,6 +235,70 @@ class TestFailover:
         t1.join(5)
         t2.join(5)
         assert order == ["hook done", "second sent"]
+
+
+class TestRecoveryQueue:
+    """Commands submitted during a recovery go afterwards, one at a time, in order."""
+
+    def test_submission_order_kept(self) -> None:
+        """Three commands queued behind a recovery reach the device in arrival order."""
+        unit = FakeUnit()
+        unit.modes[0] = Mode.DOWN
+        in_hook = threading.Event()
+        release = threading.Event()
+
+        class Hook:
+            def on_path_failure(self, device: MultipathDevice, failed: FailedCommand) -> Decision:
+                in_hook.set()
+                release.wait(5)
+                return Resend()
+
+        dev = _device(unit, recovery=Hook())
+        first = threading.Thread(target=dev.execute, args=(TUR,))
+        first.start()
+        assert in_hook.wait(5)
+        threads = []
+        for tag in (1, 2, 3):
+            cdb = bytes((0x12, 0, 0, 0, 36, tag))  # INQUIRY, the CONTROL byte tags it
+            t = threading.Thread(target=dev.execute, args=(cdb,), kwargs={"data_in_len": 36})
+            t.start()
+            threads.append(t)
+            for _ in range(500):  # wait until it is queued before starting the next
+                if dev.gate.queued == tag:
+                    break
+                time.sleep(0.001)
+            assert dev.gate.queued == tag
+        release.set()
+        for t in (first, *threads):
+            t.join(5)
+        sent = [c[5] for port, c in unit.executed if c[0] == 0x12]
+        assert sent == [1, 2, 3]
+        assert unit.executed[-4] == (1, TUR)  # the resent command went first
+        assert dev.gate.queued == 0
+
+    def test_queue_timeout(self) -> None:
+        """A command whose deadline passes in the queue is not sent: NoPathError."""
+        unit = FakeUnit()
+        unit.modes[0] = Mode.DOWN
+        in_hook = threading.Event()
+        release = threading.Event()
+
+        class Hook:
+            def on_path_failure(self, device: MultipathDevice, failed: FailedCommand) -> Decision:
+                in_hook.set()
+                release.wait(5)
+                return Resend()
+
+        dev = _device(unit, recovery=Hook())
+        first = threading.Thread(target=dev.execute, args=(TUR,))
+        first.start()
+        assert in_hook.wait(5)
+        with pytest.raises(NoPathError, match="behind a recovery"):
+            dev.execute(INQUIRY, data_in_len=36, timeout=0.05)
+        release.set()
+        first.join(5)
+        assert dev.execute(INQUIRY, data_in_len=36).ok  # the queue moved on
+        assert dev.gate.queued == 0
 
 
 class TestPassivePaths:

@@ -40,8 +40,7 @@ class TestRedactUrl:
     def test_any_password(self, password: str) -> None:
         """Whatever the password, it is gone."""
         out = redact_url(f"iscsi://u%{password}@h/iqn/0?target_password={password}")
-        assert f"%{password}@" not in out
-        assert f"target_password={password}" not in out
+        assert out == "iscsi://u%***@h/iqn/0?target_password=***"
 
 
 class TestNoLeak:
