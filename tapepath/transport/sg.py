@@ -34,7 +34,7 @@ import structlog
 
 from tapepath.errors import TransportError
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport, validate_request
-from tapepath.transport.sg_outcome import completion_response, errno_failure
+from tapepath.transport.sg_outcome import REFUSED_ERRNOS, completion_response, errno_failure
 from tapepath.transport.sg_struct import (
     KEEP_BUFFER,
     MAX_CDB,
@@ -549,7 +549,10 @@ class SgTransport(Transport):
             if kit.error:
                 kit.pin = None
                 return errno_failure(
-                    kit.error, "SG_IO", maybe_executed=True, duration=time.monotonic() - start
+                    kit.error,
+                    "SG_IO",
+                    maybe_executed=kit.error not in REFUSED_ERRNOS,
+                    duration=time.monotonic() - start,
                 )
             return kit.out
         # The helper thread keeps the kit (and its buffers) alive until the ioctl returns.

@@ -30,6 +30,7 @@ __all__ = [
     "DRIVER_STATUS",
     "ERRNO_OUTCOME",
     "HOST_STATUS",
+    "REFUSED_ERRNOS",
     "Kind",
     "Rule",
     "classify_completion",
@@ -111,7 +112,10 @@ DRIVER_STATUS: dict[int, Rule] = {
 
 ERRNO_OUTCOME: dict[int, Outcome] = {
     _errno.ENODEV: Outcome.DEVICE_GONE,
-    _errno.ENXIO: Outcome.DEVICE_GONE,
+    # The sg driver answers ENXIO when the SCSI device is offline (SDEV_OFFLINE or
+    # SDEV_TRANSPORT_OFFLINE, e.g. an iSCSI session past its replacement timeout): the
+    # path is down, the device may well exist. ENODEV is the driver's "detaching".
+    _errno.ENXIO: Outcome.NO_CONNECT,
     _errno.EIO: Outcome.DEVICE_GONE,
     _errno.ENOENT: Outcome.DEVICE_GONE,
     _errno.ETIMEDOUT: Outcome.TIMED_OUT,
@@ -123,6 +127,22 @@ ERRNO_OUTCOME: dict[int, Outcome] = {
     _errno.EINVAL: Outcome.ABORTED,
 }
 """Errors of open/write/read/ioctl on a working node; others count as NO_CONNECT."""
+
+REFUSED_ERRNOS = frozenset(
+    {
+        _errno.ENXIO,
+        _errno.ENODEV,
+        _errno.ENOENT,
+        _errno.EINVAL,
+        _errno.ENOMEM,
+        _errno.EDOM,
+        _errno.EAGAIN,
+        _errno.EACCES,
+        _errno.EPERM,
+        _errno.EBADF,
+    }
+)
+"""Errors with which the driver refuses a command before it is started (not executed)."""
 
 
 _KIND_TEXT = {

@@ -614,7 +614,7 @@ class TestThreads:
 class TestFailures:
     """System-call errors from a vanished node and closing."""
 
-    @pytest.mark.parametrize("err", [errno.ENODEV, errno.ENXIO, errno.EIO, errno.ENOENT])
+    @pytest.mark.parametrize("err", [errno.ENODEV, errno.EIO, errno.ENOENT])
     def test_write_on_vanished_node(self, err: int) -> None:
         """write() failing because the node vanished: DEVICE_GONE, not sent."""
         fake = FakeSg(responder=lambda s: Reply(write_errno=err))
@@ -622,6 +622,14 @@ class TestFailures:
         assert r.outcome is Outcome.DEVICE_GONE
         assert r.detail is not None
         assert (r.detail.errno, r.detail.maybe_executed) == (err, False)
+
+    def test_write_on_offline_device(self) -> None:
+        """write() refused with ENXIO (device offline, path down): NO_CONNECT, not sent."""
+        fake = FakeSg(responder=lambda s: Reply(write_errno=errno.ENXIO))
+        r = make(fake).execute(TUR)
+        assert r.outcome is Outcome.NO_CONNECT
+        assert r.detail is not None
+        assert (r.detail.errno, r.detail.maybe_executed) == (errno.ENXIO, False)
 
     def test_read_on_vanished_node(self) -> None:
         """read() failing with ENODEV: DEVICE_GONE, maybe executed."""
@@ -685,10 +693,21 @@ class TestSynchronousNodes:
         fake.sync_release.set()
 
     def test_errno(self) -> None:
-        """SG_IO failing with ENXIO is DEVICE_GONE."""
+        """SG_IO refused with ENXIO (offline) is NO_CONNECT, not executed; ENODEV is gone."""
         fake = FakeSg(major=86, responder=lambda s: Reply(write_errno=errno.ENXIO))
         r = make(fake, "/dev/sch0").execute(TUR)
-        assert r.outcome is Outcome.DEVICE_GONE
+        assert r.outcome is Outcome.NO_CONNECT
+        assert r.detail is not None
+        assert not r.detail.maybe_executed
+        fake = FakeSg(major=86, responder=lambda s: Reply(write_errno=errno.ENODEV))
+        assert make(fake, "/dev/sch0").execute(TUR).outcome is Outcome.DEVICE_GONE
+
+    def test_interrupted_may_have_run(self) -> None:
+        """SG_IO interrupted (EINTR) may have started the command."""
+        fake = FakeSg(major=9, responder=lambda s: Reply(write_errno=errno.EINTR))
+        r = make(fake, "/dev/nst0").execute(TUR)
+        assert r.detail is not None
+        assert r.detail.maybe_executed
 
 
 class TestLayout:

@@ -154,7 +154,7 @@ class TestErrno:
         ("err", "outcome"),
         [
             (errno.ENODEV, Outcome.DEVICE_GONE),
-            (errno.ENXIO, Outcome.DEVICE_GONE),
+            (errno.ENXIO, Outcome.NO_CONNECT),
             (errno.EIO, Outcome.DEVICE_GONE),
             (errno.ENOENT, Outcome.DEVICE_GONE),
             (errno.EBADF, Outcome.NO_CONNECT),
