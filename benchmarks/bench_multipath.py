@@ -10,7 +10,8 @@
    checks; process CPU seconds per wall second over the run, as % of one core
    (goal <= 2 %).
 3. Discovery time for 512 paths (64 drives x 8 ports) plus the changer's 2.
-4. Pass-through over tgtd iSCSI (two portals to one target; a private tgtd is started
+4. The layer's own cost in ns per command, against a transport that does nothing.
+5. Pass-through over tgtd iSCSI (two portals to one target; a private tgtd is started
    and stopped by PID): READ(10) of 64 KiB from a disk LUN (goal <= 1.02). Skipped
    when tgtd is not installed.
 
@@ -31,7 +32,7 @@ import structlog
 from tapepath.multipath import MultipathDevice, PathMonitor
 from tapepath.multipath.discovery import discover
 from tapepath.testing.library import VirtualLibrary
-from tapepath.transport import Transport, open_transport
+from tapepath.transport import Response, Transport, open_transport
 
 INQUIRY = bytes((0x12, 0, 0, 0, 96, 0))
 TUR = bytes(6)
@@ -161,6 +162,41 @@ def bench_iscsi_passthrough(rounds: int, per_round: int) -> float | None:
     return ratio
 
 
+class _NullTransport(Transport):
+    """Answers every command at once with the same response: the layer's cost alone."""
+
+    def __init__(self, url: str, response: Response) -> None:
+        self.url = url
+        self._r = response
+
+    def execute(
+        self, cdb: bytes, *, data_out: bytes = b"", data_in_len: int = 0, timeout: float = 60.0
+    ) -> Response:
+        return self._r
+
+    def close(self) -> None:
+        pass
+
+
+def bench_overhead(rounds: int, per_round: int) -> float:
+    """Print and return the layer's own cost in ns per command (a do-nothing transport)."""
+    r = Response(data=bytes(96), transferred=96, duration=1e-6)
+    raw = _NullTransport("null://a", r)
+    dev = MultipathDevice(
+        [_NullTransport("null://b", r), _NullTransport("null://c", r)],
+        monitor=False,
+        handler=None,
+    )
+    raw_t = [_time(raw, INQUIRY, 96, per_round) for _ in range(rounds)]
+    mp_t = [_time(dev, INQUIRY, 96, per_round) for _ in range(rounds)]
+    cost = (min(mp_t) - min(raw_t)) * 1e9
+    print(
+        f"layer cost: {min(mp_t) * 1e9:.0f} ns through the device, {min(raw_t) * 1e9:.0f} ns "
+        f"for the bare call: {cost:.0f} ns per command"
+    )
+    return cost
+
+
 def bench_monitor(seconds: float, drives: int, ports: int) -> float:
     """Print and return the monitor's CPU use in % of one core."""
     with VirtualLibrary(
@@ -220,6 +256,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     _quiet()
     rounds, per_round = (5, 300) if args.quick else (15, 2000)
+    bench_overhead(5, 20000 if not args.quick else 5000)
     ratio = bench_passthrough(rounds, per_round)
     iscsi = bench_iscsi_passthrough(5 if args.quick else 11, 100 if args.quick else 400)
     cpu = bench_monitor(2.0 if args.quick else args.seconds, 64, 8)
