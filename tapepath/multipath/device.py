@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
@@ -465,7 +466,16 @@ class MultipathDevice(FailbackMixin, Transport):
                 return
 
     def _trouble(self, path: Path, r: Response, req: _Req) -> Response:
-        """Handle a failed or check-condition response until one is for the caller."""
+        """Handle a failed or check-condition response until one is for the caller.
+
+        From the first path failure on, the recovery gate is held until this command is
+        done (resent, completed or failed), so commands submitted meanwhile go after it.
+        """
+        with ExitStack() as held:
+            return self._trouble_loop(path, r, req, held)
+
+    def _trouble_loop(self, path: Path, r: Response, req: _Req, held: ExitStack) -> Response:
+        gated = False
         retry = self.policy.transition
         attempt = 0
         hops = 0
@@ -476,6 +486,10 @@ class MultipathDevice(FailbackMixin, Transport):
                 return r
             hops += 1
             if verdict is PathVerdict.PATH_FAILURE:
+                if not gated:
+                    held.enter_context(self.gate.recovering())
+                    self._fast = None
+                    gated = True
                 attempt += 1
                 detail = r.detail
                 reason = f"{r.outcome.value}: {detail.message}" if detail else r.outcome.value
@@ -517,9 +531,7 @@ class MultipathDevice(FailbackMixin, Transport):
             r = self._send(path, req)
 
     def _recover(self, failed: FailedCommand) -> Decision:
-        with self.gate.recovering():
-            self._fast = None
-            decision = self.recovery.on_path_failure(self, failed)
+        decision = self.recovery.on_path_failure(self, failed)
         log.info(
             "path_failure_decision",
             device=self.name,

@@ -9,10 +9,11 @@ marks the path FAILED and asks its :class:`RecoveryHook` for a :data:`Decision`:
   example, recovery read the tape position and found the WRITE already there);
 - :class:`Fail`: raise this error to the caller.
 
-While the hook runs, the device holds every other command submitted to it (they wait,
-within their own deadlines, and go afterwards in the order they arrived), so a hook
-may send commands of its own through :meth:`MultipathDevice.execute_on` without
-being overtaken. The default hook, :class:`ResendIfSafe`, resends commands that are safe
+From the path failure until the failed command is done (the hook's decision carried
+out), the device holds every other command submitted to it (they wait, within their
+own deadlines, and go afterwards one at a time in the order they arrived), so a hook
+may send commands of its own through :meth:`MultipathDevice.execute_on` without being
+overtaken. The default hook, :class:`ResendIfSafe`, resends commands that are safe
 to repeat and commands that never reached the device; for anything else it fails with
 :class:`CommandInDoubtError`, which carries the response and ``maybe_executed``. The
 recovery layer (verify, notify, synchronise, resend, never twice) plugs its own hook in.
