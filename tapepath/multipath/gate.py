@@ -1,8 +1,9 @@
 """The recovery gate: commands submitted while a recovery runs wait, then go in order.
 
-While a device's recovery hook runs (:meth:`RecoveryGate.recovering`), every command
-submitted to the device queues here, within its own deadline. When the recovery ends
-the queued commands go one at a time in the order they arrived, each finishing before
+From a path failure until the command that met it is done (its recovery hook consulted
+and the decision carried out: :meth:`RecoveryGate.recovering`), every command submitted
+to the device queues here, within its own deadline. Then the queued commands go one at a
+time in the order they arrived, each finishing before
 the next starts, so none overtakes an earlier one (the MSCP seed's "idle all
 outstanding I/O before switching"; a tape WRITE never overtakes an earlier WRITE). New
 commands keep queueing until the queue is empty. The recovering thread itself never
