@@ -60,6 +60,7 @@ log = structlog.get_logger("tapepath.iscsi.connection")
 
 _RECV_BUF = 256 * 1024
 _BATCH = 64 * 1024
+_WAITALL = getattr(socket, "MSG_WAITALL", 0)
 _DIRECT = 4096
 """Data segments at least this long are read with recv_into straight into place."""
 _IOV_MAX = 1000
@@ -203,7 +204,9 @@ class _Reader:
             return
         while pos < n:
             self.before_wait()
-            got = self.sock.recv_into(dest[pos:])
+            # MSG_WAITALL: one wake-up for the whole rest of the segment; the kernel
+            # copies into place as the data arrives
+            got = self.sock.recv_into(dest[pos:], n - pos, _WAITALL)
             if not got:
                 raise ConnectionError("connection closed by the target")
             pos += got
