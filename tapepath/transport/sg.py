@@ -45,6 +45,7 @@ from tapepath.transport.sg_struct import (
     SG_GET_VERSION_NUM,
     SG_IO,
     SG_MIN_VERSION,
+    BlockingCalls,
     Kit,
     OsSyscalls,
     SgIoHdr,
@@ -103,6 +104,7 @@ class SgTransport(Transport):
         self._fd_closed = False
         self._rhdr = SgIoHdr()
         self._rlist = [self._rhdr]
+        self._blocking = BlockingCalls(f"sg-io {path}")
         self._fd = self._open(path)
         try:
             self.version = self._version()
@@ -532,7 +534,6 @@ class SgTransport(Transport):
             raise TransportError(f"{self.url}: transport is closed")
         kit.done = False
         kit.error = 0
-        finished = threading.Event()
 
         def run() -> None:
             try:
@@ -541,10 +542,12 @@ class SgTransport(Transport):
                 kit.out = (h.status, h.sb_len_wr, h.host_status, h.driver_status, h.resid)
             except OSError as exc:
                 kit.error = exc.errno or errno.EIO
+            except BaseException as exc:  # a broken syscall layer: a failed command
+                log.error("sg_io_raised", path=self.path, error=repr(exc))
+                kit.error = errno.EIO
             kit.done = True
-            finished.set()
 
-        threading.Thread(target=run, name=f"sg-io {self.path}", daemon=True).start()
+        finished = self._blocking.start(run)
         if finished.wait(max(0.0, deadline - time.monotonic())):
             if kit.error:
                 kit.pin = None
@@ -581,6 +584,7 @@ class SgTransport(Transport):
             self._closed = True
             self._cond.notify_all()
             fd = self._fd
+        self._blocking.close()
         try:
             self._sys.close(fd)
         except OSError as exc:

@@ -14,8 +14,10 @@ import ctypes
 import fcntl
 import math
 import os
+import queue
 import select
 import stat
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,6 +33,7 @@ __all__ = [
     "SG_INTERFACE_ID",
     "SG_IO",
     "SG_MIN_VERSION",
+    "BlockingCalls",
     "Kit",
     "OsSyscalls",
     "Poller",
@@ -255,3 +258,78 @@ def out_pointer(data: bytes | bytearray | memoryview) -> tuple[int, object]:
     view = view.cast("B")
     arr = (ctypes.c_char * len(view)).from_buffer(view)
     return ctypes.addressof(arr), (view, arr)
+
+
+class _Helper:
+    """A daemon thread that runs blocking calls one at a time."""
+
+    def __init__(self, owner: BlockingCalls, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event] | None]
+        self._jobs = queue.SimpleQueue()
+        self._owner = owner
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[[], None], done: threading.Event) -> None:
+        self._jobs.put((fn, done))
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, done = job
+            try:
+                fn()
+            finally:
+                keep = self._owner.give_back(self)  # idle again before the caller wakes
+                done.set()
+            if not keep:
+                return
+
+
+class BlockingCalls:
+    """Runs blocking system calls (a synchronous SG_IO) on reusable helper threads.
+
+    The caller waits for the returned event with its own deadline; a call stuck in the
+    kernel keeps only its helper thread, and the next call gets another one.
+
+    Args:
+        name: the helper threads' name.
+        max_idle: idle helpers kept for reuse.
+    """
+
+    def __init__(self, name: str, max_idle: int = 2) -> None:
+        self._name = name
+        self._max_idle = max_idle
+        self._idle: list[_Helper] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self, fn: Callable[[], None]) -> threading.Event:
+        """Run ``fn`` on a helper thread; the event is set when it has returned."""
+        done = threading.Event()
+        with self._lock:
+            helper = self._idle.pop() if self._idle else None
+        if helper is None:
+            helper = _Helper(self, self._name)
+        helper.submit(fn, done)
+        return done
+
+    def give_back(self, helper: _Helper) -> bool:
+        """Take a helper back after its call; False tells it to end."""
+        with self._lock:
+            if self._closed or len(self._idle) >= self._max_idle:
+                return False
+            self._idle.append(helper)
+            return True
+
+    def close(self) -> None:
+        """End the idle helpers (busy ones end when their call returns)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for helper in idle:
+            helper.stop()

@@ -89,6 +89,7 @@ class FakeSg:
     queue_max: int = 16
     seen: list[Seen] = field(factory=list)
     header_addresses: list[int] = field(factory=list)
+    ioctl_threads: list[int] = field(factory=list)
     pending: list[_Pending] = field(factory=list)
     closed: bool = False
     sync_release: threading.Event = field(factory=threading.Event)
@@ -120,6 +121,7 @@ class FakeSg:
             return 0
         assert request == SG_IO_REQ
         assert isinstance(arg, SgIoHdr)
+        self.ioctl_threads.append(threading.get_ident())
         seen = self._take(arg)
         reply = self.responder(seen)
         if reply.write_errno:
@@ -691,6 +693,20 @@ class TestSynchronousNodes:
         assert time.monotonic() - start < 0.5
         assert r.outcome is Outcome.TIMED_OUT
         fake.sync_release.set()
+
+    def test_helper_thread_reused(self) -> None:
+        """Sequential SG_IO calls share one helper thread; a stuck one is replaced."""
+        fake = FakeSg(major=9, responder=lambda s: Reply(delay=None if s.cdb[4] == 9 else 0))
+        t = make(fake, "/dev/nst0")
+        for _ in range(4):
+            assert t.execute(TUR).ok
+        assert len(set(fake.ioctl_threads)) == 1
+        assert fake.ioctl_threads[0] != threading.get_ident()
+        assert t.execute(bytes((0, 0, 0, 0, 9, 0)), timeout=0.05).outcome is Outcome.TIMED_OUT
+        assert t.execute(TUR).ok
+        assert fake.ioctl_threads[-1] != fake.ioctl_threads[-2]
+        fake.sync_release.set()
+        t.close()
 
     def test_errno(self) -> None:
         """SG_IO refused with ENXIO (offline) is NO_CONNECT, not executed; ENODEV is gone."""
