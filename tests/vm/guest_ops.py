@@ -339,3 +339,43 @@ def ioctl_tur_loop(path: str, n: int) -> dict[str, Any]:
     finally:
         os.close(fd)
     return {"n": n, "seconds": seconds, "failed": bad}
+
+
+def session_tsih(session: int) -> int | None:
+    """The TSIH the target gave a session (sysfs), or None when the kernel lacks it."""
+    p = Path(f"/sys/class/iscsi_session/session{session}/tsih")
+    try:
+        return int(p.read_text().strip(), 0)
+    except (OSError, ValueError):
+        return None
+
+
+# -- tapepath's multipath layer over the sg nodes ----------------------------------------
+
+_DEVICES: dict[str, Any] = {}
+
+
+def discover_devices() -> list[dict[str, Any]]:
+    """``tapepath.discover(["sg"])`` in the guest: each device's type and path URLs."""
+    from tapepath.multipath.discovery import discover  # noqa: PLC0415  (slow import)
+
+    for dev in _DEVICES.values():
+        dev.close()
+    _DEVICES.clear()
+    out = []
+    for dev in discover(["sg"], monitor=False):
+        urls = [p.url for p in dev.paths]
+        _DEVICES[urls[0]] = dev
+        out.append({"device_type": dev.device_type, "designator": dev.designator, "urls": urls})
+    return out
+
+
+def mp_execute(key: str, cdb: str, data_in_len: int = 0, timeout: float = 30.0) -> dict[str, Any]:
+    """One command through a discovered MultipathDevice; the Response and the path used."""
+    dev = _DEVICES[key]
+    r = dev.execute(bytes.fromhex(cdb), data_in_len=data_in_len, timeout=timeout)
+    out = _response(r)
+    current = dev.current_path
+    out["current"] = None if current is None else current.url
+    out["states"] = {p.url: p.state.value for p in dev.paths}
+    return out

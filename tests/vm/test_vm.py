@@ -31,6 +31,7 @@ from tapepath.scsi import (
     WriteFilemarks6,
     decode_sense,
 )
+from tapepath.testing.tgtd import sid_from_tsih
 from tests.vm.harness import REPO, GuestLibrary
 
 pytestmark = [
@@ -285,26 +286,30 @@ class TestDrive:
             move(guest, chg, drive, slot)
 
 
-def _cut(g: GuestLibrary) -> None:
-    """Cut the second path on the target side: the portal, then the connection."""
+def _cut(g: GuestLibrary, index: int = 1) -> None:
+    """Cut path ``index`` on the target side: its portal, then its connection."""
     conns = g.tgt.connections(g.vtl.tid)
     assert len(conns) == 2, conns
-    g.tgt.delete_portal(g.portals[1])
-    later = max(conns, key=lambda c: c.sid)  # the second login has the higher id
-    g.tgt.delete_connection(later.tid, later.sid, later.cid)
+    tsih = g.vm.call("session_tsih", session=g.sessions[index])
+    if tsih is not None:
+        (conn,) = [c for c in conns if c.sid == sid_from_tsih(tsih)]
+    else:  # no tsih in sysfs: the logins were in portal order, later ids are higher
+        conn = sorted(conns, key=lambda c: c.sid)[index]
+    g.tgt.delete_portal(g.portals[index])
+    g.tgt.delete_connection(conn.tid, conn.sid, conn.cid)
 
 
-def _restore(g: GuestLibrary, timeout: float = 30.0) -> dict[str, Any]:
-    """Bring the portal back; wait until the second session is logged in again."""
-    g.tgt.add_portal(g.portals[1])
+def _restore(g: GuestLibrary, index: int = 1, timeout: float = 30.0) -> dict[str, Any]:
+    """Bring portal ``index`` back; wait until its session is logged in again."""
+    g.tgt.add_portal(g.portals[index])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if g.vm.call("session_state", session=g.sessions[1]) == "LOGGED_IN":
+        if g.vm.call("session_state", session=g.sessions[index]) == "LOGGED_IN":
             break
         time.sleep(0.2)
     else:
         raise AssertionError("the cut session did not log in again")
-    path = node(g, g.vtl.changer_lun, 1)
+    path = node(g, g.vtl.changer_lun, index)
     first = run(g, path, TUR)
     ready(g, path)
     return first
@@ -398,3 +403,49 @@ class TestCutPath:
             _restore(g)
             g.vm.call("set_recovery_tmo", session=g.sessions[1], seconds=5)
         ready(g, cut_chg)
+
+
+class TestMultipath:
+    """tapepath's discovery and failover over the guest's real sg nodes."""
+
+    def test_discover_groups_paths(self, guest: GuestLibrary) -> None:
+        """discover(["sg"]) makes one device per logical unit, each with both nodes."""
+        devices = guest.vm.call("discover_devices")
+        by_type: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for d in devices:
+            assert len(d["urls"]) == 2, d
+            by_type[d["device_type"]].append(d)
+        assert len(by_type[CHANGER]) == 1
+        assert len(by_type[TAPE]) == len(guest.vtl.drive_luns)
+        nodes = {f"sg://{p['path']}" for p in paths_of(guest)}
+        assert {u for d in devices for u in d["urls"]} == nodes
+
+    def test_failover_on_a_cut_path(self, guest: GuestLibrary) -> None:
+        """Cutting the path in use: the changer device answers through the other one."""
+        g = guest
+        devices = g.vm.call("discover_devices")
+        (changer,) = [d for d in devices if d["device_type"] == CHANGER]
+        key = changer["urls"][0]
+        first = g.vm.call("mp_execute", key=key, cdb=TUR.hex(), timeout=10.0)
+        for _ in range(3):
+            if first["outcome"] == "ok" and first["status"] == 0:
+                break
+            first = g.vm.call("mp_execute", key=key, cdb=TUR.hex(), timeout=10.0)
+        good(first)
+        used = first["current"]
+        assert used in changer["urls"]
+        session = next(p["session"] for p in paths_of(g) if f"sg://{p['path']}" == used)
+        index = g.sessions.index(session)
+        _cut(g, index)
+        try:
+            started = time.monotonic()
+            after = g.vm.call("mp_execute", key=key, cdb=TUR.hex(), timeout=30.0)
+            seen = {k: v for k, v in after.items() if k != "data"}
+            seen["wall_seconds"] = round(time.monotonic() - started, 3)
+            seen["tsih"] = g.vm.call("session_tsih", session=g.sessions[index])
+            _record("multipath_failover", seen)
+            good(after)
+            assert after["current"] != used
+            assert after["states"][used] != "active"
+        finally:
+            _restore(g, index)
