@@ -14,19 +14,33 @@ __all__ = [
     "AmbiguousMoveError",
     "AmbiguousPositionError",
     "AuthenticationError",
+    "BeginningOfMediumError",
     "CheckConditionError",
     "ConfigError",
     "DecodeError",
     "DeviceError",
+    "ElementAddressError",
+    "ElementEmptyError",
+    "ElementFullError",
+    "EndOfDataError",
+    "EndOfMediumError",
+    "FilemarkEncountered",
+    "IncorrectLengthError",
     "LoginError",
+    "MediumNotPresentError",
+    "MediumRemovalPreventedError",
     "NoPathError",
+    "NotReadyError",
     "PathFailureError",
     "ProtocolError",
     "ReservationConflictError",
+    "TapeConditionError",
     "TapepathError",
     "TransportError",
     "TransportUnavailableError",
+    "UnknownElementError",
     "UnknownSchemeError",
+    "WriteProtectedError",
 ]
 
 
@@ -117,3 +131,93 @@ class AmbiguousPositionError(AmbiguityError):
 
 class AmbiguousMoveError(AmbiguityError):
     """After failover the robot state does not prove whether a MOVE MEDIUM took effect."""
+
+
+class ElementFullError(CheckConditionError):
+    """A medium changer refused a move: the destination element is full (3B/0Dh)."""
+
+
+class ElementEmptyError(CheckConditionError):
+    """A medium changer refused a move: the source element is empty (3B/0Eh)."""
+
+
+class ElementAddressError(CheckConditionError, ValueError):
+    """The device does not know an element address (21/01h): a caller mistake."""
+
+
+class MediumRemovalPreventedError(CheckConditionError):
+    """The cartridge cannot leave the drive: removal is prevented (53/02h)."""
+
+
+class MediumNotPresentError(CheckConditionError):
+    """There is no cartridge in the drive (NOT READY 3A/xxh)."""
+
+
+class NotReadyError(CheckConditionError):
+    """The device is not ready and waiting did not help (NOT READY)."""
+
+
+class WriteProtectedError(CheckConditionError):
+    """The device refused to change the medium (DATA PROTECT: write protected, WORM)."""
+
+
+class UnknownElementError(TapepathError, LookupError):
+    """No element matches a barcode, an mtx number or a serial number."""
+
+
+class TapeConditionError(CheckConditionError):
+    """A tape command stopped at a tape event rather than failing.
+
+    Attributes:
+        residual: the signed INFORMATION residual the drive reported (what was not
+            done: blocks, filemarks or bytes, depending on the command), or None.
+    """
+
+    def __init__(
+        self, message: str, sense: object | None = None, *, residual: int | None = None
+    ) -> None:
+        super().__init__(message, sense)
+        self.residual = residual
+
+
+class FilemarkEncountered(TapeConditionError):
+    """A SPACE over blocks (or a fixed-block READ) stopped at a filemark.
+
+    The tape is positioned after the filemark (before it when spacing backwards).
+    """
+
+
+class EndOfDataError(TapeConditionError):
+    """A READ or SPACE reached the end of recorded data (BLANK CHECK)."""
+
+
+class EndOfMediumError(TapeConditionError):
+    """The end of the medium was reached (VOLUME OVERFLOW, or EOM on a read or space)."""
+
+
+class BeginningOfMediumError(TapeConditionError):
+    """A backward SPACE reached the beginning of the partition."""
+
+
+class IncorrectLengthError(TapeConditionError):
+    """A variable-block READ met a record longer than the buffer.
+
+    The tape has moved past the record; the rest of it is lost to this read.
+
+    Attributes:
+        data: the bytes that fitted (the start of the record).
+        record_length: the record's real length, when the drive said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        sense: object | None = None,
+        *,
+        residual: int | None = None,
+        data: bytes = b"",
+        record_length: int | None = None,
+    ) -> None:
+        super().__init__(message, sense, residual=residual)
+        self.data = data
+        self.record_length = record_length

@@ -1,0 +1,683 @@
+"""A tape drive behind all its ports: write, read, position, settings, reservations.
+
+:class:`TapeDrive` is what :func:`tapepath.open_drive` returns. It tracks the logical
+position (block and file number) after every command it completes, so
+:meth:`TapeDrive.position` can answer where the drive cannot (tgtd reports the position
+as unknown), and a drive reset seen as a unit attention is followed by a LOCATE back to
+the tracked block before the next positional command, never by a write at the
+beginning of the tape.
+
+Tape events are typed: a READ that meets a filemark returns ``b""`` (0 for
+:meth:`~TapeDrive.readinto`) with the tape positioned after the filemark, as a file
+read returns at its end; the end of data raises :class:`~tapepath.errors.EndOfDataError`;
+a SPACE over blocks that meets a filemark raises
+:class:`~tapepath.errors.FilemarkEncountered`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+import structlog
+from attrs import field, frozen
+from attrs.validators import in_, optional
+
+from tapepath.api import DEFAULT_TIMEOUT, DeviceHandle, error_for
+from tapepath.errors import (
+    AmbiguousPositionError,
+    CheckConditionError,
+    DecodeError,
+    FilemarkEncountered,
+    IncorrectLengthError,
+    TapepathError,
+)
+from tapepath.scsi._wire import flag_field, uint_field
+from tapepath.scsi.classify import UnitAttention, classify_response
+from tapepath.scsi.log import LogSense, TapeAlert
+from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6, ModeSense6
+from tapepath.scsi.position import PositionLong, PositionShort, ReadPosition
+from tapepath.scsi.reservations import (
+    PersistentReserveOut,
+    PrOutAction,
+    PrOutParameters,
+    PrType,
+)
+from tapepath.scsi.sense import Sense, SenseKey
+from tapepath.scsi.tape import (
+    LoadUnload,
+    Locate10,
+    Locate16,
+    Read6,
+    Rewind,
+    Space6,
+    Space16,
+    SpaceCode,
+    Write6,
+    WriteFilemarks6,
+)
+from tapepath.scsi.tape_pages import DataCompressionPage, with_block_length
+from tapepath.transport.base import Response, Transport
+
+__all__ = ["SpaceUnit", "TapeDrive", "TapePosition"]
+
+log = structlog.get_logger("tapepath.drive")
+
+SpaceUnit = Literal["blocks", "filemarks", "eod"]
+_SPACE_CODES: dict[str, SpaceCode] = {
+    "blocks": SpaceCode.BLOCKS,
+    "filemarks": SpaceCode.FILEMARKS,
+    "eod": SpaceCode.END_OF_DATA,
+}
+_MAX_TRANSFER = 0xFFFFFF
+
+
+@frozen
+class TapePosition:
+    """Where the tape is.
+
+    Attributes:
+        block: the logical object number (records and filemarks from the beginning of
+            the partition), or None when neither the drive nor the tracking knows it.
+        file: the file number (filemarks passed), or None when unknown.
+        partition: the partition number.
+        bop: at the beginning of the partition.
+        eop: in the early-warning zone or past the end of the partition.
+        source: ``"device"`` (READ POSITION answered) or ``"tracked"`` (the drive
+            reported the position as unknown; this is the library's own account).
+    """
+
+    block: int | None = field(validator=optional(uint_field(64)))
+    file: int | None = field(default=None, validator=optional(uint_field(64)))
+    partition: int = field(default=0, validator=uint_field(32))
+    bop: bool = field(default=False, validator=flag_field)
+    eop: bool = field(default=False, validator=flag_field)
+    source: str = field(default="device", validator=in_(("device", "tracked")))
+
+
+@frozen
+class _Tracked:
+    block: int | None = None
+    file: int | None = None
+
+    def moved(self, blocks: int, files: int = 0) -> _Tracked:
+        return _Tracked(
+            None if self.block is None else max(self.block + blocks, 0),
+            None if self.file is None else max(self.file + files, 0),
+        )
+
+
+class _Relocate(Exception):
+    """Internal: a reset was reported before a positional command; locate back first."""
+
+
+class TapeDrive(DeviceHandle):
+    """A tape drive behind all its ports.
+
+    Args:
+        device: the drive: a :class:`~tapepath.multipath.MultipathDevice` (as
+            :func:`tapepath.open_drive` makes it) or any transport.
+        timeout: seconds for reads, writes and short commands.
+        long_timeout: seconds for REWIND, SPACE, LOCATE and LOAD/UNLOAD.
+        reservation_key: the application's persistent reservation key (non-zero).
+    """
+
+    def __init__(
+        self,
+        device: Transport,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        long_timeout: float = 3600.0,
+        reservation_key: int | None = None,
+    ) -> None:
+        super().__init__(device, timeout=timeout)
+        if long_timeout <= 0:
+            raise ValueError(f"long_timeout must be positive, not {long_timeout}")
+        if reservation_key is not None and not 0 < reservation_key < 1 << 64:
+            raise ValueError("reservation_key must be a non-zero 64-bit number")
+        self.long_timeout = long_timeout
+        self.reservation_key = reservation_key
+        self._block_size: int | None = None
+        self._tracked = _Tracked()
+        self._relocate = False
+        self._positional = False
+        self._pending: TapepathError | None = None
+        self._pending_filemark = False
+        self._reservation: tuple[int, int] | None = None
+        self.early_warning = False
+        """True once a write reported the early-warning zone (end of tape is near)."""
+
+    def __repr__(self) -> str:
+        return f"TapeDrive({getattr(self.device, 'name', self.device.url)!r})"
+
+    # -- unit attentions and positional commands -----------------------------------------
+
+    def _on_unit_attention(self, kind: UnitAttention) -> None:
+        if kind is UnitAttention.POWER_ON_RESET:
+            self._block_size = None
+            if self._tracked.block:
+                self._relocate = True
+                if self._positional:
+                    raise _Relocate
+        elif kind is UnitAttention.MEDIUM_CHANGED:
+            self._tracked = _Tracked(0, 0)
+            self._relocate = False
+            self._clear_pending()
+        elif kind is UnitAttention.MODE_CHANGED:
+            self._block_size = None
+
+    def _clear_pending(self) -> None:
+        self._pending = None
+        self._pending_filemark = False
+
+    def _locate_back(self) -> None:
+        block = self._tracked.block
+        if block is None:  # pragma: no cover - _relocate is set only with a known block
+            raise AmbiguousPositionError("the drive was reset and the position is unknown")
+        try:
+            self._run(self._locate_cdb(block), f"LOCATE {block}", timeout=self.long_timeout)
+        except CheckConditionError as exc:
+            raise AmbiguousPositionError(
+                f"the drive was reset (tape rewound); the last known position was block "
+                f"{block}, file {self._tracked.file}, and LOCATE back failed: {exc}"
+            ) from exc
+        self._relocate = False
+        log.info("tape_located_after_reset", device=getattr(self.device, "name", ""), block=block)
+
+    def _tape(
+        self,
+        cdb: bytes,
+        what: str,
+        *,
+        data_out: bytes = b"",
+        data_in_len: int = 0,
+        into: bytearray | memoryview | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Run a positional command: locate back first after a reset."""
+        for _ in range(4):
+            if self._relocate:
+                self._locate_back()
+            self._positional = True
+            try:
+                return self._run(
+                    cdb,
+                    what,
+                    data_out=data_out,
+                    data_in_len=data_in_len,
+                    into=into,
+                    timeout=timeout,
+                    conditions=True,
+                )
+            except _Relocate:
+                continue
+            finally:
+                self._positional = False
+        raise AmbiguousPositionError(f"{what}: the drive keeps reporting resets")
+
+    @staticmethod
+    def _locate_cdb(block: int) -> bytes:
+        if block < 1 << 32:
+            return Locate10(block_address=block).to_bytes()
+        return Locate16(logical_identifier=block).to_bytes()
+
+    # -- settings ------------------------------------------------------------------------
+
+    def _mode_sense(self, page: int) -> ModeParameters:
+        r = self._run(
+            ModeSense6(page_code=page, allocation_length=255).to_bytes(),
+            f"MODE SENSE page {page:02X}h",
+            data_in_len=255,
+        )
+        return ModeParameters.from_bytes(r.data)
+
+    @property
+    def block_size(self) -> int:
+        """The block size the drive uses: 0 for variable blocks (read with MODE SENSE
+        once, then remembered until a reset or a mode change)."""
+        with self._lock:
+            if self._block_size is None:
+                params = self._mode_sense(0x0F)
+                descs = params.block_descriptors
+                self._block_size = descs[0].block_length if descs else 0
+            return self._block_size
+
+    def set_block_size(self, size: int) -> None:
+        """Set fixed blocks of ``size`` bytes, or variable blocks (0).
+
+        Raises:
+            ValueError: the size does not fit in 24 bits.
+            CheckConditionError: the drive refuses it.
+        """
+        if not 0 <= size <= _MAX_TRANSFER:
+            raise ValueError(f"block size must be 0..{_MAX_TRANSFER}, not {size}")
+        with self._lock:
+            params = self._mode_sense(0x0F)
+            descs = params.block_descriptors
+            base = descs[0] if descs else None
+            desc = with_block_length(base, size) if base is not None else None
+            new = ModeParameters(
+                device_specific_parameter=params.device_specific_parameter & 0x70,
+                block_descriptors=(desc,) if desc is not None else (),
+            )
+            if desc is None:
+                new = attrs.evolve(new, block_descriptors=(BlockDescriptor(0, 0, size),))
+            cmd, data = ModeSelect6.for_parameters(new)
+            self._run(cmd.to_bytes(), f"MODE SELECT block size {size}", data_out=data)
+            self._block_size = size
+            log.info("tape_block_size_set", device=getattr(self.device, "name", ""), size=size)
+
+    def set_compression(self, on: bool) -> None:
+        """Turn hardware compression on or off (data compression page 0Fh, DCE).
+
+        Raises:
+            CheckConditionError: the drive has no compression page or refuses it.
+        """
+        with self._lock:
+            params = self._mode_sense(0x0F)
+            page = params.page(0x0F)
+            if page is None:
+                raise CheckConditionError("set_compression: the drive has no compression page")
+            current = DataCompressionPage.from_mode_page(page)
+            wanted = attrs.evolve(current, dce=bool(on), ps=False)
+            new = ModeParameters(
+                device_specific_parameter=params.device_specific_parameter & 0x70,
+                pages=(wanted.to_mode_page(),),
+            )
+            cmd, data = ModeSelect6.for_parameters(new)
+            self._run(
+                cmd.to_bytes(), f"MODE SELECT compression {'on' if on else 'off'}", data_out=data
+            )
+            log.info("tape_compression_set", device=getattr(self.device, "name", ""), on=bool(on))
+
+    @property
+    def compression(self) -> bool:
+        """Whether hardware compression is on (DCE of page 0Fh, read now)."""
+        with self._lock:
+            page = self._mode_sense(0x0F).page(0x0F)
+            return page is not None and DataCompressionPage.from_mode_page(page).dce
+
+    # -- data --------------------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write ``data``: one record in variable mode, whole blocks in fixed mode.
+
+        Returns:
+            The number of bytes written (all of them).
+
+        Raises:
+            ValueError: empty data, more than 16 MiB - 1, or (fixed mode) not a whole
+                number of blocks.
+            EndOfMediumError: the tape is full (VOLUME OVERFLOW); ``residual`` says
+                what was not written.
+            WriteProtectedError: the cartridge is write protected.
+        """
+        payload = data if isinstance(data, bytes) else bytes(data)
+        with self._lock:
+            size = self.block_size
+            if not payload:
+                raise ValueError("write: no data")
+            if size:
+                if len(payload) % size:
+                    raise ValueError(
+                        f"write: {len(payload)} bytes are not whole {size}-byte blocks"
+                    )
+                blocks = len(payload) // size
+                if blocks > _MAX_TRANSFER:
+                    raise ValueError(f"write: {blocks} blocks is more than one command takes")
+                cmd = Write6(blocks, True, size)
+            else:
+                if len(payload) > _MAX_TRANSFER:
+                    raise ValueError(f"write: a record is at most {_MAX_TRANSFER} bytes")
+                blocks = 1
+                cmd = Write6(len(payload))
+            self._clear_pending()
+            r = self._tape(cmd.to_bytes(), f"WRITE {len(payload)} bytes", data_out=payload)
+            if not r.ok:
+                sense = self._condition(r)
+                if not (
+                    sense.eom and sense.sense_key in (SenseKey.NO_SENSE, SenseKey.RECOVERED_ERROR)
+                ):
+                    self._tracked = _Tracked(None, self._tracked.file)
+                    raise error_for(classify_response(r), f"WRITE {len(payload)} bytes")
+                self._warn()
+            self._tracked = self._tracked.moved(blocks)
+            return len(payload)
+
+    def _warn(self) -> None:
+        if not self.early_warning:
+            log.warning("tape_early_warning", device=getattr(self.device, "name", ""))
+        self.early_warning = True
+
+    @staticmethod
+    def _condition(r: Response) -> Sense:
+        sense = r.sense_data
+        if sense is None:
+            raise error_for(classify_response(r), "tape command")
+        return sense
+
+    def write_filemarks(self, count: int = 1) -> None:
+        """Write ``count`` filemarks (0 flushes the drive's buffer to the tape).
+
+        Raises:
+            ValueError: a negative count or more than 24 bits.
+            EndOfMediumError: the tape is full.
+        """
+        if not 0 <= count <= _MAX_TRANSFER:
+            raise ValueError(f"write_filemarks: count must be 0..{_MAX_TRANSFER}")
+        with self._lock:
+            self._clear_pending()
+            what = f"WRITE FILEMARKS {count}"
+            r = self._tape(WriteFilemarks6(count).to_bytes(), what, timeout=self.long_timeout)
+            if not r.ok:
+                sense = self._condition(r)
+                if not (
+                    sense.eom and sense.sense_key in (SenseKey.NO_SENSE, SenseKey.RECOVERED_ERROR)
+                ):
+                    self._tracked = _Tracked()
+                    raise error_for(classify_response(r), what)
+                self._warn()
+            self._tracked = self._tracked.moved(count, count)
+
+    def read(self, n: int) -> bytes:
+        """Read one record of at most ``n`` bytes (variable mode), or ``n`` bytes of
+        whole blocks (fixed mode).
+
+        Returns:
+            The data; ``b""`` when a filemark was read (the tape is then after it). In
+            fixed mode, blocks read before a filemark are returned first and the next
+            call returns ``b""``.
+
+        Raises:
+            ValueError: ``n`` out of range, or not whole blocks in fixed mode.
+            EndOfDataError: nothing more is recorded.
+            IncorrectLengthError: (variable mode) the record is longer than ``n``; the
+                tape is past it and the error holds the first ``n`` bytes.
+        """
+        with self._lock:
+            buf = bytearray(self._read_size(n))
+            got = self._read_into(memoryview(buf))
+            return bytes(buf[:got])
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        """Like :meth:`read`, into ``buf`` (its length is the most to read).
+
+        Returns:
+            The number of bytes read; 0 at a filemark.
+        """
+        view = memoryview(buf).cast("B")
+        with self._lock:
+            self._read_size(len(view))
+            return self._read_into(view)
+
+    def _read_size(self, n: int) -> int:
+        if not 0 < n <= _MAX_TRANSFER:
+            raise ValueError(f"read: size must be 1..{_MAX_TRANSFER}, not {n}")
+        size = self.block_size
+        if size and n % size:
+            raise ValueError(f"read: {n} bytes are not whole {size}-byte blocks")
+        return n
+
+    def _read_into(self, view: memoryview) -> int:
+        if self._pending_filemark:
+            self._pending_filemark = False
+            return 0
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        n = len(view)
+        size = self.block_size
+        count = n // size if size else n
+        cmd = Read6(count, fixed=bool(size), block_length=size)
+        what = f"READ {n} bytes"
+        r = self._tape(cmd.to_bytes(), what, into=view)
+        if r.ok:
+            self._tracked = self._tracked.moved(count if size else 1)
+            return n if size else r.transferred
+        sense = self._condition(r)
+        residual = sense.residual or 0
+        if size:
+            got = (
+                max(count - residual, 0)
+                if (
+                    sense.filemark
+                    or sense.ili
+                    or sense.eom
+                    or sense.sense_key == SenseKey.BLANK_CHECK
+                )
+                else 0
+            )
+            self._tracked = self._tracked.moved(got)
+            nbytes = got * size
+            if sense.filemark:
+                self._tracked = self._tracked.moved(1, 1)
+                self._pending_filemark = nbytes > 0
+                return nbytes
+            error = error_for(classify_response(r), what)
+            if nbytes:
+                self._pending = error
+                return nbytes
+            raise error
+        if sense.filemark:
+            self._tracked = self._tracked.moved(1, 1)
+            return 0
+        if sense.ili and sense.sense_key == SenseKey.NO_SENSE:
+            self._tracked = self._tracked.moved(1)
+            if residual >= 0:
+                return min(n - residual, r.transferred if r.transferred else n - residual)
+            raise IncorrectLengthError(
+                f"{what}: the record is {n - residual} bytes, longer than the buffer",
+                sense,
+                residual=residual,
+                data=bytes(view[:n]),
+                record_length=n - residual,
+            )
+        raise error_for(classify_response(r), what)
+
+    # -- positioning ---------------------------------------------------------------------
+
+    def space(self, count: int, unit: SpaceUnit = "blocks") -> None:
+        """Space over ``count`` blocks or filemarks (negative: backwards), or to the end
+        of data (``unit="eod"``, count ignored).
+
+        Raises:
+            ValueError: an unknown unit.
+            FilemarkEncountered: spacing over blocks met a filemark (the tape is past
+                it); ``residual`` counts the blocks not spaced.
+            EndOfDataError: the end of data came first.
+            BeginningOfMediumError: spacing backwards reached the beginning.
+        """
+        code = _SPACE_CODES.get(unit)
+        if code is None:
+            raise ValueError(f"space: unit must be one of {sorted(_SPACE_CODES)}, not {unit!r}")
+        n = 0 if code is SpaceCode.END_OF_DATA else count
+        if -(1 << 23) <= n < 1 << 23:
+            cdb = Space6(code, n).to_bytes()
+        else:
+            cdb = Space16(code, n).to_bytes()
+        what = f"SPACE {n} {unit}" if code is not SpaceCode.END_OF_DATA else "SPACE to end of data"
+        with self._lock:
+            self._clear_pending()
+            before = self._tracked
+            r = self._tape(cdb, what, timeout=self.long_timeout)
+            if r.ok:
+                if code is SpaceCode.BLOCKS:
+                    self._tracked = before.moved(n)
+                elif code is SpaceCode.FILEMARKS:
+                    self._tracked = _Tracked(None, None if before.file is None else before.file + n)
+                else:
+                    self._tracked = _Tracked()
+                self._refresh()
+                return
+            sense = self._condition(r)
+            self._tracked = _Tracked()
+            self._refresh()
+            if sense.filemark and code is SpaceCode.BLOCKS:
+                raise FilemarkEncountered(f"{what}: {sense}", sense, residual=sense.residual)
+            raise error_for(classify_response(r), what)
+
+    def locate(self, block: int) -> None:
+        """Go to logical object ``block`` (LOCATE; 0 is the beginning of the tape).
+
+        Raises:
+            ValueError: a negative block.
+            CheckConditionError: the drive cannot (tgtd has no LOCATE).
+        """
+        if not 0 <= block < 1 << 64:
+            raise ValueError(f"locate: block must be 0..2**64-1, not {block}")
+        with self._lock:
+            self._clear_pending()
+            what = f"LOCATE {block}"
+            self._relocate = False
+            r = self._run(self._locate_cdb(block), what, timeout=self.long_timeout)
+            if not r.ok:  # pragma: no cover - _run raises for anything but GOOD
+                raise error_for(classify_response(r), what)
+            self._tracked = _Tracked(block, 0 if block == 0 else None)
+            self._refresh()
+
+    def rewind(self) -> None:
+        """Rewind to the beginning of the tape."""
+        with self._lock:
+            self._clear_pending()
+            self._relocate = False
+            self._run(Rewind().to_bytes(), "REWIND", timeout=self.long_timeout)
+            self._tracked = _Tracked(0, 0)
+
+    def load(self) -> None:
+        """Load the cartridge in the drive and position it at the beginning."""
+        with self._lock:
+            self._clear_pending()
+            self._run(LoadUnload(load=True).to_bytes(), "LOAD", timeout=self.long_timeout)
+            self._relocate = False
+            self._tracked = _Tracked(0, 0)
+
+    def unload(self) -> None:
+        """Rewind and unload the cartridge (the robot can then take it out)."""
+        with self._lock:
+            self._clear_pending()
+            self._run(LoadUnload(load=False).to_bytes(), "UNLOAD", timeout=self.long_timeout)
+            self._relocate = False
+            self._tracked = _Tracked()
+
+    def _read_device_position(self) -> TapePosition | None:
+        """READ POSITION: the long form, else the short form; None when the drive does
+        not know (or cannot say)."""
+        try:
+            r = self._run(ReadPosition.long().to_bytes(), "READ POSITION (long)", data_in_len=32)
+            p = PositionLong.from_bytes(r.data)
+            # tgtd answers the long form with zeros: block 0 without BOP is not a position
+            if p.block is not None and (p.block or p.bop):
+                return TapePosition(
+                    p.block, p.logical_file_identifier, p.partition, p.bop, p.eop, "device"
+                )
+        except (CheckConditionError, DecodeError):
+            pass
+        try:
+            r = self._run(ReadPosition.short().to_bytes(), "READ POSITION", data_in_len=20)
+            s = PositionShort.from_bytes(r.data)
+        except (CheckConditionError, DecodeError):
+            return None
+        if s.block is None:
+            return None
+        file = self._tracked.file if self._tracked.block == s.block else None
+        return TapePosition(s.block, file, s.partition, s.bop, s.eop, "device")
+
+    def _refresh(self) -> None:
+        p = self._read_device_position()
+        if p is not None:
+            self._tracked = _Tracked(p.block, p.file)
+
+    def position(self) -> TapePosition:
+        """Where the tape is: READ POSITION (long form for the file number), or the
+        tracked position when the drive reports it as unknown.
+
+        Returns:
+            The position; ``source`` says whose account it is. ``block`` and ``file``
+            are None when nobody knows (after a failed write, before any positioning on
+            a drive that cannot tell).
+        """
+        with self._lock:
+            p = self._read_device_position()
+            if p is not None:
+                if p.file is None and self._tracked.block == p.block:
+                    p = attrs.evolve(p, file=self._tracked.file)
+                self._tracked = _Tracked(p.block, p.file)
+                return p
+            t = self._tracked
+            return TapePosition(t.block, t.file, 0, t.block == 0, False, "tracked")
+
+    # -- reservations and alerts ---------------------------------------------------------
+
+    def reserve(
+        self, key: int | None = None, *, exclusive: bool = True, all_ports: bool = False
+    ) -> None:
+        """Take a persistent reservation: register ``key``, then reserve.
+
+        Args:
+            key: the reservation key (default: the drive's ``reservation_key``).
+            exclusive: EXCLUSIVE ACCESS (True) or WRITE EXCLUSIVE (False).
+            all_ports: register through every target port at once (ALL_TG_PT).
+
+        Raises:
+            ValueError: no key given and none configured.
+            ReservationConflictError: another initiator holds a reservation.
+        """
+        k = key if key is not None else self.reservation_key
+        if k is None or not 0 < k < 1 << 64:
+            raise ValueError("reserve: give a non-zero 64-bit key (or open with reservation_key)")
+        pr_type = PrType.EXCLUSIVE_ACCESS if exclusive else PrType.WRITE_EXCLUSIVE
+        with self._lock:
+            self._pr_out(
+                PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY,
+                PrOutParameters(0, k, all_tg_pt=all_ports),
+                "PERSISTENT RESERVE OUT register",
+            )
+            self._pr_out(
+                PrOutAction.RESERVE,
+                PrOutParameters(k),
+                "PERSISTENT RESERVE OUT reserve",
+                pr_type=pr_type,
+            )
+            self.reservation_key = k
+            self._reservation = (k, int(pr_type))
+            log.info("tape_reserved", device=getattr(self.device, "name", ""), type=pr_type.name)
+
+    def release(self) -> None:
+        """Release the reservation :meth:`reserve` took and remove the registration."""
+        with self._lock:
+            if self._reservation is None:
+                return
+            key, pr_type = self._reservation
+            self._pr_out(
+                PrOutAction.RELEASE,
+                PrOutParameters(key),
+                "PERSISTENT RESERVE OUT release",
+                pr_type=pr_type,
+            )
+            self._pr_out(
+                PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY,
+                PrOutParameters(0, 0),
+                "PERSISTENT RESERVE OUT unregister",
+            )
+            self._reservation = None
+            log.info("tape_released", device=getattr(self.device, "name", ""))
+
+    def _pr_out(
+        self, action: PrOutAction, params: PrOutParameters, what: str, *, pr_type: int = 0
+    ) -> None:
+        cmd, data = PersistentReserveOut.for_parameters(action, params, pr_type=pr_type)
+        self._run(cmd.to_bytes(), what, data_out=data)
+
+    def tape_alerts(self) -> TapeAlert:
+        """Read (and so clear) the TapeAlert flags (LOG SENSE page 2Eh).
+
+        Returns:
+            The flags: ``.flags`` (numbers), ``.names`` (SSC names), ``17 in alerts``.
+        """
+        with self._lock:
+            r = self._run(
+                LogSense(page_code=TapeAlert.PAGE_CODE, allocation_length=0x400).to_bytes(),
+                "LOG SENSE TapeAlert",
+                data_in_len=0x400,
+            )
+            return TapeAlert.from_bytes(r.data)
