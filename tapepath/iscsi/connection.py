@@ -22,21 +22,17 @@ from collections import deque
 from collections.abc import Callable
 
 import structlog
-from attrs import field, frozen
 
 from tapepath.errors import LoginError, PathFailureError, ProtocolError
-from tapepath.iscsi.chap import Credentials
 from tapepath.iscsi.digest import digest_bytes
-from tapepath.iscsi.login import LoginConfig, LoginMachine, LoginResult, Redirect
+from tapepath.iscsi.login import LoginResult, Redirect
 from tapepath.iscsi.opcodes import Opcode, TmfFunction
+from tapepath.iscsi.options import ConnectOptions
 from tapepath.iscsi.pdu import (
     BHS_LEN,
     BHS_STRUCT,
-    FrameDecoder,
-    Pdu,
     check_ahs,
     decode_header,
-    encode_pdu,
     padding,
 )
 from tapepath.iscsi.session import (
@@ -51,53 +47,13 @@ from tapepath.iscsi.session import (
     TmfReply,
     Transmit,
 )
-from tapepath.iscsi.text import Params, decode_text, encode_text
+from tapepath.iscsi.sockio import Reader, connect_socket, login_on_socket, sendall
+from tapepath.iscsi.text import decode_text, encode_text
 from tapepath.scsi._wire import Bytes
 
-__all__ = ["ConnectOptions", "IscsiConnection", "send_targets"]
+__all__ = ["ConnectOptions", "IscsiConnection"]
 
 log = structlog.get_logger("tapepath.iscsi.connection")
-
-_RECV_BUF = 256 * 1024
-_BATCH = 64 * 1024
-_WAITALL = getattr(socket, "MSG_WAITALL", 0)
-_DIRECT = 4096
-"""Data segments at least this long are read with recv_into straight into place."""
-_IOV_MAX = 1000
-_LOGIN_MAX_DATA = 65536
-
-
-@frozen
-class ConnectOptions:
-    """How to reach and log in to one iSCSI target portal.
-
-    Attributes:
-        host: the portal's address.
-        port: the portal's TCP port.
-        target: the target IQN (None for a discovery session).
-        initiator_name: our IQN.
-        credentials: CHAP accounts (None: AuthMethod=None).
-        want: operational parameters to offer.
-        require_header_digest: fail the login unless HeaderDigest=CRC32C results.
-        require_data_digest: fail the login unless DataDigest=CRC32C results.
-        connect_timeout: seconds for TCP connect plus login.
-        nop_interval: seconds between NOP-Out pings (None: no pings).
-        nop_misses: unanswered pings in a row that declare the connection dead.
-        max_redirects: login redirects followed before giving up.
-    """
-
-    host: str
-    port: int = 3260
-    target: str | None = None
-    initiator_name: str = "iqn.2026-11.org.tapepath:initiator"
-    credentials: Credentials | None = field(default=None, repr=False)
-    want: Params = field(factory=Params)
-    require_header_digest: bool = False
-    require_data_digest: bool = False
-    connect_timeout: float = 10.0
-    nop_interval: float | None = 5.0
-    nop_misses: int = 2
-    max_redirects: int = 3
 
 
 class _Waiter:
@@ -119,97 +75,6 @@ class _Reply:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.value: object = None
-
-
-_SOCKET_BUFFER: int | None = None
-"""SO_RCVBUF/SO_SNDBUF to set, or None to keep the kernel's autotuning."""
-
-
-def _tune(sock: socket.socket) -> None:
-    if _SOCKET_BUFFER is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)):
-        opt = getattr(socket, name, None)
-        if opt is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, opt, value)
-
-
-def _sendall(sock: socket.socket, segments: list[Bytes]) -> None:
-    """sendmsg the segments completely, in batches of at most IOV_MAX buffers."""
-    pending = [memoryview(s).cast("B") for s in segments if len(s)]
-    while pending:
-        batch = pending[:_IOV_MAX]
-        sent = sock.sendmsg(batch)
-        i = 0
-        while i < len(batch) and sent >= len(batch[i]):
-            sent -= len(batch[i])
-            i += 1
-        if i < len(batch) and sent:
-            batch[i] = batch[i][sent:]
-        pending = batch[i:] + pending[len(batch) :]
-
-
-class _Reader:
-    """Bounded buffered reading with direct placement of large segments."""
-
-    def __init__(self, sock: socket.socket, before_wait: Callable[[], None]) -> None:
-        self.sock = sock
-        self.buf = bytearray(_RECV_BUF)
-        self.view = memoryview(self.buf)
-        self.start = 0
-        self.end = 0
-        self.before_wait = before_wait
-        self.batch = _BATCH
-
-    def _fill(self, need: int) -> None:
-        if self.start + need > len(self.buf):
-            n = self.end - self.start
-            self.view[:n] = self.view[self.start : self.end]
-            self.start, self.end = 0, n
-        while self.end - self.start < need:
-            self.before_wait()
-            # at most self.batch per call: enough to batch small PDUs, while the bulk of
-            # a large data segment is left for read_into to receive in place
-            want = max(need - (self.end - self.start), self.batch)
-            got = self.sock.recv_into(self.view[self.end :], min(len(self.buf) - self.end, want))
-            if not got:
-                raise ConnectionError("connection closed by the target")
-            self.end += got
-
-    def take(self, n: int) -> memoryview:
-        """The next ``n`` bytes (valid until the next call)."""
-        if self.end - self.start < n:
-            self._fill(n)
-        v = self.view[self.start : self.start + n]
-        self.start += n
-        return v
-
-    def read_into(self, dest: memoryview) -> None:
-        """Fill ``dest`` exactly: buffered bytes first, then straight from the socket."""
-        n = len(dest)
-        have = min(n, self.end - self.start)
-        if have:
-            dest[:have] = self.view[self.start : self.start + have]
-            self.start += have
-        pos = have
-        if pos < n and n - pos < _DIRECT:
-            self._fill(n - pos)
-            dest[pos:] = self.view[self.start : self.start + n - pos]
-            self.start += n - pos
-            return
-        while pos < n:
-            self.before_wait()
-            # MSG_WAITALL: one wake-up for the whole rest of the segment; the kernel
-            # copies into place as the data arrives
-            got = self.sock.recv_into(dest[pos:], n - pos, _WAITALL)
-            if not got:
-                raise ConnectionError("connection closed by the target")
-            pos += got
 
 
 class IscsiConnection:
@@ -272,9 +137,9 @@ class IscsiConnection:
             deadline = time.monotonic() + options.connect_timeout
         host, port = options.host, options.port
         for _ in range(options.max_redirects + 1):
-            sock = cls._connect(host, port, deadline)
+            sock = connect_socket(host, port, deadline)
             try:
-                step = cls._login(sock, options, isid=isid, cmd_sn=cmd_sn, deadline=deadline)
+                step = login_on_socket(sock, options, isid=isid, cmd_sn=cmd_sn, deadline=deadline)
             except BaseException:
                 sock.close()
                 raise
@@ -302,67 +167,6 @@ class IscsiConnection:
             )
             return conn
         raise LoginError(f"more than {options.max_redirects} login redirects")
-
-    @staticmethod
-    def _connect(host: str, port: int, deadline: float) -> socket.socket:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise PathFailureError(
-                f"no time left to connect to {host}:{port}", maybe_executed=False
-            )
-        try:
-            sock = socket.create_connection((host, port), timeout=left)
-        except OSError as exc:
-            raise PathFailureError(
-                f"cannot connect to {host}:{port}: {exc.strerror or exc}", maybe_executed=False
-            ) from exc
-        _tune(sock)
-        return sock
-
-    @staticmethod
-    def _login(
-        sock: socket.socket,
-        options: ConnectOptions,
-        *,
-        isid: int,
-        cmd_sn: int,
-        deadline: float,
-    ) -> LoginResult | Redirect:
-        config = LoginConfig(
-            initiator_name=options.initiator_name,
-            target_name=options.target,
-            isid=isid,
-            cmd_sn=cmd_sn,
-            credentials=options.credentials,
-            want=options.want,
-        )
-        machine = LoginMachine(config)
-        decoder = FrameDecoder(max_data=_LOGIN_MAX_DATA)
-        request = machine.start()
-        buf = bytearray(65536)
-        while True:
-            _sendall(sock, encode_pdu(request))
-            pdus: list[Pdu] = []
-            while not pdus:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise PathFailureError("login timed out", maybe_executed=False)
-                sock.settimeout(left)
-                try:
-                    n = sock.recv_into(buf)
-                except OSError as exc:
-                    raise PathFailureError(f"login failed: {exc}", maybe_executed=False) from exc
-                if not n:
-                    raise PathFailureError(
-                        "the target closed the connection during login", maybe_executed=False
-                    )
-                pdus = decoder.feed(memoryview(buf)[:n])
-            if len(pdus) != 1 or decoder.buffered:
-                raise ProtocolError("unexpected extra PDUs during login")
-            step = machine.receive(pdus[0])
-            if isinstance(step, LoginResult | Redirect):
-                return step
-            request = step
 
     def _logout_on_request(self, within: float) -> None:
         """Let the commands in flight finish (up to ``within`` s), then log out."""
@@ -463,7 +267,7 @@ class IscsiConnection:
         error: OSError | None = None
         with self._send_lock:
             try:
-                _sendall(self._sock, segments)
+                sendall(self._sock, segments)
             except OSError as exc:
                 error = exc
         if error is not None:
@@ -512,7 +316,7 @@ class IscsiConnection:
                 self._corked = []
             self._send_lock.acquire()  # keep CmdSN order on the wire
         try:
-            _sendall(self._sock, segments)
+            sendall(self._sock, segments)
         except OSError as exc:
             self._send_lock.release()
             self._fail(f"send failed: {exc}")
@@ -635,7 +439,7 @@ class IscsiConnection:
             segments, self._corked = self._corked, []
             self._send_lock.acquire()
         try:
-            _sendall(self._sock, segments)
+            sendall(self._sock, segments)
         except OSError as exc:
             self._send_lock.release()
             self._fail(f"send failed: {exc}")
@@ -644,7 +448,7 @@ class IscsiConnection:
 
     # -- the reader -------------------------------------------------------------------
     def _read_loop(self) -> None:
-        reader = _Reader(self._sock, self._flush_corked)
+        reader = Reader(self._sock, self._flush_corked)
         hd = self.params.header_digest
         dd = self.params.data_digest
         core = self.core
@@ -662,9 +466,7 @@ class IscsiConnection:
                     if hd and bytes(reader.take(4)) != digest_bytes(bhs):
                         raise ProtocolError("header digest mismatch")
                     itt, offset = f[8], f[14]
-                    # after a large segment the next one is likely large too: then read
-                    # just its header, so its data goes straight to its buffer
-                    reader.batch = _BATCH if n < _BATCH // 2 else BHS_LEN
+                    reader.adapt(n)
                     if n:
                         with lock:
                             dest = core.data_in_sink(itt, f[13], offset, n)
@@ -786,26 +588,3 @@ class IscsiConnection:
                 itt, segments = self.core.ping()
                 self._replies[itt] = _Reply()
             self._send(segments)
-
-
-def send_targets(options: ConnectOptions, *, isid: int) -> list[tuple[str, list[str]]]:
-    """SendTargets discovery on one portal: ``[(target_iqn, [address, ...]), ...]``.
-
-    Raises:
-        LoginError: the discovery login was refused.
-        PathFailureError: the portal could not be reached.
-    """
-    import attrs  # noqa: PLC0415  (only needed here)
-
-    conn = IscsiConnection.open(attrs.evolve(options, target=None, nop_interval=None), isid=isid)
-    try:
-        pairs = conn.text([("SendTargets", "All")], timeout=options.connect_timeout)
-    finally:
-        conn.logout()
-    out: list[tuple[str, list[str]]] = []
-    for key, value in pairs:
-        if key == "TargetName":
-            out.append((value, []))
-        elif key == "TargetAddress" and out:
-            out[-1][1].append(value)
-    return out

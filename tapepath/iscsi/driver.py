@@ -19,7 +19,7 @@ import attrs
 import structlog
 
 from tapepath.errors import PathFailureError
-from tapepath.iscsi.connection import ConnectOptions, IscsiConnection, send_targets
+from tapepath.iscsi.connection import ConnectOptions, IscsiConnection
 from tapepath.iscsi.login import make_isid
 from tapepath.iscsi.opcodes import TmfFunction
 from tapepath.iscsi.session import Task
@@ -189,4 +189,25 @@ def discover_targets(
 ) -> list[tuple[str, list[str]]]:
     """SendTargets=All on the portal of ``options``: ``[(iqn, [address,tpgt, ...]), ...]``."""
     qualifier = secrets.randbits(24) if isid_qualifier is None else isid_qualifier
-    return send_targets(options, isid=make_isid(qualifier))
+    return _send_targets(options, isid=make_isid(qualifier))
+
+
+def _send_targets(options: ConnectOptions, *, isid: int) -> list[tuple[str, list[str]]]:
+    """SendTargets discovery on one portal: ``[(target_iqn, [address, ...]), ...]``.
+
+    Raises:
+        LoginError: the discovery login was refused.
+        PathFailureError: the portal could not be reached.
+    """
+    conn = IscsiConnection.open(attrs.evolve(options, target=None, nop_interval=None), isid=isid)
+    try:
+        pairs = conn.text([("SendTargets", "All")], timeout=options.connect_timeout)
+    finally:
+        conn.logout()
+    out: list[tuple[str, list[str]]] = []
+    for key, value in pairs:
+        if key == "TargetName":
+            out.append((value, []))
+        elif key == "TargetAddress" and out:
+            out[-1][1].append(value)
+    return out
