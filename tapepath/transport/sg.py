@@ -20,6 +20,7 @@ the sg major).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import itertools
@@ -100,12 +101,13 @@ class SgTransport(Transport):
         self._ids = itertools.count(1)
         self._read_lock = threading.Lock()  # held by the one thread reading completions
         self._waiters = 0
-        self._closed = False
+        self._closed = True  # until the node is open
         self._fd_closed = False
         self._rhdr = SgIoHdr()
         self._rlist = [self._rhdr]
         self._blocking = BlockingCalls(f"sg-io {path}")
         self._fd = self._open(path)
+        self._closed = False
         try:
             self.version = self._version()
             self._async = self._sys.char_major(self._fd) == SCSI_GENERIC_MAJOR
@@ -114,6 +116,7 @@ class SgTransport(Transport):
             self._poll_in = self._sys.poller(self._fd, _POLLIN)
             self._poll_room = self._sys.poller(self._fd, _POLLIN | _POLLOUT)
         except BaseException:
+            self._closed = True  # so __del__ does not close the fd number again
             self._sys.close(self._fd)
             raise
         log.debug("sg_opened", path=path, version=self.version, asynchronous=self._async)
@@ -565,6 +568,13 @@ class SgTransport(Transport):
             _TIMED_OUT,
             duration=time.monotonic() - start,
         )
+
+    def __del__(self) -> None:
+        # A transport dropped without close(): release the node (the kernel then drops
+        # late completions without touching our memory).
+        if not getattr(self, "_closed", True):
+            with contextlib.suppress(Exception):
+                self.close()
 
     @property
     def outstanding(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import os
 import random
 import select
@@ -269,6 +270,19 @@ class TestOpen:
         with pytest.raises(errors.TransportError, match="not a SCSI generic device"):
             make(fake)
         assert fake.closed
+
+    def test_failed_open_closes_once(self) -> None:
+        """A node refused after opening is closed once, also when collected later."""
+        closes: list[int] = []
+
+        class Counting(FakeSg):
+            def close(self, fd: int) -> None:
+                closes.append(fd)
+
+        with pytest.raises(errors.TransportError):
+            make(Counting(version_errno=errno.ENOTTY))
+        gc.collect()
+        assert closes == [7]
 
     def test_old_driver(self) -> None:
         """A driver without the v3 interface is refused."""
@@ -656,6 +670,15 @@ class TestFailures:
         assert fake.closed
         with pytest.raises(errors.TransportError, match="closed"):
             t.execute(TUR)
+
+    def test_dropped_transport_closes_node(self) -> None:
+        """A transport dropped without close() releases its node."""
+        fake = FakeSg()
+        t = make(fake)
+        t.execute(TUR)
+        del t
+        gc.collect()
+        assert fake.closed
 
     def test_close_aborts_waiters(self) -> None:
         """A command outstanding when the transport closes comes back ABORTED at once."""
