@@ -36,6 +36,7 @@ from tapepath.multipath.hooks import (
     Decision,
     Fail,
     FailedCommand,
+    ObserverMixin,
     RecoveryHook,
     ResendIfSafe,
 )
@@ -71,7 +72,7 @@ _CHECK_CONDITION = 0x02
 _TUR = bytes(6)
 
 
-class MultipathDevice(FailbackMixin, Transport):
+class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
     """All paths to one logical unit, behind the transport contract.
 
     Args:
@@ -134,6 +135,11 @@ class MultipathDevice(FailbackMixin, Transport):
         self._failover = self._selector if isinstance(self._selector, FailoverSelector) else None
         self.handler: ActivationHandler = self._pick_handler(handler)
         self.recovery: RecoveryHook = recovery if recovery is not None else ResendIfSafe()
+        self._observer = None
+        self._waiters_failed: tuple[int, BaseException] | None = None
+        """(generation, error): commands queued behind a recovery that failed this way
+        fail with the same error (see :class:`~tapepath.multipath.hooks.Fail`)."""
+        self._fail_generation = 0
         self._sleep = sleep if sleep is not None else self.group.wait_for_change
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False
@@ -147,6 +153,9 @@ class MultipathDevice(FailbackMixin, Transport):
         self._failback_since: dict[int, float] = {}
         self.group.add_listener(self._on_state_change)
         self.handler.attach(self)
+        attach = getattr(self.recovery, "attach", None)
+        if callable(attach):  # a hook that tracks the device's state from its commands
+            attach(self)
         self._monitor: PathMonitor | None = None
         if monitor is True:
             from tapepath.multipath.monitor import default_monitor  # noqa: PLC0415
@@ -234,7 +243,10 @@ class MultipathDevice(FailbackMixin, Transport):
         """
         path = self._fast
         if path is None:
-            return self._execute_slow(_Req(cdb, data_out, data_in_len, timeout, None))
+            r = self._execute_slow(_Req(cdb, data_out, data_in_len, timeout, None))
+            if self._observer is not None:
+                self._observer(cdb, data_out, r, r.data)
+            return r
         r = path.send(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
         if r.outcome is _OK:  # the accounting of Path.account, inlined for the hot path
             path._commands += 1
@@ -244,15 +256,27 @@ class MultipathDevice(FailbackMixin, Transport):
             else:
                 path._bytes_in += r.transferred
             if r.status != _CHECK_CONDITION or not may_concern_path(r.sense):
+                if self._observer is not None:
+                    self._observer(cdb, data_out, r, r.data)
                 return r
         else:
             path.account(r, len(data_out))
-        return self._trouble(path, r, _Req(cdb, data_out, data_in_len, timeout, None))
+        r = self._trouble(path, r, _Req(cdb, data_out, data_in_len, timeout, None))
+        if self._observer is not None:
+            self._observer(cdb, data_out, r, r.data)
+        return r
 
     def _execute_slow(self, req: _Req) -> Response:
         """execute() when the fast path is off: queueing, spreading, choosing."""
         gate = self.gate
-        ticket = gate.wait(req.timeout) if gate.busy else None
+        ticket = None
+        if gate.busy:
+            generation = self._fail_generation
+            ticket = gate.wait(req.timeout)
+            failed = self._waiters_failed
+            if ticket is not None and failed is not None and failed[0] > generation:
+                gate.release(ticket)  # queued behind a recovery that failed: not sent
+                raise failed[1]
         try:
             return self._execute_chosen(req)
         finally:
@@ -285,12 +309,15 @@ class MultipathDevice(FailbackMixin, Transport):
         req = _Req(cdb, b"", memoryview(buf).nbytes, timeout, buf)
         path = self._fast
         if path is None:
-            return self._execute_slow(req)
-        r = path.transport.execute_into(cdb, buf, timeout=timeout)
-        path.account(r, 0)
-        if r.outcome is _OK and (r.status != _CHECK_CONDITION or not may_concern_path(r.sense)):
-            return r
-        return self._trouble(path, r, req)
+            r = self._execute_slow(req)
+        else:
+            r = path.transport.execute_into(cdb, buf, timeout=timeout)
+            path.account(r, 0)
+            if r.outcome is not _OK or (r.status == _CHECK_CONDITION and may_concern_path(r.sense)):
+                r = self._trouble(path, r, req)
+        if self._observer is not None:
+            self._observer(cdb, b"", r, memoryview(buf)[: r.transferred])
+        return r
 
     def execute_on(
         self,
@@ -502,6 +529,9 @@ class MultipathDevice(FailbackMixin, Transport):
                 if isinstance(decision, Complete):
                     return decision.response
                 if isinstance(decision, Fail):
+                    if decision.fail_waiting:  # the queued commands fail the same way
+                        self._fail_generation += 1
+                        self._waiters_failed = (self._fail_generation, decision.error)
                     raise decision.error
                 if decision.path is not None:
                     path = decision.path

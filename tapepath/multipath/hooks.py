@@ -17,10 +17,15 @@ overtaken. The default hook, :class:`ResendIfSafe`, resends commands that are sa
 to repeat and commands that never reached the device; for anything else it fails with
 :class:`CommandInDoubtError`, which carries the response and ``maybe_executed``. The
 recovery layer (verify, notify, synchronise, resend, never twice) plugs its own hook in.
+
+A hook that also has an ``attach(device)`` method is attached by the device when the
+device is built; it may then call :meth:`ObserverMixin.add_observer` to see the final
+response of every command (how :mod:`tapepath.recovery` tracks the tape position).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from attrs import frozen
@@ -39,6 +44,8 @@ __all__ = [
     "Decision",
     "Fail",
     "FailedCommand",
+    "Observer",
+    "ObserverMixin",
     "RecoveryHook",
     "Resend",
     "ResendIfSafe",
@@ -114,13 +121,49 @@ class Complete:
 
 @frozen
 class Fail:
-    """Raise ``error`` to the caller."""
+    """Raise ``error`` to the caller.
+
+    With ``fail_waiting``, the commands that queued behind this recovery fail with the
+    same error instead of being sent (the recovery could not bring the device to a
+    known state, so nothing may go to it until the application decides).
+    """
 
     error: Exception
+    fail_waiting: bool = False
 
 
 Decision = Resend | Complete | Fail
 """What a :class:`RecoveryHook` returns."""
+
+Observer = Callable[[bytes, bytes, Response, "bytes | memoryview"], None]
+"""What :meth:`ObserverMixin.add_observer` takes: ``(cdb, data_out, response, data_in)``."""
+
+
+class ObserverMixin:
+    """The completed-command observers of a device (mixed into MultipathDevice)."""
+
+    _observer: Observer | None = None
+
+    def add_observer(self, observer: Observer) -> None:
+        """Call ``observer(cdb, data_out, response, data_in)`` with the final response of
+        every command sent through ``execute()`` and ``execute_into()``.
+
+        The observer runs in the caller's thread once the command is done (after any
+        recovery; a response the recovery hook completed is observed too; a command that
+        raised is not). ``data_in`` is the data the command returned (``response.data``,
+        or the filled part of the caller's buffer for ``execute_into``). Commands sent
+        with ``execute_on`` are not observed. Observers must be quick and must not raise.
+        """
+        previous = self._observer
+        if previous is None:
+            self._observer = observer
+            return
+
+        def both(cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview) -> None:
+            previous(cdb, data_out, r, data_in)
+            observer(cdb, data_out, r, data_in)
+
+        self._observer = both
 
 
 class RecoveryHook(Protocol):
