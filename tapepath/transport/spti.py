@@ -22,7 +22,8 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from contextlib import suppress
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
@@ -261,12 +262,10 @@ class _Worker:
     that hangs holds only this thread (and the buffers of its call), never the caller.
     """
 
-    def __init__(
-        self, run: Callable[[_Call], None], done: Callable[[_Worker], bool], name: str
-    ) -> None:
+    def __init__(self, owner: SptiTransport, name: str) -> None:
         self._jobs: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
-        self._run = run
-        self._done = done
+        # A weak reference: idle workers must not keep a dropped transport alive.
+        self._owner = weakref.ref(owner)
         threading.Thread(target=self._loop, name=name, daemon=True).start()
 
     def submit(self, call: _Call) -> None:
@@ -282,8 +281,13 @@ class _Worker:
             call = self._jobs.get()
             if call is None:
                 return
-            self._run(call)
-            keep = self._done(self)  # back among the idle ones before the caller wakes
+            owner = self._owner()
+            if owner is None:
+                call.done.set()
+                return
+            owner._ioctl(call)
+            keep = owner._worker_done(self)  # back among the idle ones before the caller wakes
+            del owner
             call.done.set()
             if not keep:
                 return
@@ -322,7 +326,7 @@ class SptiTransport(Transport):
         self._k: Kernel32 = kernel32 if kernel32 is not None else WinKernel32()
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
-        self._closed = False
+        self._closed = True  # until the device is open
         self._handle = self._k.CreateFileW(
             name,
             GENERIC_READ | GENERIC_WRITE,
@@ -334,6 +338,7 @@ class SptiTransport(Transport):
         )
         if self._handle == INVALID_HANDLE:
             raise _open_error(name, self._k.GetLastError())
+        self._closed = False
         self.alignment_mask, self.max_transfer = self._capabilities()
         self.address = self._address()
         log.debug(
@@ -525,7 +530,7 @@ class SptiTransport(Transport):
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return _Worker(self._ioctl, self._worker_done, f"spti {self.name}")
+        return _Worker(self, f"spti {self.name}")
 
     def _worker_done(self, worker: _Worker) -> bool:
         """Take a worker back after its ioctl; False tells it to end."""
@@ -534,6 +539,12 @@ class SptiTransport(Transport):
                 return False
             self._idle.append(worker)
             return True
+
+    def __del__(self) -> None:
+        # Dropped without close(): release the handle and the idle helper threads.
+        if not getattr(self, "_closed", True):
+            with suppress(Exception):
+                self.close()
 
     def close(self) -> None:
         """Close the handle; idempotent."""

@@ -9,6 +9,7 @@ The last error is kept per thread, as Windows does.
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -485,6 +486,33 @@ class TestBounds:
         assert r.residual + r.transferred == alloc
         assert len(r.sense) <= 252
         assert r.status == status
+
+
+class TestLifetime:
+    """A transport dropped without close() does not leak its handle or threads."""
+
+    def test_dropped_transport_closes(self) -> None:
+        """Idle helper threads do not keep the transport alive; collection closes it."""
+        fake = k32(Tape0=FakeDevice())
+        t = opened(fake)
+        assert t.execute(TUR).ok
+        worker = fake.threads[0]
+        del t
+        gc.collect()
+        assert fake.closed == [100]
+        for _ in range(100):
+            if worker not in {th.ident for th in threading.enumerate()}:
+                break
+            time.sleep(0.01)
+        assert worker not in {th.ident for th in threading.enumerate()}
+
+    def test_failed_open_closes_nothing(self) -> None:
+        """A device that could not be opened has no handle to close, then or later."""
+        fake = k32()
+        with pytest.raises(errors.TransportError):
+            opened(fake, "\\\\.\\Tape9")
+        gc.collect()
+        assert fake.closed == []
 
 
 class TestAlignment:
