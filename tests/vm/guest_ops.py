@@ -341,15 +341,6 @@ def ioctl_tur_loop(path: str, n: int) -> dict[str, Any]:
     return {"n": n, "seconds": seconds, "failed": bad}
 
 
-def session_tsih(session: int) -> int | None:
-    """The TSIH the target gave a session (sysfs), or None when the kernel lacks it."""
-    p = Path(f"/sys/class/iscsi_session/session{session}/tsih")
-    try:
-        return int(p.read_text().strip(), 0)
-    except (OSError, ValueError):
-        return None
-
-
 # -- tapepath's multipath layer over the sg nodes ----------------------------------------
 
 _DEVICES: dict[str, Any] = {}

@@ -405,6 +405,8 @@ class GuestLibrary:
         vtl: the library layout.
         portals: the two portal ports, in login order.
         sessions: the guest's iSCSI session number for each portal (same order).
+        target_sids: portal index -> tgtd's session id of that portal's session (tests
+            that make the guest log in again update it; see :meth:`relogged`).
     """
 
     vm: VirtualMachine
@@ -412,6 +414,14 @@ class GuestLibrary:
     vtl: VtlLayout
     portals: tuple[int, int]
     sessions: tuple[int, int]
+    target_sids: dict[int, int]
+
+    def relogged(self, index: int) -> int:
+        """Record the tgtd session id of portal ``index`` after a new login; return it."""
+        others = {sid for i, sid in self.target_sids.items() if i != index}
+        (sid,) = [c.sid for c in self.tgt.connections(self.vtl.tid) if c.sid not in others]
+        self.target_sids[index] = sid
+        return sid
 
 
 @contextlib.contextmanager
@@ -445,15 +455,28 @@ def boot_library(
         vm.boot()
         vm.call("start_iscsid")
         luns = len(vtl.luns) + 1  # LUN 0, the target's controller, gets nodes too
-        sessions = vm.call(
-            "login",
-            iqn=vtl.iqn,
-            host=GUEST_HOST_ADDR,
-            ports=list(portals),
-            replacement_timeout=replacement_timeout,
-            expect_nodes=2 * luns,
+        sessions: list[int] = []
+        sids: dict[int, int] = {}
+        for i, port in enumerate(portals):
+            (sid,) = vm.call(
+                "login",
+                iqn=vtl.iqn,
+                host=GUEST_HOST_ADDR,
+                ports=[port],
+                replacement_timeout=replacement_timeout,
+                expect_nodes=(i + 1) * luns,
+            )
+            sessions.append(sid)
+            known = set(sids.values())
+            (sids[i],) = [c.sid for c in tgt.connections(vtl.tid) if c.sid not in known]
+        yield GuestLibrary(
+            vm=vm,
+            tgt=tgt,
+            vtl=vtl,
+            portals=portals,
+            sessions=(sessions[0], sessions[1]),
+            target_sids=sids,
         )
-        yield GuestLibrary(vm=vm, tgt=tgt, vtl=vtl, portals=portals, sessions=tuple(sessions))
     finally:
         vm.stop()
         tgt.stop()

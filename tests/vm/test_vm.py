@@ -31,7 +31,6 @@ from tapepath.scsi import (
     WriteFilemarks6,
     decode_sense,
 )
-from tapepath.testing.tgtd import sid_from_tsih
 from tests.vm.harness import REPO, GuestLibrary
 
 pytestmark = [
@@ -290,11 +289,7 @@ def _cut(g: GuestLibrary, index: int = 1) -> None:
     """Cut path ``index`` on the target side: its portal, then its connection."""
     conns = g.tgt.connections(g.vtl.tid)
     assert len(conns) == 2, conns
-    tsih = g.vm.call("session_tsih", session=g.sessions[index])
-    if tsih is not None:
-        (conn,) = [c for c in conns if c.sid == sid_from_tsih(tsih)]
-    else:  # no tsih in sysfs: the logins were in portal order, later ids are higher
-        conn = sorted(conns, key=lambda c: c.sid)[index]
+    (conn,) = [c for c in conns if c.sid == g.target_sids[index]]
     g.tgt.delete_portal(g.portals[index])
     g.tgt.delete_connection(conn.tid, conn.sid, conn.cid)
 
@@ -309,6 +304,7 @@ def _restore(g: GuestLibrary, index: int = 1, timeout: float = 30.0) -> dict[str
         time.sleep(0.2)
     else:
         raise AssertionError("the cut session did not log in again")
+    g.relogged(index)
     path = node(g, g.vtl.changer_lun, index)
     first = run(g, path, TUR)
     ready(g, path)
@@ -442,7 +438,6 @@ class TestMultipath:
             after = g.vm.call("mp_execute", key=key, cdb=TUR.hex(), timeout=30.0)
             seen = {k: v for k, v in after.items() if k != "data"}
             seen["wall_seconds"] = round(time.monotonic() - started, 3)
-            seen["tsih"] = g.vm.call("session_tsih", session=g.sessions[index])
             _record("multipath_failover", seen)
             good(after)
             assert after["current"] != used
