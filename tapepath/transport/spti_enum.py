@@ -14,17 +14,18 @@ from attrs import evolve, frozen
 from tapepath.errors import DecodeError, TapepathError
 from tapepath.scsi.inquiry import Inquiry, StandardInquiry
 from tapepath.scsi.vpd import DeviceIdentification, UnitSerialNumber
-from tapepath.transport.spti import (
+from tapepath.transport.spti import SptiAddress, SptiTransport
+from tapepath.transport.spti_struct import (
     FILE_SHARE_READ,
     FILE_SHARE_WRITE,
     INVALID_HANDLE,
+    IOCTL_SCSI_GET_ADDRESS,
     OPEN_EXISTING,
     Kernel32,
-    SptiAddress,
-    SptiTransport,
+    ScsiAddressStruct,
+    WinError,
     WinKernel32,
 )
-from tapepath.transport.spti_struct import IOCTL_SCSI_GET_ADDRESS, ScsiAddressStruct, WinError
 
 __all__ = ["SptiDevice", "list_spti_devices"]
 

@@ -1,4 +1,5 @@
-"""Windows SCSI pass-through structures, IOCTL codes and error codes (``ntddscsi.h``).
+"""Windows SCSI pass-through structures, IOCTL codes, error codes (``ntddscsi.h``), and
+the kernel32 calls the transport makes (the seam tests replace).
 
 The structures are built from fixed-width ctypes types, not the host's ``c_ulong`` or
 ``c_void_p``, so both the x64 and the x86 layouts can be built (and checked against the
@@ -11,27 +12,37 @@ from __future__ import annotations
 
 import ctypes
 import enum
+from typing import Protocol
 
 from attrs import frozen
 
+from tapepath.errors import TransportUnavailableError
 from tapepath.transport.base import Outcome
 
 __all__ = [
     "ERROR_OUTCOME",
+    "FILE_SHARE_READ",
+    "FILE_SHARE_WRITE",
+    "GENERIC_READ",
+    "GENERIC_WRITE",
+    "INVALID_HANDLE",
     "IOCTL_SCSI_GET_ADDRESS",
     "IOCTL_SCSI_GET_CAPABILITIES",
     "IOCTL_SCSI_PASS_THROUGH_DIRECT",
+    "OPEN_EXISTING",
     "SENSE_MAX",
     "SPTD",
     "SPTD_WITH_SENSE",
     "ErrorRule",
     "IoScsiCapabilities",
+    "Kernel32",
     "ScsiAddressStruct",
     "ScsiPassThroughDirect32",
     "ScsiPassThroughDirect64",
     "SptdWithSense32",
     "SptdWithSense64",
     "WinError",
+    "WinKernel32",
     "ctl_code",
 ]
 
@@ -218,3 +229,108 @@ ERROR_OUTCOME: dict[int, ErrorRule] = {
 """GetLastError() after a failed pass-through to an outcome; unknown codes are LINK_LOST."""
 
 UNKNOWN_ERROR = ErrorRule(Outcome.LINK_LOST)
+
+GENERIC_READ = 0x80000000
+GENERIC_WRITE = 0x40000000
+FILE_SHARE_READ = 0x1
+FILE_SHARE_WRITE = 0x2
+OPEN_EXISTING = 3
+INVALID_HANDLE = -1
+
+
+class Kernel32(Protocol):
+    """The kernel32 calls the transport makes (addresses are plain ints)."""
+
+    def CreateFileW(  # noqa: N802, PLR0917  (the Win32 names and signatures)
+        self,
+        name: str,
+        access: int,
+        share: int,
+        security: None,
+        disposition: int,
+        flags: int,
+        template: None,
+    ) -> int:
+        """Open a device; INVALID_HANDLE (-1) on failure."""
+        ...
+
+    def DeviceIoControl(  # noqa: N802, PLR0917
+        self,
+        handle: int,
+        code: int,
+        in_buf: int,
+        in_size: int,
+        out_buf: int,
+        out_size: int,
+        returned: int,
+        overlapped: None,
+    ) -> int:
+        """Run an IOCTL; nonzero on success."""
+        ...
+
+    def CloseHandle(self, handle: int) -> int:  # noqa: N802
+        """Close a handle."""
+        ...
+
+    def GetLastError(self) -> int:  # noqa: N802
+        """The calling thread's last error code."""
+        ...
+
+
+class WinKernel32:
+    """The real kernel32 through ctypes (Windows only)."""
+
+    def __init__(self) -> None:
+        loader = getattr(ctypes, "WinDLL", None)
+        if loader is None:
+            raise TransportUnavailableError("spti: transport needs Windows (no ctypes.WinDLL)")
+        k = loader("kernel32", use_last_error=True)
+        vp, u32 = ctypes.c_void_p, ctypes.c_uint32
+        self._create = k.CreateFileW
+        self._create.argtypes = [ctypes.c_wchar_p, u32, u32, vp, u32, u32, vp]
+        self._create.restype = vp
+        self._ioctl = k.DeviceIoControl
+        self._ioctl.argtypes = [vp, u32, vp, u32, vp, u32, vp, vp]
+        self._ioctl.restype = ctypes.c_int
+        self._close = k.CloseHandle
+        self._close.argtypes = [vp]
+        self._close.restype = ctypes.c_int
+        self._invalid = (1 << (8 * ctypes.sizeof(vp))) - 1
+
+    def CreateFileW(  # noqa: N802, PLR0917
+        self,
+        name: str,
+        access: int,
+        share: int,
+        security: None,
+        disposition: int,
+        flags: int,
+        template: None,
+    ) -> int:
+        """CreateFileW; INVALID_HANDLE (-1) on failure."""
+        h = self._create(name, access, share, security, disposition, flags, template)
+        return INVALID_HANDLE if h is None or h == self._invalid else int(h)
+
+    def DeviceIoControl(  # noqa: N802, PLR0917
+        self,
+        handle: int,
+        code: int,
+        in_buf: int,
+        in_size: int,
+        out_buf: int,
+        out_size: int,
+        returned: int,
+        overlapped: None,
+    ) -> int:
+        """DeviceIoControl."""
+        return int(
+            self._ioctl(handle, code, in_buf, in_size, out_buf, out_size, returned, overlapped)
+        )
+
+    def CloseHandle(self, handle: int) -> int:  # noqa: N802
+        """CloseHandle."""
+        return int(self._close(handle))
+
+    def GetLastError(self) -> int:  # noqa: N802
+        """The last error of the calling thread's most recent kernel32 call."""
+        return int(getattr(ctypes, "get_last_error")())  # noqa: B009  (Windows only)
