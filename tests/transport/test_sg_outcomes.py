@@ -1,13 +1,18 @@
-"""How sg completions and errnos map to outcomes, end to end through the fake driver."""
+"""How sg completions, errnos and closing map to outcomes, end to end through the fake driver."""
 
 from __future__ import annotations
 
 import errno
+import gc
+import select
+import threading
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tapepath import errors
 from tapepath.transport import Outcome, Response
 from tapepath.transport.sg_outcome import (
     DRIVER_STATUS,
@@ -224,3 +229,72 @@ class TestClassifyProperties:
         if r.ok:
             assert host in (0x00, 0x0A)
             assert status in (0x00, 0x04)
+
+
+class TestFailures:
+    """System-call errors from a vanished node and closing."""
+
+    @pytest.mark.parametrize("err", [errno.ENODEV, errno.EIO, errno.ENOENT])
+    def test_write_on_vanished_node(self, err: int) -> None:
+        """write() failing because the node vanished: DEVICE_GONE, not sent."""
+        fake = FakeSg(responder=lambda s: Reply(write_errno=err))
+        r = make(fake).execute(TUR)
+        assert r.outcome is Outcome.DEVICE_GONE
+        assert r.detail is not None
+        assert (r.detail.errno, r.detail.maybe_executed) == (err, False)
+
+    def test_write_on_offline_device(self) -> None:
+        """write() refused with ENXIO (device offline, path down): NO_CONNECT, not sent."""
+        fake = FakeSg(responder=lambda s: Reply(write_errno=errno.ENXIO))
+        r = make(fake).execute(TUR)
+        assert r.outcome is Outcome.NO_CONNECT
+        assert r.detail is not None
+        assert (r.detail.errno, r.detail.maybe_executed) == (errno.ENXIO, False)
+
+    def test_read_on_vanished_node(self) -> None:
+        """read() failing with ENODEV: DEVICE_GONE, maybe executed."""
+        fake = FakeSg(read_errno=errno.ENODEV)
+        r = make(fake).execute(TUR, timeout=1)
+        assert r.outcome is Outcome.DEVICE_GONE
+        assert r.detail is not None
+        assert (r.detail.errno, r.detail.maybe_executed) == (errno.ENODEV, True)
+
+    def test_hangup(self) -> None:
+        """POLLHUP without a completion: DEVICE_GONE."""
+        fake = FakeSg(responder=lambda s: Reply(delay=None), poll_extra=select.POLLHUP)
+        r = make(fake).execute(TUR, timeout=1)
+        assert r.outcome is Outcome.DEVICE_GONE
+
+    def test_closed_transport(self) -> None:
+        """After close(), execute raises TransportError; close is idempotent."""
+        fake = FakeSg()
+        t = make(fake)
+        t.close()
+        t.close()
+        assert fake.closed
+        with pytest.raises(errors.TransportError, match="closed"):
+            t.execute(TUR)
+
+    def test_dropped_transport_closes_node(self) -> None:
+        """A transport dropped without close() releases its node."""
+        fake = FakeSg()
+        t = make(fake)
+        t.execute(TUR)
+        del t
+        gc.collect()
+        assert fake.closed
+
+    def test_close_aborts_waiters(self) -> None:
+        """A command outstanding when the transport closes comes back ABORTED at once."""
+        fake = FakeSg(responder=lambda s: Reply(delay=None))
+        t = make(fake)
+        out: list[Outcome] = []
+        th = threading.Thread(target=lambda: out.append(t.execute(TUR, timeout=5).outcome))
+        th.start()
+        time.sleep(0.1)
+        start = time.monotonic()
+        t.close()
+        th.join(5)
+        assert time.monotonic() - start < 1.0
+        assert out == [Outcome.ABORTED]
+        assert t.outstanding == 0
