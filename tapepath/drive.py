@@ -140,6 +140,7 @@ class TapeDrive(DeviceHandle):
         self._block_size: int | None = None
         self._tracked = _Tracked()
         self._relocate = False
+        self._seeded = False
         self._positional = False
         self._pending: TapepathError | None = None
         self._pending_filemark = False
@@ -165,6 +166,11 @@ class TapeDrive(DeviceHandle):
             self._clear_pending()
         elif kind is UnitAttention.MODE_CHANGED:
             self._block_size = None
+
+    def _lose_position(self) -> None:
+        """Forget the tracked position; the next positional command asks the drive."""
+        self._tracked = _Tracked()
+        self._seeded = False
 
     def _clear_pending(self) -> None:
         self._pending = None
@@ -195,6 +201,9 @@ class TapeDrive(DeviceHandle):
         timeout: float | None = None,
     ) -> Response:
         """Run a positional command: locate back first after a reset."""
+        if self._tracked.block is None and not self._seeded:
+            self._seeded = True
+            self._refresh()
         for _ in range(4):
             if self._relocate:
                 self._locate_back()
@@ -338,7 +347,7 @@ class TapeDrive(DeviceHandle):
                 if not (
                     sense.eom and sense.sense_key in (SenseKey.NO_SENSE, SenseKey.RECOVERED_ERROR)
                 ):
-                    self._tracked = _Tracked(None, self._tracked.file)
+                    self._lose_position()
                     raise error_for(classify_response(r), f"WRITE {len(payload)} bytes")
                 self._warn()
             self._tracked = self._tracked.moved(blocks)
@@ -374,7 +383,7 @@ class TapeDrive(DeviceHandle):
                 if not (
                     sense.eom and sense.sense_key in (SenseKey.NO_SENSE, SenseKey.RECOVERED_ERROR)
                 ):
-                    self._tracked = _Tracked()
+                    self._lose_position()
                     raise error_for(classify_response(r), what)
                 self._warn()
             self._tracked = self._tracked.moved(count, count)
@@ -506,11 +515,11 @@ class TapeDrive(DeviceHandle):
                 elif code is SpaceCode.FILEMARKS:
                     self._tracked = _Tracked(None, None if before.file is None else before.file + n)
                 else:
-                    self._tracked = _Tracked()
+                    self._lose_position()
                 self._refresh()
                 return
             sense = self._condition(r)
-            self._tracked = _Tracked()
+            self._lose_position()
             self._refresh()
             if sense.filemark and code is SpaceCode.BLOCKS:
                 raise FilemarkEncountered(f"{what}: {sense}", sense, residual=sense.residual)
@@ -528,10 +537,8 @@ class TapeDrive(DeviceHandle):
         with self._lock:
             self._clear_pending()
             what = f"LOCATE {block}"
+            self._run(self._locate_cdb(block), what, timeout=self.long_timeout)
             self._relocate = False
-            r = self._run(self._locate_cdb(block), what, timeout=self.long_timeout)
-            if not r.ok:  # pragma: no cover - _run raises for anything but GOOD
-                raise error_for(classify_response(r), what)
             self._tracked = _Tracked(block, 0 if block == 0 else None)
             self._refresh()
 
@@ -539,8 +546,8 @@ class TapeDrive(DeviceHandle):
         """Rewind to the beginning of the tape."""
         with self._lock:
             self._clear_pending()
-            self._relocate = False
             self._run(Rewind().to_bytes(), "REWIND", timeout=self.long_timeout)
+            self._relocate = False
             self._tracked = _Tracked(0, 0)
 
     def load(self) -> None:
@@ -557,7 +564,7 @@ class TapeDrive(DeviceHandle):
             self._clear_pending()
             self._run(LoadUnload(load=False).to_bytes(), "UNLOAD", timeout=self.long_timeout)
             self._relocate = False
-            self._tracked = _Tracked()
+            self._lose_position()
 
     def _read_device_position(self) -> TapePosition | None:
         """READ POSITION: the long form, else the short form; None when the drive does
@@ -582,8 +589,18 @@ class TapeDrive(DeviceHandle):
         file = self._tracked.file if self._tracked.block == s.block else None
         return TapePosition(s.block, file, s.partition, s.bop, s.eop, "device")
 
+    def _device_position(self) -> TapePosition | None:
+        """The drive's position, located back to the tracked one first after a reset."""
+        for _ in range(4):
+            if self._relocate:
+                self._locate_back()
+            p = self._read_device_position()
+            if not self._relocate:  # no reset reported while reading
+                return p
+        raise AmbiguousPositionError("READ POSITION: the drive keeps reporting resets")
+
     def _refresh(self) -> None:
-        p = self._read_device_position()
+        p = self._device_position()
         if p is not None:
             self._tracked = _Tracked(p.block, p.file)
 
@@ -597,7 +614,7 @@ class TapeDrive(DeviceHandle):
             a drive that cannot tell).
         """
         with self._lock:
-            p = self._read_device_position()
+            p = self._device_position()
             if p is not None:
                 if p.file is None and self._tracked.block == p.block:
                     p = attrs.evolve(p, file=self._tracked.file)

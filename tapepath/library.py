@@ -17,6 +17,7 @@ from tapepath.api import DEFAULT_TIMEOUT, DeviceHandle
 from tapepath.errors import (
     CheckConditionError,
     DecodeError,
+    ElementAddressError,
     ElementEmptyError,
     ElementFullError,
     UnknownElementError,
@@ -129,7 +130,12 @@ class Library(DeviceHandle):
         start = 0
         alloc = self.page_bytes
         for _ in range(_MAX_PAGES):
-            data = self._read_page(code, start, alloc, kind is ElementKind.DRIVE)
+            try:
+                data = self._read_page(code, start, alloc, kind is ElementKind.DRIVE)
+            except ElementAddressError:
+                if not found:
+                    raise
+                break  # asked past the last element of this type: there is no more
             try:
                 status = ElementStatus.from_bytes(data)
             except DecodeError as exc:
