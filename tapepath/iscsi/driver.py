@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 
 import attrs
@@ -90,27 +91,38 @@ class IscsiSession:
         Raises:
             LoginError, PathFailureError, ProtocolError: the login failed.
         """
-        with self._lock:
-            if self._closed:
-                raise PathFailureError("the session is closed", maybe_executed=False)
-            old = self._conn
-            if not force and old is not None and old.alive:
-                return old
-            if old is not None:
-                old.close()
-            conn = IscsiConnection.open(self.options, isid=self.isid, deadline=deadline)
-            conn.on_lost = self._lost
-            self._conn = conn
-            self.logins += 1
-            if self.logins > 1:
-                log.info(
-                    "iscsi_session_reinstated",
-                    host=conn.peer[0],
-                    port=conn.peer[1],
-                    target=self.options.target,
-                    logins=self.logins,
-                )
-            return conn
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._lock.acquire(timeout=wait):
+            raise PathFailureError(
+                "another thread is still logging in and the deadline passed",
+                maybe_executed=False,
+            )
+        try:
+            return self._reconnect_locked(deadline, force=force)
+        finally:
+            self._lock.release()
+
+    def _reconnect_locked(self, deadline: float | None, *, force: bool) -> IscsiConnection:
+        if self._closed:
+            raise PathFailureError("the session is closed", maybe_executed=False)
+        old = self._conn
+        if not force and old is not None and old.alive:
+            return old
+        if old is not None:
+            old.close()
+        conn = IscsiConnection.open(self.options, isid=self.isid, deadline=deadline)
+        conn.on_lost = self._lost
+        self._conn = conn
+        self.logins += 1
+        if self.logins > 1:
+            log.info(
+                "iscsi_session_reinstated",
+                host=conn.peer[0],
+                port=conn.peer[1],
+                target=self.options.target,
+                logins=self.logins,
+            )
+        return conn
 
     def _lost(self, reason: str) -> None:
         if self.on_lost is not None:
