@@ -23,6 +23,7 @@ Tests and ``benchmarks/bench_sg.py`` both use this module.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -108,6 +109,23 @@ def current_kernel_package() -> str:
     raise HarnessUnavailable("apt-cache knows no linux-image-*-amd64 (run apt-get update)")
 
 
+def _unpack(cache: Path, package: str, version: str, root: Path) -> None:
+    debs = sorted(cache.glob(f"{package}_*.deb"))
+    if not debs:
+        _run(["apt-get", "download", package], cwd=cache)
+        debs = sorted(cache.glob(f"{package}_*.deb"))
+    if not debs:
+        raise HarnessUnavailable(f"apt-get download {package} left no .deb")
+    tmp = Path(tempfile.mkdtemp(prefix="kroot-", dir=cache))
+    try:
+        _run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)])
+        _run(["depmod", "-b", str(tmp), version])
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def prepare_kernel(cache: Path = CACHE, package: str | None = None) -> Kernel:
     """Download, unpack and depmod the current Debian kernel once; reuse it afterwards."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -115,19 +133,11 @@ def prepare_kernel(cache: Path = CACHE, package: str | None = None) -> Kernel:
     version = package.removeprefix("linux-image-")
     root = cache / package
     stamp = root / ".ready"
-    if not stamp.exists():
-        debs = sorted(cache.glob(f"{package}_*.deb"))
-        if not debs:
-            _run(["apt-get", "download", package], cwd=cache)
-            debs = sorted(cache.glob(f"{package}_*.deb"))
-        if not debs:
-            raise HarnessUnavailable(f"apt-get download {package} left no .deb")
-        tmp = Path(tempfile.mkdtemp(prefix="kroot-", dir=cache))
-        _run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)])
-        _run(["depmod", "-b", str(tmp), version])
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)
-        stamp.touch()
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test sessions may prepare at once
+        if not stamp.exists():
+            _unpack(cache, package, version, root)
+            stamp.touch()
     vmlinuz = root / "boot" / f"vmlinuz-{version}"
     if not vmlinuz.exists():
         raise HarnessUnavailable(f"{vmlinuz} missing in the kernel package")
