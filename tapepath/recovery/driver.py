@@ -1,0 +1,400 @@
+"""The recovery driver: a :class:`~tapepath.multipath.hooks.RecoveryHook` that runs the
+state machine of :mod:`tapepath.recovery.machine` and does its I/O.
+
+:class:`RecoveryDriver` carries out the steps every device shares: verify (probe the
+other paths in priority order with a short timeout: an iSCSI NOP where the transport
+has ``ping()``, else TEST UNIT READY), notify (the device handler of
+:mod:`tapepath.recovery.handlers`) and resend (hand the command back to the device,
+which sends it on the new path before the commands that queued meanwhile). The
+synchronise step is the subclass's: :class:`~tapepath.recovery.tape.TapeRecovery`
+compares the tape position, :class:`~tapepath.recovery.changer.ChangerRecovery` the
+element status.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+from attrs import Factory, define, frozen
+
+from tapepath.errors import NoPathError, TapepathError
+from tapepath.multipath.hooks import (
+    SAFE_TO_REPEAT,
+    CommandInDoubtError,
+    Complete,
+    Decision,
+    Fail,
+    FailedCommand,
+    Resend,
+)
+from tapepath.recovery.handlers import (
+    DeviceHandler,
+    NotifyContext,
+    NotifyPathLost,
+    NotifyRefusedError,
+    NotifyReport,
+)
+from tapepath.recovery.machine import Action, Event, RecoveryMachine, State
+from tapepath.recovery.tracking import DeviceState
+from tapepath.transport.base import Response
+
+if TYPE_CHECKING:
+    from tapepath.multipath.device import MultipathDevice
+    from tapepath.multipath.path import Path
+
+__all__ = ["RecoveryDriver", "RecoveryStats", "command_name"]
+
+log = structlog.get_logger("tapepath.recovery")
+
+_TUR = bytes(6)
+
+_NAMES = {
+    0x00: "TEST UNIT READY",
+    0x01: "REWIND",
+    0x03: "REQUEST SENSE",
+    0x05: "READ BLOCK LIMITS",
+    0x08: "READ(6)",
+    0x0A: "WRITE(6)",
+    0x10: "WRITE FILEMARKS(6)",
+    0x11: "SPACE(6)",
+    0x12: "INQUIRY",
+    0x15: "MODE SELECT(6)",
+    0x19: "ERASE(6)",
+    0x1A: "MODE SENSE(6)",
+    0x1B: "LOAD UNLOAD",
+    0x1E: "PREVENT ALLOW MEDIUM REMOVAL",
+    0x2B: "LOCATE(10)",
+    0x34: "READ POSITION",
+    0x4D: "LOG SENSE",
+    0x55: "MODE SELECT(10)",
+    0x5A: "MODE SENSE(10)",
+    0x5E: "PERSISTENT RESERVE IN",
+    0x5F: "PERSISTENT RESERVE OUT",
+    0x91: "SPACE(16)",
+    0x92: "LOCATE(16)",
+    0xA5: "MOVE MEDIUM",
+    0xA6: "EXCHANGE MEDIUM",
+    0xB8: "READ ELEMENT STATUS",
+}
+
+REPEATABLE: frozenset[int] = SAFE_TO_REPEAT | frozenset(
+    {
+        0x03,  # REQUEST SENSE
+        0x15,  # MODE SELECT(6): sets the same values again
+        0x1E,  # PREVENT ALLOW MEDIUM REMOVAL
+        0x55,  # MODE SELECT(10)
+        0xA3,  # MAINTENANCE IN
+    }
+)
+"""Opcodes recovery resends without looking at the device state."""
+
+
+def command_name(cdb: bytes) -> str:
+    """``"WRITE(6) 0Ah"``: a command's name and opcode, for logs and messages."""
+    if not cdb:
+        return "empty CDB"
+    op = cdb[0]
+    return f"{_NAMES.get(op, 'command')} {op:02X}h"
+
+
+@frozen
+class RecoveryStats:
+    """Counts since the hook was made.
+
+    Attributes:
+        recoveries: path failures handled.
+        completed: commands completed without resending (their effect was there).
+        resent: commands handed back to be resent (or finished from the transport).
+        ambiguous: recoveries that raised an ambiguity error.
+        failed: recoveries that failed otherwise (no path left, notify refused, ...).
+    """
+
+    recoveries: int = 0
+    completed: int = 0
+    resent: int = 0
+    ambiguous: int = 0
+    failed: int = 0
+
+
+@define
+class Run:
+    """One recovery in progress (what the synchronise step works with).
+
+    Attributes:
+        device: the device.
+        failed: the command whose path failed.
+        machine: the state machine.
+        path: the path in use (the new one, once a probe answered).
+        report: what notify found.
+        response: the response to complete the command with (EFFECT_PRESENT, FINISH_MOVE).
+        error: the error to fail with (STATE_AMBIGUOUS, RESEND_FAILED).
+        relocated: LOCATE back was done.
+        timeout: seconds for each command recovery sends.
+    """
+
+    device: MultipathDevice
+    failed: FailedCommand
+    machine: RecoveryMachine
+    path: Path
+    report: NotifyReport = Factory(NotifyReport)
+    response: Response | None = None
+    error: Exception | None = None
+    relocated: bool = False
+    timeout: float = 30.0
+
+    def send(
+        self,
+        cdb: bytes,
+        *,
+        data_out: bytes = b"",
+        data_in_len: int = 0,
+        timeout: float | None = None,
+    ) -> Response:
+        """Send on the recovery path, past unit attentions; raise NotifyPathLost if the
+        path fails."""
+        ctx = NotifyContext(
+            self.device, self.path, self.failed.path, DeviceState(), timeout or self.timeout
+        )
+        return ctx.send_past_ua(cdb, data_out=data_out, data_in_len=data_in_len)
+
+
+class RecoveryDriver:
+    """The hook base: verify, notify, (subclass) synchronise, resend.
+
+    Args:
+        device_handler: the notify step: a :class:`DeviceHandler`, a registered name, or
+            None for the generic one.
+        probe_timeout: seconds a probed path has to answer.
+        command_timeout: seconds for each command recovery sends (LOCATE back takes the
+            failed command's own timeout when that is longer).
+        max_attempts: path failures of one command before recovery gives up.
+        clock: the monotonic clock for the elapsed times in the log.
+    """
+
+    state: DeviceState
+
+    def __init__(
+        self,
+        *,
+        device_handler: DeviceHandler | str | None = None,
+        probe_timeout: float = 2.0,
+        command_timeout: float = 30.0,
+        max_attempts: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from tapepath.recovery.handlers import device_handler as _lookup  # noqa: PLC0415
+
+        self.device_handler: DeviceHandler = _lookup(device_handler)
+        self.probe_timeout = probe_timeout
+        self.command_timeout = command_timeout
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self.device: MultipathDevice | None = None
+        self._lock = threading.Lock()
+        self._stats = RecoveryStats()
+
+    # -- attachment and counts ---------------------------------------------------------
+
+    def attach(self, device: MultipathDevice) -> None:
+        """Observe ``device``'s command stream (called by MultipathDevice).
+
+        Raises:
+            ValueError: already attached to another device.
+        """
+        if self.device is not None and self.device is not device:
+            raise ValueError(f"{type(self).__name__} is already attached to {self.device.name}")
+        if self.device is None:
+            self.device = device
+            device.add_observer(self.state.observe)
+
+    @property
+    def stats(self) -> RecoveryStats:
+        """The counts so far."""
+        return self._stats
+
+    def _count(self, **add: int) -> None:
+        with self._lock:
+            s = self._stats
+            self._stats = RecoveryStats(
+                recoveries=s.recoveries + add.get("recoveries", 0),
+                completed=s.completed + add.get("completed", 0),
+                resent=s.resent + add.get("resent", 0),
+                ambiguous=s.ambiguous + add.get("ambiguous", 0),
+                failed=s.failed + add.get("failed", 0),
+            )
+
+    # -- the hook ----------------------------------------------------------------------
+
+    def on_path_failure(self, device: MultipathDevice, failed: FailedCommand) -> Decision:
+        """Run one recovery for ``failed`` (the device holds other commands meanwhile)."""
+        if self.device is None:
+            self.attach(device)
+        self._count(recoveries=1)
+        m = RecoveryMachine(
+            device.name, failed.path.url, [command_name(failed.cdb)], clock=self.clock
+        )
+        run = Run(
+            device,
+            failed,
+            m,
+            failed.path,
+            timeout=min(self.command_timeout, max(failed.timeout, self.probe_timeout)),
+        )
+        try:
+            return self._drive(run)
+        except Exception as exc:
+            if not m.state.final:
+                m.handle(Event.ABORTED, error=repr(exc))
+            self._count(failed=1)
+            return Fail(exc, fail_waiting=True)
+
+    def _drive(self, run: Run) -> Decision:
+        m = run.machine
+        failed = run.failed
+        action = m.handle(Event.PATH_FAILED, opcode=f"{failed.opcode:02X}", attempt=failed.attempt)
+        tried: set[int] = set()
+        while True:
+            if action is Action.PROBE_NEXT_PATH:
+                if failed.attempt > self.max_attempts:
+                    return self._fail(run, Event.NO_PATH_LEFT, self._no_path(run, "too many"))
+                path = self._probe_next(run, tried)
+                if path is None:
+                    return self._fail(run, Event.NO_PATH_LEFT, self._no_path(run, "no path"))
+                run.path = path
+                action = m.handle(Event.PROBE_ANSWERED, new_path=path.url)
+            elif action is Action.NOTIFY:
+                ctx = NotifyContext(run.device, run.path, failed.path, self.state, run.timeout)
+                try:
+                    run.report = self.device_handler.notify(ctx)
+                except NotifyPathLost as exc:
+                    run.device.group.path_failed(run.path, f"recovery notify: {exc}")
+                    action = m.handle(Event.NOTIFY_PATH_LOST, error=str(exc))
+                    continue
+                except NotifyRefusedError as exc:
+                    return self._fail(run, Event.NOTIFY_FAILED, exc)
+                action = m.handle(
+                    Event.NOTIFIED,
+                    unit_attentions=[k.value for k in run.report.unit_attentions],
+                    reservation_moved=run.report.reservation_moved,
+                    prevent_restored=run.report.prevent_restored,
+                    modes_restored=run.report.modes_restored,
+                    activated=run.report.activated,
+                )
+            elif action in (Action.READ_STATE, Action.LOCATE_BACK, Action.FINISH_MOVE):
+                try:
+                    event = self.synchronize(run, action)
+                except NotifyPathLost as exc:
+                    run.device.group.path_failed(run.path, f"recovery: {exc}")
+                    if m.state is State.RESENDING:
+                        run.error = self.in_doubt(run, f"the path failed finishing it ({exc})")
+                        event = Event.RESEND_FAILED
+                    else:
+                        event = Event.SYNC_PATH_LOST
+                if event in (Event.STATE_AMBIGUOUS, Event.RESEND_FAILED):
+                    assert run.error is not None
+                    return self._fail(run, event, run.error)
+                action = m.handle(event)
+            elif action is Action.RESEND:
+                m.handle(Event.RESENT)
+                self._count(resent=1)
+                return Resend(run.path)
+            elif action is Action.COMPLETE:
+                if run.response is None:  # RESENDING -> RESENT after finishing a move
+                    raise TapepathError("recovery completed without a response")
+                finished = m.history[-1][1] is Event.RESENT
+                self._count(**({"resent": 1} if finished else {"completed": 1}))
+                return Complete(run.response)
+            else:  # pragma: no cover - every action is handled above
+                raise TapepathError(f"recovery action {action.value} has no driver step")
+
+    def _fail(self, run: Run, event: Event, error: Exception) -> Decision:
+        run.machine.handle(event, error=str(error))
+        from tapepath.errors import AmbiguityError  # noqa: PLC0415
+
+        self._count(**({"ambiguous": 1} if isinstance(error, AmbiguityError) else {"failed": 1}))
+        self.after_failure(run, error)
+        return Fail(error, fail_waiting=True)
+
+    def _no_path(self, run: Run, why: str) -> NoPathError:
+        states = ", ".join(f"{p.url}={p.state.value}" for p in run.device.paths)
+        return NoPathError(
+            f"{run.device.name}: recovery of {command_name(run.failed.cdb)} found no path "
+            f"that answers ({why}; {states}); nothing was resent"
+        )
+
+    # -- verify ------------------------------------------------------------------------
+
+    def _candidates(self, run: Run, tried: set[int]) -> list[Path]:
+        from tapepath.multipath.path import PathState  # noqa: PLC0415
+
+        order = {PathState.ACTIVE: 0, PathState.PASSIVE: 1}
+        paths = [
+            p
+            for p in run.device.paths
+            if id(p) not in tried
+            and p is not run.failed.path
+            and p.state not in (PathState.OFFLINE,)
+        ]
+        return sorted(paths, key=lambda p: order.get(p.state, 2))  # stable: priority kept
+
+    def _probe_next(self, run: Run, tried: set[int]) -> Path | None:
+        """Probe the untried paths in order; return the first that answers."""
+        from tapepath.multipath.path import PathState  # noqa: PLC0415
+
+        group = run.device.group
+        for p in self._candidates(run, tried):
+            tried.add(id(p))
+            ok, why = self.probe(run.device, p)
+            if ok:
+                if p.state not in (PathState.ACTIVE, PathState.PASSIVE):
+                    group.set_state(p, PathState.ACTIVE, "recovery probe answered")
+                return p
+            group.path_failed(p, f"recovery probe: {why}")
+            run.machine.handle(Event.PROBE_FAILED, probed=p.url, error=why)
+        return None
+
+    def probe(self, device: MultipathDevice, path: Path) -> tuple[bool, str]:
+        """One quick probe: an iSCSI NOP when the transport has ``ping()``, else TEST
+        UNIT READY. Returns (answered, why not)."""
+        ping = getattr(path.transport, "ping", None)
+        if callable(ping):
+            try:
+                ping(self.probe_timeout)
+            except Exception as exc:  # any failure of the ping means no answer
+                return False, f"NOP: {exc}"
+            return True, ""
+        r = device.execute_on(path, _TUR, timeout=self.probe_timeout)
+        if r.path_failed:
+            return False, r.detail.message if r.detail is not None else r.outcome.value
+        return True, ""
+
+    # -- for subclasses ----------------------------------------------------------------
+
+    def synchronize(self, run: Run, action: Action) -> Event:
+        """Carry out READ_STATE / LOCATE_BACK / FINISH_MOVE; return the next event.
+
+        The default resends what is safe to repeat or never reached the device and
+        fails anything else with CommandInDoubtError (STATE_AMBIGUOUS).
+        """
+        if run.failed.opcode in REPEATABLE or not run.failed.maybe_executed:
+            return Event.STATE_READ
+        run.error = self.in_doubt(run, "no state to compare")
+        return Event.STATE_AMBIGUOUS
+
+    def in_doubt(self, run: Run, why: str) -> Exception:
+        """The error for a command whose effect cannot be checked."""
+        f = run.failed
+        return CommandInDoubtError(
+            f"{run.device.name}: {command_name(f.cdb)} may have run on {f.path.url} before "
+            f"the path failed, and {why}; not resent",
+            response=f.response,
+            path=f.path.url,
+            opcode=f.opcode,
+        )
+
+    def after_failure(self, run: Run, error: Exception) -> None:
+        """Called when a recovery fails (the tape forgets its position, ...)."""

@@ -1,0 +1,283 @@
+"""TapeRecovery: synchronise a tape drive by its logical position.
+
+The position before the failed command is the one tracked from the command stream
+(:class:`~tapepath.recovery.tracking.TapeState`). On the new path recovery reads the
+position (long form when the drive has it, else short) and compares:
+
+- at the position before the command: the command did not run; resend it;
+- at the position the command leaves (WRITE: +1 record in variable mode or +N blocks
+  in fixed mode; WRITE FILEMARKS: +N; SPACE blocks: +count; SPACE filemarks: the file
+  number +count; LOCATE/REWIND: the target): it ran; complete it with the response
+  the caller would have had, without resending. A READ that ran lost its data: LOCATE
+  back and resend it;
+- LOCATE, REWIND and SPACE to end of data are absolute: resend them from anywhere;
+- anywhere else, or a position the drive reports as unknown (BYCU, LOCU, LOLU, PERR,
+  LONU, MPU: tgtd always does), or no position known before the command:
+  :class:`~tapepath.recovery.errors.PositionAmbiguousError`, nothing resent.
+
+After a reset (29/xx on the new nexus) with the tape somewhere the command does not
+explain, recovery LOCATEs back to the tracked position first. A WRITE that may have run
+before the reset is then checked by reading the record at that position: the same bytes
+prove it is there (complete), end of data proves it is not (resend), anything else is
+ambiguous. A WRITE FILEMARKS of one filemark is checked the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapepath.errors import DecodeError
+from tapepath.recovery.driver import RecoveryDriver, Run, command_name
+from tapepath.recovery.errors import PositionAmbiguousError
+from tapepath.recovery.machine import Action, Event
+from tapepath.recovery.tracking import TapeState, TrackedPosition
+from tapepath.scsi.position import PositionLong, ReadPosition, parse_position
+from tapepath.scsi.tape import Locate10, Locate16, Read6
+from tapepath.transport.base import Response
+
+__all__ = ["TapeRecovery"]
+
+_WRITE, _READ, _WFM, _SPACE6, _SPACE16 = 0x0A, 0x08, 0x10, 0x11, 0x91
+_REWIND, _LOCATE10, _LOCATE16 = 0x01, 0x2B, 0x92
+_RELATIVE = frozenset({_WRITE, _READ, _WFM, _SPACE6, _SPACE16})
+_ABSOLUTE = frozenset({_REWIND, _LOCATE10, _LOCATE16})
+_WRITES = frozenset({_WRITE, _WFM})
+
+
+class TapeRecovery(RecoveryDriver):
+    """The recovery hook for a tape drive: pass it as
+    ``MultipathDevice(paths, recovery=TapeRecovery())``.
+
+    Args:
+        position: the position to start from when the application knows it (default:
+            unknown until a REWIND, LOAD, LOCATE or READ POSITION completes).
+        **kwargs: see :class:`~tapepath.recovery.driver.RecoveryDriver`.
+
+    Attributes:
+        state: the tracked settings and position.
+    """
+
+    state: TapeState
+
+    def __init__(self, *, position: TrackedPosition | None = None, **kwargs: Any) -> None:
+        self.state = TapeState(position)
+        super().__init__(**kwargs)
+        self._long_form = True
+
+    @property
+    def position(self) -> TrackedPosition:
+        """The tracked logical position (after the last completed command)."""
+        return self.state.position
+
+    def after_failure(self, run: Run, error: Exception) -> None:
+        """A failed recovery leaves the position unknown."""
+        self.state.forget_position()
+
+    # -- synchronise -------------------------------------------------------------------
+
+    def synchronize(self, run: Run, action: Action) -> Event:
+        """Read and compare the position (READ_STATE) or LOCATE back (LOCATE_BACK)."""
+        if action is Action.LOCATE_BACK:
+            return self._locate_back(run)
+        f = run.failed
+        op = f.opcode
+        if op not in _RELATIVE and op not in _ABSOLUTE:
+            return super().synchronize(run, action)
+        before = self.state.position
+        if op in _ABSOLUTE or _space_code(f.cdb) == 3:
+            target = _target(f.cdb)
+            seen = self.read_position(run)
+            if target is not None and seen is not None and seen[0] == target:
+                run.response = Response()
+                return Event.EFFECT_PRESENT
+            return Event.STATE_READ  # absolute: safe to send again from anywhere
+        reset = run.report.position_lost
+        if not f.maybe_executed and not reset:
+            return Event.STATE_READ  # never reached the device, which was not reset
+        if not before.known:
+            run.error = self._ambiguous(run, before, "no position was known before it")
+            return Event.STATE_AMBIGUOUS
+        seen = self.read_position(run)
+        if seen is None:
+            run.error = self._ambiguous(
+                run, before, "the drive reports its position as unknown (BYCU/LOCU/LOLU/LONU)"
+            )
+            return Event.STATE_AMBIGUOUS
+        block, file = seen
+        if run.relocated:
+            return self._after_relocation(run, before, block)
+        if not f.maybe_executed:
+            return Event.STATE_READ if block == before.block else Event.POSITION_LOST
+        expected, expected_file = _expected(f.cdb, before)
+        if block == before.block and not (reset and op in _WRITES and block == 0):
+            return Event.STATE_READ
+        present = (expected is not None and block == expected) or (
+            expected is None
+            and expected_file is not None
+            and file == expected_file
+            and block != before.block
+        )
+        if present and (expected_file is None or file is None or file == expected_file):
+            if op == _READ:  # it ran, its data is lost: read it again from where it was
+                return Event.POSITION_LOST
+            run.response = Response(transferred=len(f.data_out))
+            return Event.EFFECT_PRESENT
+        if reset:
+            return Event.POSITION_LOST
+        run.error = self._ambiguous(
+            run, before, _seen_text(block, file), expected=expected, expected_file=expected_file
+        )
+        return Event.STATE_AMBIGUOUS
+
+    def _after_relocation(self, run: Run, before: TrackedPosition, block: int) -> Event:
+        """Back at the tracked position after a reset: decide."""
+        f = run.failed
+        if block != before.block:
+            run.error = self._ambiguous(run, before, f"LOCATE back ended at block {block}")
+            return Event.STATE_AMBIGUOUS
+        if f.opcode not in _WRITES or not f.maybe_executed:
+            return Event.STATE_READ  # a movement or a read: its effect went with the reset
+        return self._verify_by_reading(run, before)
+
+    def _verify_by_reading(self, run: Run, before: TrackedPosition) -> Event:
+        """Read the object at the tracked position: the written record, a filemark, or
+        end of data decide a WRITE (variable mode) or a WRITE FILEMARKS 1."""
+        f = run.failed
+        fixed = f.opcode == _WRITE and bool(f.cdb[1] & 0x01)
+        count = int.from_bytes(f.cdb[2:5], "big")
+        if fixed or (f.opcode == _WFM and count != 1) or (f.opcode == _WRITE and not f.data_out):
+            run.error = self._ambiguous(run, before, "a reset; the write cannot be checked")
+            return Event.STATE_AMBIGUOUS
+        length = max(len(f.data_out), 1)
+        r = run.send(Read6(length).to_bytes(), data_in_len=length)
+        s = r.sense_data if r.check_condition else None
+        if s is not None and s.sense_key == 0x08:  # BLANK CHECK: end of data here
+            return Event.STATE_READ
+        if f.opcode == _WRITE and r.ok and r.data == f.data_out:
+            run.response = Response(transferred=len(f.data_out))
+            return Event.EFFECT_PRESENT
+        if f.opcode == _WFM and s is not None and s.filemark and s.sense_key == 0:
+            run.response = Response()
+            return Event.EFFECT_PRESENT
+        run.error = self._ambiguous(
+            run, before, "after a reset the object at the position is not the one written"
+        )
+        return Event.STATE_AMBIGUOUS
+
+    def _locate_back(self, run: Run) -> Event:
+        before = self.state.position
+        cdb = (
+            Locate10(block_address=before.block)
+            if before.block < 1 << 32
+            else Locate16(logical_identifier=before.block)
+        )
+        r = run.send(cdb.to_bytes(), timeout=max(run.failed.timeout, run.timeout))
+        if not r.ok:
+            run.error = self._ambiguous(run, before, f"LOCATE back failed ({_status(r)})")
+            return Event.STATE_AMBIGUOUS
+        run.relocated = True
+        return Event.POSITION_RESTORED
+
+    def read_position(self, run: Run) -> tuple[int, int | None] | None:
+        """READ POSITION on the recovery path: (block, file or None), or None when the
+        drive says it does not know. Long form first, short when it is refused."""
+        if self._long_form:
+            cdb = ReadPosition.long()
+            r = run.send(cdb.to_bytes(), data_in_len=cdb.data_in_length)
+            s = r.sense_data if r.check_condition else None
+            if s is not None and s.sense_key == 0x05:
+                self._long_form = False
+            else:
+                return self._parse(run, cdb, r)
+        cdb = ReadPosition.short()
+        return self._parse(run, cdb, run.send(cdb.to_bytes(), data_in_len=cdb.data_in_length))
+
+    def _parse(self, run: Run, cdb: ReadPosition, r: Response) -> tuple[int, int | None] | None:
+        if not r.ok:
+            return None
+        try:
+            p = parse_position(cdb.service_action, r.data)
+        except DecodeError:
+            return None
+        if isinstance(p, PositionLong):
+            if p.lonu or p.mpu:
+                return None
+            return p.logical_object_number, p.logical_file_identifier
+        if p.lolu or p.perr or p.bycu or p.locu:
+            return None
+        return p.first_location, None
+
+    def _ambiguous(
+        self,
+        run: Run,
+        before: TrackedPosition,
+        seen: str,
+        *,
+        expected: int | None = None,
+        expected_file: int | None = None,
+    ) -> PositionAmbiguousError:
+        f = run.failed
+        want = ""
+        if expected is not None:
+            want = f"; it would have left block {expected}"
+        elif expected_file is not None:
+            want = f"; it would have left file {expected_file}"
+        return PositionAmbiguousError(
+            f"{run.device.name}: cannot tell whether {command_name(f.cdb)} ran before "
+            f"{f.path.url} failed: last known good position {before}, seen on "
+            f"{run.path.url}: {seen}{want}; nothing was resent",
+            last_known=before,
+            seen=seen,
+            command=bytes(f.cdb),
+            expected=expected,
+        )
+
+
+def _seen_text(block: int, file: int | None) -> str:
+    return f"block {block}" + ("" if file is None else f" file {file}")
+
+
+def _status(r: Response) -> str:
+    if r.path_failed:
+        return r.outcome.value
+    s = r.sense_data
+    return f"status {r.status:02X}h" + (f", {s}" if s is not None else "")
+
+
+def _space_code(cdb: bytes) -> int | None:
+    if cdb[0] in (_SPACE6, _SPACE16) and len(cdb) > 1:
+        return cdb[1] & 0x0F
+    return None
+
+
+def _target(cdb: bytes) -> int | None:
+    """The block an absolute command goes to, when it names one."""
+    op = cdb[0]
+    if op == _REWIND:
+        return 0
+    if op == _LOCATE10 and len(cdb) >= 10 and not cdb[1] & 0x06:
+        return int.from_bytes(cdb[3:7], "big")
+    if op == _LOCATE16 and len(cdb) >= 16 and not cdb[1] & 0x02 and not (cdb[1] >> 3) & 7:
+        return int.from_bytes(cdb[4:12], "big")
+    return None
+
+
+def _expected(cdb: bytes, before: TrackedPosition) -> tuple[int | None, int | None]:
+    """(block, file) a relative command leaves when it fully ran; None where unknown."""
+    op = cdb[0]
+    file = before.file
+    if op in (_WRITE, _READ):
+        n = int.from_bytes(cdb[2:5], "big") if cdb[1] & 0x01 else 1
+        return before.block + n, file
+    if op == _WFM:
+        n = int.from_bytes(cdb[2:5], "big")
+        return before.block + n, None if file is None else file + n
+    code = cdb[1] & 0x0F
+    raw = cdb[2:5] if op == _SPACE6 else cdb[4:12]
+    count = int.from_bytes(raw, "big", signed=True)
+    if code == 0:
+        block = before.block + count
+        return (block if block >= 0 else None), file
+    if code == 1 and file is not None:
+        return None, file + count
+    return None, None

@@ -1,0 +1,401 @@
+"""What recovery tracks from the command stream (no extra commands).
+
+:class:`DeviceState` follows the settings that belong to an I_T nexus or that a reset
+loses: PREVENT MEDIUM REMOVAL, the MODE SELECTs that completed (block length,
+compression, ...) and the own persistent reservation key. :class:`TapeState` adds the
+logical position of a tape drive (:class:`TrackedPosition`), updated after every
+completed command from its CDB, status, sense (FILEMARK, EOM, ILI, INFORMATION) and
+the READ POSITION answers the application asked for.
+
+Both are fed by :meth:`observe`, which a recovery hook registers as the device's
+completed-command observer. They are thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+from attrs import frozen
+
+from tapepath.errors import DecodeError
+from tapepath.scsi.mode import ModeParameters
+from tapepath.scsi.position import PositionLong, parse_position
+from tapepath.scsi.reservations import PrOutAction, PrOutParameters
+from tapepath.scsi.sense import Sense, decode_sense
+from tapepath.transport.base import Outcome, Response
+
+__all__ = ["DeviceState", "ModeSettings", "Reservation", "TapeState", "TrackedPosition"]
+
+_GOOD = 0x00
+_CHECK = 0x02
+# sense keys after which the command did not run (nothing moved)
+_NOT_RUN_KEYS = frozenset({0x02, 0x05, 0x06, 0x07})
+
+
+@frozen
+class TrackedPosition:
+    """The logical position of a tape as recovery knows it.
+
+    Attributes:
+        block: the logical object number (records and filemarks before the position),
+            or, when ``known`` is False, the last one known good.
+        file: the file number (filemarks before the position), None when not known.
+        known: False when no completed command proves the block number.
+    """
+
+    block: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    file: int | None = attrs.field(default=None)
+    known: bool = attrs.field(default=False)
+
+    def moved(self, delta: int, files: int = 0) -> TrackedPosition:
+        """The position ``delta`` objects (and ``files`` filemarks) further on."""
+        block = self.block + delta
+        if block < 0:
+            return TrackedPosition(self.block, None, False)
+        file = None if self.file is None else self.file + files
+        if file is not None and file < 0:
+            file = None
+        return TrackedPosition(block, file, self.known)
+
+    def forgotten(self) -> TrackedPosition:
+        """The same, marked unknown (the values stay as the last known good)."""
+        return TrackedPosition(self.block, self.file, False)
+
+    def __str__(self) -> str:
+        f = "?" if self.file is None else str(self.file)
+        return f"block {self.block} file {f}" + ("" if self.known else " (unknown)")
+
+
+@frozen
+class Reservation:
+    """The own persistent reservation state, as the commands that completed left it.
+
+    Attributes:
+        key: the registered key, or None when not registered.
+        all_tg_pt: the registration covers every target port (nothing to move).
+        pr_type: the type of the reservation held through this key, or None.
+    """
+
+    key: int | None = None
+    all_tg_pt: bool = False
+    pr_type: int | None = None
+
+
+@frozen
+class ModeSettings:
+    """The mode settings made through the device (None: never set).
+
+    Attributes:
+        block_length: from the block descriptor of the last MODE SELECT that had one.
+        compression: the DCE bit of the last data compression page (0Fh) selected.
+    """
+
+    block_length: int | None = None
+    compression: bool | None = None
+
+
+def _sense(r: Response) -> Sense | None:
+    if not r.sense:
+        return None
+    try:
+        return decode_sense(r.sense)
+    except DecodeError:
+        return None
+
+
+def _not_run(r: Response) -> bool:
+    """True when the answer proves the command did not run."""
+    if r.outcome is not Outcome.OK:
+        return r.detail is not None and not r.detail.maybe_executed
+    if r.status == _CHECK:
+        s = _sense(r)
+        return s is not None and s.sense_key in _NOT_RUN_KEYS and not s.deferred
+    return r.status not in (_GOOD, 0x04)
+
+
+class DeviceState:
+    """The nexus and reset-sensitive settings of one device, from its command stream."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.prevent = False
+        self._mode: dict[object, tuple[bytes, bytes]] = {}
+        self._mode_settings = ModeSettings()
+        self.reservation = Reservation()
+
+    @property
+    def mode_selects(self) -> list[tuple[bytes, bytes]]:
+        """The MODE SELECTs to replay (CDB, data), oldest first, one per subject."""
+        with self._lock:
+            seen: list[tuple[bytes, bytes]] = []
+            for item in self._mode.values():
+                if item not in seen:
+                    seen.append(item)
+            return seen
+
+    @property
+    def mode(self) -> ModeSettings:
+        """The block length and compression set through the device."""
+        return self._mode_settings
+
+    def observe(
+        self, cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview
+    ) -> None:
+        """Update from one completed command."""
+        if not cdb or not (r.outcome is Outcome.OK and r.status in (_GOOD, 0x04)):
+            return
+        op = cdb[0]
+        if op == 0x1E and len(cdb) >= 5:  # PREVENT ALLOW MEDIUM REMOVAL
+            with self._lock:
+                self.prevent = bool(cdb[4] & 0x01)
+        elif op in (0x15, 0x55):  # MODE SELECT(6)/(10)
+            self._mode_select(cdb, data_out)
+        elif op == 0x5F and len(cdb) >= 10:  # PERSISTENT RESERVE OUT
+            self._pr_out(cdb, data_out)
+
+    def _mode_select(self, cdb: bytes, data: bytes) -> None:
+        try:
+            params = ModeParameters.from_bytes(data, ten_byte=cdb[0] == 0x55)
+        except DecodeError:
+            return
+        subjects: list[object] = []
+        block = self._mode_settings.block_length
+        comp = self._mode_settings.compression
+        if params.block_descriptors:
+            subjects.append("block_length")
+            block = params.block_descriptors[0].block_length
+        for page in params.pages:
+            subjects.append((page.page_code, page.subpage_code))
+            if page.page_code == 0x0F and page.subpage_code == 0 and page.data:
+                comp = bool(page.data[0] & 0x80)
+        with self._lock:
+            for s in subjects:
+                self._mode.pop(s, None)
+                self._mode[s] = (bytes(cdb), bytes(data))
+            self._mode_settings = ModeSettings(block, comp)
+
+    def _pr_out(self, cdb: bytes, data: bytes) -> None:
+        action = cdb[1] & 0x1F
+        pr_type = cdb[2] & 0x0F
+        try:
+            params = PrOutParameters.from_bytes(data)
+        except (DecodeError, ValueError):
+            return
+        with self._lock:
+            res = self.reservation
+            if action in (PrOutAction.REGISTER, PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY):
+                sark = params.service_action_reservation_key
+                if sark == 0:
+                    res = Reservation()
+                else:
+                    res = Reservation(sark, params.all_tg_pt, res.pr_type)
+            elif action == PrOutAction.RESERVE:
+                res = attrs.evolve(res, pr_type=pr_type)
+            elif action == PrOutAction.RELEASE:
+                res = attrs.evolve(res, pr_type=None)
+            elif action == PrOutAction.CLEAR:
+                res = Reservation()
+            elif action in (PrOutAction.PREEMPT, PrOutAction.PREEMPT_AND_ABORT):
+                res = attrs.evolve(res, pr_type=pr_type or res.pr_type)
+            self.reservation = res
+
+
+def _info(s: Sense | None) -> int | None:
+    return None if s is None else s.information
+
+
+class TapeState(DeviceState):
+    """A tape drive's settings and logical position, from its command stream.
+
+    Args:
+        position: the starting position (default: unknown).
+    """
+
+    def __init__(self, position: TrackedPosition | None = None) -> None:
+        super().__init__()
+        self._pos = position if position is not None else TrackedPosition()
+
+    @property
+    def position(self) -> TrackedPosition:
+        """The tracked position."""
+        return self._pos
+
+    def set_position(self, position: TrackedPosition) -> None:
+        """Replace the tracked position (recovery, after it proved where the tape is)."""
+        with self._lock:
+            self._pos = position
+
+    def forget_position(self) -> None:
+        """Mark the position unknown (keeping the last known good values)."""
+        with self._lock:
+            self._pos = self._pos.forgotten()
+
+    def observe(
+        self, cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview
+    ) -> None:
+        """Update settings and position from one completed command."""
+        super().observe(cdb, data_out, r, data_in)
+        if not cdb:
+            return
+        new = self._next_position(cdb, r, data_in)
+        if new is not None:
+            with self._lock:
+                self._pos = new
+
+    def _next_position(
+        self, cdb: bytes, r: Response, data_in: bytes | memoryview
+    ) -> TrackedPosition | None:
+        """The position after ``cdb`` answered ``r``; None: unchanged."""
+        op = cdb[0]
+        pos = self._pos
+        if op not in _MOVES:
+            return None
+        if _not_run(r):
+            return None
+        if r.outcome is not Outcome.OK:  # may have run: where the tape is is not known
+            return pos.forgotten()
+        good = r.status in (_GOOD, 0x04)
+        s = None if good else _sense(r)
+        if not good and s is None:
+            return pos.forgotten()
+        if op == 0x34:  # READ POSITION
+            return _from_read_position(cdb, data_in, pos) if good else None
+        if op == 0x01:  # REWIND
+            return TrackedPosition(0, 0, True) if good else pos.forgotten()
+        if op == 0x1B:  # LOAD UNLOAD
+            load = len(cdb) > 4 and bool(cdb[4] & 0x01)
+            return TrackedPosition(0, 0, True) if good and load else TrackedPosition(0, 0, False)
+        if not pos.known:
+            return None
+        if op == 0x0A:
+            return _after_write(cdb, good, s, pos)
+        if op == 0x08:
+            return _after_read(cdb, good, s, pos)
+        if op == 0x10:  # WRITE FILEMARKS(6)
+            n = int.from_bytes(cdb[2:5], "big")
+            if cdb[1] & 0x02:  # setmarks: not tracked
+                return pos.forgotten()
+            return pos.moved(n, n) if good else pos.forgotten()
+        if op in (0x11, 0x91):
+            return _after_space(cdb, good, s, pos)
+        if op in (0x2B, 0x92):
+            return _after_locate(cdb, good, pos)
+        return pos.forgotten()  # ERASE and anything else that moves
+
+
+_MOVES = frozenset({0x01, 0x08, 0x0A, 0x10, 0x11, 0x19, 0x1B, 0x2B, 0x34, 0x91, 0x92})
+"""Opcodes that move the tape or report its position."""
+
+
+def _from_read_position(
+    cdb: bytes, data: bytes | memoryview, pos: TrackedPosition
+) -> TrackedPosition | None:
+    sa = cdb[1] & 0x1F if len(cdb) > 1 else 0
+    try:
+        p = parse_position(sa, bytes(data))
+    except DecodeError:
+        return None
+    if isinstance(p, PositionLong):
+        if p.lonu or p.mpu:
+            return pos.forgotten()
+        return TrackedPosition(p.logical_object_number, p.logical_file_identifier, True)
+    if p.lolu or p.perr or p.bycu or p.locu:
+        return pos.forgotten()
+    block = p.first_location
+    file = pos.file if pos.known and pos.block == block else None
+    return TrackedPosition(block, file, True)
+
+
+def _count(cdb: bytes) -> int:
+    return int.from_bytes(cdb[2:5], "big")
+
+
+def _after_write(cdb: bytes, good: bool, s: Sense | None, pos: TrackedPosition) -> TrackedPosition:
+    fixed = bool(cdb[1] & 0x01)
+    n = _count(cdb) if fixed else 1
+    if good:
+        return pos.moved(n)
+    assert s is not None
+    info = _info(s) or 0
+    if s.sense_key == 0x00 and s.eom:  # early warning: all written (minus INFORMATION)
+        return pos.moved(n - info if fixed else 1)
+    if s.sense_key == 0x0D:  # VOLUME OVERFLOW: what INFORMATION says was not written
+        return pos.moved(n - info) if fixed else pos
+    return pos.forgotten()
+
+
+def _after_read(cdb: bytes, good: bool, s: Sense | None, pos: TrackedPosition) -> TrackedPosition:
+    fixed = bool(cdb[1] & 0x01)
+    n = _count(cdb) if fixed else 1
+    if good:
+        return pos.moved(n)
+    assert s is not None
+    info = _info(s)
+    if s.sense_key == 0x08:  # BLANK CHECK: stopped at end of data
+        if not fixed:
+            return pos
+        return pos.moved(n - info) if info is not None else pos.forgotten()
+    if s.sense_key != 0x00 or s.eom:
+        return pos.forgotten()
+    if not fixed:  # one record or one filemark passed
+        return pos.moved(1, 1 if s.filemark else 0)
+    if info is None:
+        return pos.forgotten()
+    if s.filemark:
+        return pos.moved(n - info + 1, 1)
+    if s.ili:
+        return pos.moved(n - info + 1)
+    return pos.forgotten()
+
+
+def _signed(raw: bytes) -> int:
+    return int.from_bytes(raw, "big", signed=True)
+
+
+def _after_space(cdb: bytes, good: bool, s: Sense | None, pos: TrackedPosition) -> TrackedPosition:
+    if cdb[0] == 0x11:
+        code, count = cdb[1] & 0x0F, _signed(cdb[2:5])
+    else:
+        if len(cdb) < 12:
+            return pos.forgotten()
+        code, count = cdb[1] & 0x0F, _signed(cdb[4:12])
+    if code != 0:  # filemarks, sequential filemarks, end of data: the block is not known
+        if code == 1 and good and pos.file is not None:
+            return TrackedPosition(pos.block, pos.file + count, False)
+        return pos.forgotten()
+    if good:
+        return pos.moved(count)
+    assert s is not None
+    info = _info(s)
+    if info is None or s.sense_key not in (0x00, 0x08):
+        return pos.forgotten()
+    if s.sense_key == 0x08:  # BLANK CHECK at end of data (forward)
+        return pos.moved(count - info) if count >= 0 else pos.forgotten()
+    if s.filemark:  # stopped past the filemark (forward) or before it (backward)
+        if count >= 0:
+            return pos.moved(count - info + 1, 1)
+        return pos.moved(count + info - 1, -1)
+    if s.eom and count < 0:  # reached the beginning
+        return TrackedPosition(0, 0, True)
+    return pos.forgotten()
+
+
+def _after_locate(cdb: bytes, good: bool, pos: TrackedPosition) -> TrackedPosition:
+    if not good:
+        return pos.forgotten()
+    if cdb[0] == 0x2B:
+        if len(cdb) < 10 or cdb[1] & 0x04 or cdb[1] & 0x02:  # BT or CP: not tracked
+            return pos.forgotten()
+        return _located(int.from_bytes(cdb[3:7], "big"), pos)
+    if len(cdb) < 16 or cdb[1] & 0x02 or (cdb[1] >> 3) & 0x07 != 0:
+        return pos.forgotten()  # CP, or to a file / end of data
+    return _located(int.from_bytes(cdb[4:12], "big"), pos)
+
+
+def _located(block: int, pos: TrackedPosition) -> TrackedPosition:
+    if pos.known and block == pos.block:
+        return pos
+    if block == 0:
+        return TrackedPosition(0, 0, True)
+    return TrackedPosition(block, None, True)
