@@ -370,3 +370,12 @@ def mp_execute(key: str, cdb: str, data_in_len: int = 0, timeout: float = 30.0) 
     out["current"] = None if current is None else current.url
     out["states"] = {p.url: p.state.value for p in dev.paths}
     return out
+
+
+def execute_fresh(path: str, cdb: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Open a new SgTransport on ``path``, run one no-data command, close it."""
+    try:
+        with SgTransport(path) as t:
+            return _response(t.execute(bytes.fromhex(cdb), timeout=timeout))
+    except Exception as e:  # the open itself may fail: report it as data
+        return {"outcome": "open_failed", "error": f"{type(e).__name__}: {e}"}

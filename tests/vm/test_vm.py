@@ -361,6 +361,9 @@ class TestCutPath:
         assert failed["outcome"] == "no_connect", failed
         assert failed["detail"]["host_status"] == DID_NO_CONNECT
         assert failed["duration"] < 1.0
+        fresh = g.vm.call("execute_fresh", path=cut_chg, cdb=TUR.hex())
+        seen["fresh_transport_after_timeout"] = fresh
+        assert fresh["outcome"] in ("no_connect", "device_gone"), fresh
         seen["raw_ioctl_after_timeout"] = g.vm.call("raw_sg_io", path=cut_chg, cdb=TUR.hex())
         seen["sg_turs_after_timeout"] = g.vm.call("sg_tool", argv=["sg_turs", cut_chg])
         for _ in range(3):  # stays that way, and the other path keeps working
