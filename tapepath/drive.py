@@ -34,6 +34,7 @@ from tapepath.errors import (
 )
 from tapepath.scsi._wire import flag_field, uint_field
 from tapepath.scsi.classify import UnitAttention, classify_response
+from tapepath.scsi.inquiry import Inquiry
 from tapepath.scsi.log import LogSense, TapeAlert
 from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6, ModeSense6
 from tapepath.scsi.position import PositionLong, PositionShort, ReadPosition
@@ -57,6 +58,7 @@ from tapepath.scsi.tape import (
     WriteFilemarks6,
 )
 from tapepath.scsi.tape_pages import DataCompressionPage, with_block_length
+from tapepath.scsi.vpd import UnitSerialNumber
 from tapepath.transport.base import Response, Transport
 
 __all__ = ["SpaceUnit", "TapeDrive", "TapePosition"]
@@ -145,6 +147,7 @@ class TapeDrive(DeviceHandle):
         self._pending: TapepathError | None = None
         self._pending_filemark = False
         self._reservation: tuple[int, int] | None = None
+        self._serial: str | None = None
         self.early_warning = False
         """True once a write reported the early-warning zone (end of tape is near)."""
 
@@ -180,12 +183,18 @@ class TapeDrive(DeviceHandle):
         block = self._tracked.block
         if block is None:  # pragma: no cover - _relocate is set only with a known block
             raise AmbiguousPositionError("the drive was reset and the position is unknown")
+        # A new I_T nexus reports the same 29/00 as a reset: ask the drive first.
+        here = self._read_device_position()
+        if here is not None and here.block == block:
+            self._relocate = False
+            return
         try:
             self._run(self._locate_cdb(block), f"LOCATE {block}", timeout=self.long_timeout)
         except CheckConditionError as exc:
             raise AmbiguousPositionError(
-                f"the drive was reset (tape rewound); the last known position was block "
-                f"{block}, file {self._tracked.file}, and LOCATE back failed: {exc}"
+                f"the drive reported a reset and cannot say where the tape is; the last "
+                f"known position was block {block}, file {self._tracked.file}, and LOCATE "
+                f"back failed: {exc}"
             ) from exc
         self._relocate = False
         log.info("tape_located_after_reset", device=getattr(self.device, "name", ""), block=block)
@@ -229,6 +238,25 @@ class TapeDrive(DeviceHandle):
         if block < 1 << 32:
             return Locate10(block_address=block).to_bytes()
         return Locate16(logical_identifier=block).to_bytes()
+
+    @property
+    def serial(self) -> str | None:
+        """The drive's serial number (INQUIRY VPD 80h), read once; None when it has none.
+
+        Pass it to :meth:`tapepath.Library.drive_for` to find the drive's element.
+        """
+        with self._lock:
+            if self._serial is None:
+                try:
+                    r = self._run(
+                        Inquiry(evpd=True, page_code=0x80, allocation_length=255).to_bytes(),
+                        "INQUIRY VPD 80h",
+                        data_in_len=255,
+                    )
+                    self._serial = UnitSerialNumber.from_bytes(r.data).serial_number.strip()
+                except (CheckConditionError, DecodeError):
+                    self._serial = ""
+            return self._serial or None
 
     # -- settings ------------------------------------------------------------------------
 

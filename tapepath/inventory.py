@@ -69,6 +69,9 @@ class Element:
         barcode: the primary volume tag without trailing blanks, or None.
         source: the address the cartridge came from (SVALID), or None.
         serial: a drive's serial number from its device identifier (DVCID), or None.
+            From a T10 vendor ID identifier (vendor, product, serial: tgtd and many
+            libraries) the part after the 24 bytes of vendor and product.
+        identifier: the whole device identifier as text (DVCID), or None.
         accessible: the robot can reach the element (ACCESS).
         exception: the element is in an abnormal state (EXCEPT); see ``asc``/``ascq``.
         asc: additional sense code of the abnormal state (0 when none).
@@ -84,6 +87,7 @@ class Element:
     barcode: str | None = field(default=None, validator=optional(instance_of(str)))
     source: int | None = field(default=None, validator=optional(uint_field(16)))
     serial: str | None = field(default=None, validator=optional(instance_of(str)))
+    identifier: str | None = field(default=None, validator=optional(instance_of(str)))
     accessible: bool = field(default=True, validator=flag_field)
     exception: bool = field(default=False, validator=flag_field)
     asc: int = field(default=0, validator=uint_field(8))
@@ -106,6 +110,10 @@ class Element:
         return f"{self.label} (element {self.address:#x}, {what})"
 
 
+_T10_VENDOR_ID = 1
+_VENDOR_PRODUCT = 24
+
+
 def element_from_descriptor(d: ElementDescriptor, kind: ElementKind, ordinal: int) -> Element:
     """The :class:`Element` of one parsed element descriptor.
 
@@ -114,9 +122,12 @@ def element_from_descriptor(d: ElementDescriptor, kind: ElementKind, ordinal: in
         kind: the element kind of the page it came in.
         ordinal: its mtx number.
     """
-    serial = None
+    serial = identifier = None
     if kind is ElementKind.DRIVE and d.device_id is not None:
-        serial = d.device_id.text or None
+        identifier = d.device_id.text or None
+        serial = identifier
+        if d.device_id.designator_type == _T10_VENDOR_ID and identifier is not None:
+            serial = identifier[_VENDOR_PRODUCT:].strip() or None
     return Element(
         kind=kind,
         address=d.address,
@@ -125,6 +136,7 @@ def element_from_descriptor(d: ElementDescriptor, kind: ElementKind, ordinal: in
         barcode=d.barcode if d.full else None,
         source=d.source if d.full else None,
         serial=serial,
+        identifier=identifier,
         accessible=d.access,
         exception=d.except_,
         asc=d.asc,
@@ -236,14 +248,16 @@ class Inventory:
         return self.drives[number]
 
     def drive_for(self, serial: str) -> Element:
-        """The drive whose DVCID serial number is ``serial`` (blanks ignored).
+        """The drive whose DVCID serial number (or whole identifier) is ``serial``.
+
+        Blanks around either are ignored.
 
         Raises:
             UnknownElementError: no drive reports that serial number.
         """
         wanted = serial.strip()
         for e in self.drives:
-            if e.serial is not None and e.serial.strip() == wanted:
+            if wanted and wanted in (e.serial, e.identifier):
                 return e
         raise UnknownElementError(f"no drive reports the serial number {wanted!r}")
 

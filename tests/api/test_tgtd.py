@@ -1,0 +1,111 @@
+"""The application API over a real iSCSI target: tgtd's virtual tape library, two portals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import tapepath
+from tapepath.errors import AmbiguousPositionError, ElementFullError
+from tapepath.testing.tgtd import TgtdInstance, VtlLayout
+from tests.tgtd.conftest import tgtd_vtl
+
+__all__ = ["tgtd_vtl"]
+
+pytestmark = pytest.mark.needs("tgtd", "tgtadm", "tgtimg")
+
+Vtl = tuple[TgtdInstance, VtlLayout]
+
+
+def _urls(tgt: TgtdInstance, lun: int) -> list[str]:
+    return [tgt.url(lun, port=p) for p in tgt.portals]
+
+
+@pytest.fixture
+def tgt_library(tgtd_vtl: Vtl) -> Iterator[tapepath.Library]:
+    """The tgtd changer through both portals."""
+    tgt, layout = tgtd_vtl
+    with tapepath.open_library(_urls(tgt, layout.changer_lun), monitor=False) as lib:
+        yield lib
+
+
+class TestTgtdLibrary:
+    """Inventory and moves against tgtd's changer (one type per READ ELEMENT STATUS)."""
+
+    def test_inventory_matches_the_layout(
+        self, tgtd_vtl: Vtl, tgt_library: tapepath.Library
+    ) -> None:
+        """Addresses, mtx numbers and barcodes are those tgtd was configured with."""
+        _, layout = tgtd_vtl
+        inv = tgt_library.inventory()
+        assert [e.address for e in inv.drives] == list(layout.drive_addresses)
+        assert [e.address for e in inv.slots] == list(layout.slot_addresses)
+        assert [e.address for e in inv.import_export] == list(layout.import_export_addresses)
+        assert [e.address for e in inv.transports] == [layout.transport_address]
+        assert [e.ordinal for e in inv.import_export] == [len(layout.slot_addresses) + 1]
+        held = {e.address: e.barcode for e in inv.slots if e.full}
+        assert held == dict(zip(layout.slot_addresses, layout.barcodes, strict=False))
+
+    def test_load_unload_and_errors(self, tgtd_vtl: Vtl, tgt_library: tapepath.Library) -> None:
+        """load/unload in mtx numbers; a full drive refuses with ElementFullError."""
+        _, layout = tgtd_vtl
+        tgt_library.load(2, 0)
+        d = tgt_library.inventory().drive(0)
+        assert d.barcode == layout.barcodes[1]
+        assert d.source == layout.slot_addresses[1]
+        with pytest.raises(ElementFullError):
+            tgt_library.load(3, 0)
+        assert tgt_library.unload(0) == 2
+        assert tgt_library.inventory().slot(2).barcode == layout.barcodes[1]
+
+    def test_drive_serial_maps_to_its_element(
+        self, tgtd_vtl: Vtl, tgt_library: tapepath.Library
+    ) -> None:
+        """The drive's VPD serial finds its element through DVCID (vendor+product+serial)."""
+        tgt, layout = tgtd_vtl
+        with tapepath.open_drive(_urls(tgt, layout.drive_luns[0]), monitor=False) as drive:
+            serial = drive.serial
+        assert serial
+        assert tgt_library.drive_for(serial).address == layout.drive_addresses[0]
+
+
+class TestTgtdDrive:
+    """Data through tgtd's tape drive; its position comes from the library's tracking."""
+
+    def test_round_trip_and_tracked_position(
+        self, tgtd_vtl: Vtl, tgt_library: tapepath.Library
+    ) -> None:
+        """Records and a filemark read back; position() is the tracked one (tgtd cannot say)."""
+        tgt, layout = tgtd_vtl
+        tgt_library.load(1, 0)
+        with tapepath.open_drive(_urls(tgt, layout.drive_luns[0]), monitor=False) as drive:
+            drive.rewind()
+            records = [f"tgtd record {i}".encode() * 20 for i in range(6)]
+            for r in records:
+                drive.write(r)
+            drive.write_filemarks(1)
+            p = drive.position()
+            assert (p.block, p.file, p.source) == (7, 1, "tracked")
+            drive.rewind()
+            assert [drive.read(4096) for _ in records] == records
+            assert drive.read(4096) == b""
+
+    def test_cut_between_writes_is_ambiguous(
+        self, tgtd_vtl: Vtl, tgt_library: tapepath.Library
+    ) -> None:
+        """After a cut tgtd reports 29/00 and cannot locate: the next write raises, not guesses."""
+        tgt, layout = tgtd_vtl
+        tgt_library.load(1, 0)
+        with tapepath.open_drive(_urls(tgt, layout.drive_luns[0]), monitor=False) as drive:
+            drive.rewind()
+            for i in range(3):
+                drive.write(b"before %d" % i)
+            for c in tgt.connections(layout.tid):
+                tgt.delete_connection(c.tid, c.sid, c.cid)
+            with pytest.raises(AmbiguousPositionError, match="block 3"):
+                drive.write(b"after")
+            drive.rewind()
+            assert [drive.read(100) for _ in range(3)] == [b"before %d" % i for i in range(3)]
+            with pytest.raises(tapepath.EndOfDataError):
+                drive.read(100)
