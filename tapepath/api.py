@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DeviceHandle",
+    "default_recovery",
     "discover",
     "error_for",
     "open_drive",
@@ -106,8 +107,17 @@ def split_paths(paths_or_alias: str | Sequence[str]) -> str | list[str]:
     return urls
 
 
-def _default_recovery(kind: str) -> RecoveryHook | None:
-    """The recovery hook of :mod:`tapepath.recovery` for ``kind``, if it is installed."""
+def default_recovery(kind: str) -> RecoveryHook | None:
+    """A new recovery hook of :mod:`tapepath.recovery` for ``kind``, if it is installed.
+
+    Args:
+        kind: ``"changer"`` (:class:`~tapepath.recovery.ChangerRecovery`) or ``"tape"``
+            (:class:`~tapepath.recovery.TapeRecovery`).
+
+    Returns:
+        The hook, or None when :mod:`tapepath.recovery` is not there (the multipath
+        default then applies: only commands safe to repeat are resent).
+    """
     try:
         recovery = importlib.import_module("tapepath.recovery")
     except ImportError:
@@ -160,7 +170,7 @@ def open_multipath(
         base = config.defaults if config is not None else MultipathPolicy()
         name = urls[0]
     pol = base.updated(**policy) if policy else base
-    hook = recovery if recovery is not None else _default_recovery(kind)
+    hook = recovery if recovery is not None else default_recovery(kind)
     transports = [open_or_defer(u, open_transport)[0] for u in urls]
     return MultipathDevice(
         transports,

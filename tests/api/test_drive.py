@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tapepath
+from tapepath.api import default_recovery
 from tapepath.errors import (
     BeginningOfMediumError,
     EndOfDataError,
@@ -28,8 +29,10 @@ from tapepath.testing import (
     LinkDown,
     MockTransport,
     Request,
+    ResponseLost,
     VirtualClock,
     VirtualLibrary,
+    When,
 )
 from tapepath.transport.base import Response
 
@@ -392,6 +395,25 @@ class TestFailover:
         assert drive.paths[0].state is PathState.FAILED
         drive.rewind()
         assert [drive.read(100) for _ in records] == records
+
+    def test_lost_response_writes_once(
+        self, virtual_library: VirtualLibrary, fault_plan: FaultPlan, drive: tapepath.TapeDrive
+    ) -> None:
+        """A WRITE that ran but whose answer was lost is not written again."""
+        if default_recovery("tape") is None:
+            pytest.skip("tapepath.recovery is not installed")
+        drive.rewind()
+        fault_plan.add(
+            ResponseLost(
+                device="drive0", port=0, trigger=When(lambda c: c.data_out == b"w3"), times=1
+            )
+        )
+        records = [b"w%d" % i for i in range(6)]
+        for r in records:
+            drive.write(r)
+        assert fault_plan.fired
+        assert virtual_library.tape(0).records() == records
+        assert drive.position().block == len(records)
 
 
 def test_write_cdb_matches_the_codec(virtual_library: VirtualLibrary) -> None:

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 import tapepath
+from tapepath.api import default_recovery
 from tapepath.errors import (
     ElementAddressError,
     ElementEmptyError,
@@ -16,7 +17,15 @@ from tapepath.errors import (
 )
 from tapepath.multipath import PathState
 from tapepath.scsi.changer import PreventAllowMediumRemoval
-from tapepath.testing import AtCommand, ControlPathFailure, FaultPlan, LinkDown, VirtualLibrary
+from tapepath.testing import (
+    AtCommand,
+    ControlPathFailure,
+    FaultPlan,
+    LinkDown,
+    ResponseLost,
+    VirtualLibrary,
+    When,
+)
 
 
 class TestMove:
@@ -248,3 +257,20 @@ class TestFailover:
                 slot + 19
             )
         assert fault_plan.fired
+
+    def test_lost_move_response_moves_once(
+        self, virtual_library: VirtualLibrary, fault_plan: FaultPlan, library: tapepath.Library
+    ) -> None:
+        """A MOVE MEDIUM that ran but whose answer was lost is not sent again."""
+        if default_recovery("changer") is None:
+            pytest.skip("tapepath.recovery is not installed")
+        fault_plan.add(
+            ResponseLost(
+                device="changer", port=0, trigger=When(lambda c: c.opcode == 0xA5), times=1
+            )
+        )
+        library.load(1, 1)
+        assert fault_plan.fired
+        assert virtual_library.where("TP0001L8") == virtual_library.drive_address(1)
+        assert library.unload(1) == 1
+        assert virtual_library.where("TP0001L8") == virtual_library.slot_address(0)
