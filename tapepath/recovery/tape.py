@@ -15,8 +15,9 @@ position (long form when the drive has it, else short) and compares:
   LONU, MPU: tgtd always does), or no position known before the command:
   :class:`~tapepath.recovery.errors.PositionAmbiguousError`, nothing resent.
 
-After a reset (29/xx on the new nexus) with the tape somewhere the command does not
-explain, recovery LOCATEs back to the tracked position first. A WRITE that may have run
+After a reset (29/xx or 28/xx on the new nexus, and the tape at BOP where the command
+does not explain it; a nexus never used before reports 29/00 too, so the unit attention
+alone proves nothing), recovery LOCATEs back to the tracked position first. A WRITE that may have run
 before the reset is then checked by reading the record at that position: the same bytes
 prove it is there (complete), end of data proves it is not (resend), anything else is
 ambiguous. A WRITE FILEMARKS of one filemark is checked the same way.
@@ -104,6 +105,9 @@ class TapeRecovery(RecoveryDriver):
             )
             return Event.STATE_AMBIGUOUS
         block, file = seen
+        # a reset rewinds: only a tape at BOP is explained by the 29/xx the nexus reported
+        # (a nexus never used before reports 29/00 too)
+        reset = reset and block == 0
         if run.relocated:
             return self._after_relocation(run, before, block)
         if not f.maybe_executed:

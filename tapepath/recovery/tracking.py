@@ -360,6 +360,8 @@ def _after_space(cdb: bytes, good: bool, s: Sense | None, pos: TrackedPosition) 
         if len(cdb) < 12:
             return pos.forgotten()
         code, count = cdb[1] & 0x0F, _signed(cdb[4:12])
+    if count == 0 and code in (0, 1):  # SPACE of nothing: no motion
+        return pos
     if code != 0:  # filemarks, sequential filemarks, end of data: the block is not known
         if code == 1 and good and pos.file is not None:
             return TrackedPosition(pos.block, pos.file + count, False)
