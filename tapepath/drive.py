@@ -33,6 +33,7 @@ from tapepath.errors import (
     TapepathError,
 )
 from tapepath.scsi._wire import flag_field, uint_field
+from tapepath.scsi.changer import PreventAllowMediumRemoval
 from tapepath.scsi.classify import UnitAttention, classify_response
 from tapepath.scsi.inquiry import Inquiry
 from tapepath.scsi.log import LogSense, TapeAlert
@@ -432,9 +433,8 @@ class TapeDrive(DeviceHandle):
                 tape is past it and the error holds the first ``n`` bytes.
         """
         with self._lock:
-            buf = bytearray(self._read_size(n))
-            got = self._read_into(memoryview(buf))
-            return bytes(buf[:got])
+            got, data = self._read(self._read_size(n), None)
+            return data if len(data) == got else data[:got]
 
     def readinto(self, buf: bytearray | memoryview) -> int:
         """Like :meth:`read`, into ``buf`` (its length is the most to read).
@@ -445,7 +445,7 @@ class TapeDrive(DeviceHandle):
         view = memoryview(buf).cast("B")
         with self._lock:
             self._read_size(len(view))
-            return self._read_into(view)
+            return self._read(len(view), view)[0]
 
     def _read_size(self, n: int) -> int:
         if not 0 < n <= _MAX_TRANSFER:
@@ -455,22 +455,31 @@ class TapeDrive(DeviceHandle):
             raise ValueError(f"read: {n} bytes are not whole {size}-byte blocks")
         return n
 
-    def _read_into(self, view: memoryview) -> int:
+    def _read(self, n: int, view: memoryview | None) -> tuple[int, bytes]:
+        """One READ of ``n`` bytes into ``view``, or into a new bytes object (None).
+
+        Returns:
+            The number of bytes read and, without ``view``, the bytes (perhaps longer).
+        """
         if self._pending_filemark:
             self._pending_filemark = False
-            return 0
+            return 0, b""
         if self._pending is not None:
             error, self._pending = self._pending, None
             raise error
-        n = len(view)
         size = self.block_size
         count = n // size if size else n
-        cmd = Read6(count, fixed=bool(size), block_length=size)
+        cmd = Read6(count, fixed=bool(size), block_length=size).to_bytes()
         what = f"READ {n} bytes"
-        r = self._tape(cmd.to_bytes(), what, into=view)
+        if view is None:
+            r = self._tape(cmd, what, data_in_len=n)
+            data, arrived = r.data, len(r.data)
+        else:
+            r = self._tape(cmd, what, into=view)
+            data, arrived = b"", r.transferred
         if r.ok:
             self._tracked = self._tracked.moved(count if size else 1)
-            return n if size else r.transferred
+            return (n if size else arrived), data
         sense = self._condition(r)
         residual = sense.residual or 0
         if size:
@@ -489,24 +498,24 @@ class TapeDrive(DeviceHandle):
             if sense.filemark:
                 self._tracked = self._tracked.moved(1, 1)
                 self._pending_filemark = nbytes > 0
-                return nbytes
+                return nbytes, data
             error = error_for(classify_response(r), what)
             if nbytes:
                 self._pending = error
-                return nbytes
+                return nbytes, data
             raise error
         if sense.filemark:
             self._tracked = self._tracked.moved(1, 1)
-            return 0
+            return 0, b""
         if sense.ili and sense.sense_key == SenseKey.NO_SENSE:
             self._tracked = self._tracked.moved(1)
             if residual >= 0:
-                return min(n - residual, r.transferred if r.transferred else n - residual)
+                return min(n - residual, arrived), data
             raise IncorrectLengthError(
                 f"{what}: the record is {n - residual} bytes, longer than the buffer",
                 sense,
                 residual=residual,
-                data=bytes(view[:n]),
+                data=bytes(data[:n] if view is None else view[:n]),
                 record_length=n - residual,
             )
         raise error_for(classify_response(r), what)
@@ -593,6 +602,17 @@ class TapeDrive(DeviceHandle):
             self._run(LoadUnload(load=False).to_bytes(), "UNLOAD", timeout=self.long_timeout)
             self._relocate = False
             self._lose_position()
+
+    def prevent_removal(self, prevent: bool = True) -> None:
+        """Lock the cartridge in the drive (PREVENT MEDIUM REMOVAL), or allow removal.
+
+        While it is prevented the robot cannot take the cartridge out (53/02); the
+        prevention belongs to the path it was sent on, and recovery sends it again on
+        the new path after a failover.
+        """
+        with self._lock:
+            what = "PREVENT MEDIUM REMOVAL" if prevent else "ALLOW MEDIUM REMOVAL"
+            self._run(PreventAllowMediumRemoval(int(bool(prevent))).to_bytes(), what)
 
     def _read_device_position(self) -> TapePosition | None:
         """READ POSITION: the long form, else the short form; None when the drive does

@@ -32,7 +32,7 @@ class TestDriveAnswers:
     @given(st.lists(_answers, min_size=1, max_size=12))
     def test_drive_calls(self, answers: list[Response]) -> None:
         """position, block_size, tape_alerts, serial and read return or raise TapepathError."""
-        drive = tapepath.TapeDrive(_device(list(answers)), timeout=0.05)
+        drive = tapepath.TapeDrive(_device(list(answers)), timeout=0.005)
         for call in (
             drive.position,
             lambda: drive.block_size,
@@ -46,7 +46,7 @@ class TestDriveAnswers:
     @given(st.lists(_answers, min_size=1, max_size=12))
     def test_library_calls(self, answers: list[Response]) -> None:
         """inventory and move return or raise TapepathError."""
-        lib = tapepath.Library(_device(list(answers)), timeout=0.05)
+        lib = tapepath.Library(_device(list(answers)), timeout=0.005)
         for call in (lib.inventory, lambda: lib.move(1, 2), lambda: lib.load(1, 0)):
             with contextlib.suppress(TapepathError):
                 call()

@@ -16,7 +16,6 @@ from tapepath.errors import (
     UnknownElementError,
 )
 from tapepath.multipath import PathState
-from tapepath.scsi.changer import PreventAllowMediumRemoval
 from tapepath.testing import (
     AtCommand,
     ControlPathFailure,
@@ -167,16 +166,15 @@ class TestErrors:
     def test_removal_prevented(
         self, virtual_library: VirtualLibrary, library: tapepath.Library
     ) -> None:
-        """A drive that prevents removal refuses the unload with 53/02."""
+        """A drive that prevents removal refuses the unload with 53/02 until it allows it."""
         library.load(1, 0)
-        port = tapepath.open_transport(virtual_library.drive_urls(0)[0])
-        for _ in range(3):
-            if port.execute(PreventAllowMediumRemoval(1).to_bytes()).ok:
-                break
-        with pytest.raises(MediumRemovalPreventedError):
-            library.unload(0)
-        assert virtual_library.where("TP0001L8") == virtual_library.drive_address(0)
-        port.close()
+        with tapepath.open_drive(virtual_library.drive_urls(0), monitor=False) as drive:
+            drive.prevent_removal()
+            with pytest.raises(MediumRemovalPreventedError):
+                library.unload(0)
+            assert virtual_library.where("TP0001L8") == virtual_library.drive_address(0)
+            drive.prevent_removal(False)
+            assert library.unload(0) == 1
 
 
 class TestPathsAndLifecycle:
