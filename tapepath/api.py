@@ -24,6 +24,7 @@ from tapepath.errors import (
     BeginningOfMediumError,
     CheckConditionError,
     DeviceError,
+    DeviceTypeError,
     ElementAddressError,
     ElementEmptyError,
     ElementFullError,
@@ -222,6 +223,7 @@ def open_library(
         **policy,
     )
     try:
+        _check_type(dev, 8, "a medium changer")
         return Library(dev, timeout=timeout, move_timeout=move_timeout, page_bytes=page_bytes)
     except BaseException:
         dev.close()
@@ -263,12 +265,24 @@ def open_drive(
         paths_or_alias, kind="tape", config=config, monitor=monitor, recovery=recovery, **policy
     )
     try:
+        _check_type(dev, 1, "a tape drive")
         return TapeDrive(
             dev, timeout=timeout, long_timeout=long_timeout, reservation_key=reservation_key
         )
     except BaseException:
         dev.close()
         raise
+
+
+_TYPE_NAMES = {0: "a disk", 1: "a tape drive", 5: "a CD/DVD drive", 8: "a medium changer"}
+
+
+def _check_type(dev: MultipathDevice, wanted: int, name: str) -> None:
+    """Refuse a device that INQUIRY identified as another type (unknown types pass)."""
+    found = dev.device_type
+    if found is not None and found != wanted:
+        what = _TYPE_NAMES.get(found, f"peripheral device type {found:#x}")
+        raise DeviceTypeError(f"{dev.name}: the device is {what}, not {name}")
 
 
 def error_for(c: Classification, what: str) -> TapepathError:

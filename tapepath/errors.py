@@ -19,6 +19,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "DeviceError",
+    "DeviceTypeError",
     "ElementAddressError",
     "ElementEmptyError",
     "ElementFullError",
@@ -159,6 +160,10 @@ class NotReadyError(CheckConditionError):
 
 class WriteProtectedError(CheckConditionError):
     """The device refused to change the medium (DATA PROTECT: write protected, WORM)."""
+
+
+class DeviceTypeError(TapepathError, ValueError):
+    """The paths lead to another kind of device than asked for (a drive for a library)."""
 
 
 class UnknownElementError(TapepathError, LookupError):

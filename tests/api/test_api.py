@@ -91,6 +91,13 @@ class TestOpen:
         with pytest.raises(ValueError, match="reservation_key"):
             tapepath.open_drive(virtual_library.drive_urls(0), monitor=False, reservation_key=0)
 
+    def test_wrong_device_type(self, virtual_library: VirtualLibrary) -> None:
+        """A drive's paths given to open_library (or the changer's to open_drive) are refused."""
+        with pytest.raises(tapepath.DeviceTypeError, match="a tape drive, not a medium changer"):
+            tapepath.open_library(virtual_library.drive_urls(0), monitor=False)
+        with pytest.raises(tapepath.DeviceTypeError, match="a medium changer, not a tape drive"):
+            tapepath.open_drive(virtual_library.changer_urls(), monitor=False)
+
     def test_discover_is_reexported(self, virtual_library: VirtualLibrary) -> None:
         """tapepath.discover finds the changer and both drives of the library."""
         devices = tapepath.discover([f"sim://{virtual_library.name}"], monitor=False)
