@@ -12,15 +12,17 @@ position (long form when the drive has it, else short) and compares:
   back and resend it;
 - LOCATE, REWIND and SPACE to end of data are absolute: resend them from anywhere;
 - anywhere else, or a position the drive reports as unknown (BYCU, LOCU, LOLU, PERR,
-  LONU, MPU: tgtd always does), or no position known before the command:
+  LONU, MPU; or block 0 without BOP, as tgtd's all-zero long form), or no position
+  known before the command:
   :class:`~tapepath.recovery.errors.PositionAmbiguousError`, nothing resent.
 
 After a reset (29/xx or 28/xx on the new nexus, and the tape at BOP where the command
 does not explain it; a nexus never used before reports 29/00 too, so the unit attention
-alone proves nothing), recovery LOCATEs back to the tracked position first. A WRITE that may have run
-before the reset is then checked by reading the record at that position: the same bytes
-prove it is there (complete), end of data proves it is not (resend), anything else is
-ambiguous. A WRITE FILEMARKS of one filemark is checked the same way.
+alone proves nothing), recovery LOCATEs back to the tracked position first. A WRITE
+that may have run before the reset is then checked by reading the record at that
+position: the same bytes prove it is there (complete), end of data proves it is not
+(resend), anything else is ambiguous. A WRITE FILEMARKS of one filemark is checked the
+same way.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tapepath.errors import DecodeError
 from tapepath.recovery.driver import RecoveryDriver, Run, command_name
 from tapepath.recovery.errors import PositionAmbiguousError
 from tapepath.recovery.machine import Action, Event
-from tapepath.recovery.tracking import TapeState, TrackedPosition
+from tapepath.recovery.tracking import TapeState, TrackedPosition, position_known
 from tapepath.scsi.position import PositionLong, ReadPosition, parse_position
 from tapepath.scsi.tape import Locate10, Locate16, Read6
 from tapepath.transport.base import Response
@@ -203,12 +205,10 @@ class TapeRecovery(RecoveryDriver):
             p = parse_position(cdb.service_action, r.data)
         except DecodeError:
             return None
-        if isinstance(p, PositionLong):
-            if p.lonu or p.mpu:
-                return None
-            return p.logical_object_number, p.logical_file_identifier
-        if p.lolu or p.perr or p.bycu or p.locu:
+        if not position_known(p):
             return None
+        if isinstance(p, PositionLong):
+            return p.logical_object_number, p.logical_file_identifier
         return p.first_location, None
 
     def _ambiguous(

@@ -20,12 +20,24 @@ from attrs import frozen
 
 from tapepath.errors import DecodeError
 from tapepath.scsi.mode import ModeParameters
-from tapepath.scsi.position import PositionLong, parse_position
+from tapepath.scsi.position import (
+    PositionExtended,
+    PositionLong,
+    PositionShort,
+    parse_position,
+)
 from tapepath.scsi.reservations import PrOutAction, PrOutParameters
 from tapepath.scsi.sense import Sense, decode_sense
 from tapepath.transport.base import Outcome, Response
 
-__all__ = ["DeviceState", "ModeSettings", "Reservation", "TapeState", "TrackedPosition"]
+__all__ = [
+    "DeviceState",
+    "ModeSettings",
+    "Reservation",
+    "TapeState",
+    "TrackedPosition",
+    "position_known",
+]
 
 _GOOD = 0x00
 _CHECK = 0x02
@@ -238,9 +250,9 @@ class TapeState(DeviceState):
         super().observe(cdb, data_out, r, data_in)
         if not cdb:
             return
-        new = self._next_position(cdb, r, data_in)
-        if new is not None:
-            with self._lock:
+        with self._lock:  # one command's update at a time, read and write together
+            new = self._next_position(cdb, r, data_in)
+            if new is not None:
                 self._pos = new
 
     def _next_position(
@@ -296,15 +308,25 @@ def _from_read_position(
         p = parse_position(sa, bytes(data))
     except DecodeError:
         return None
-    if isinstance(p, PositionLong):
-        if p.lonu or p.mpu:
-            return pos.forgotten()
-        return TrackedPosition(p.logical_object_number, p.logical_file_identifier, True)
-    if p.lolu or p.perr or p.bycu or p.locu:
+    if not position_known(p):
         return pos.forgotten()
+    if isinstance(p, PositionLong):
+        return TrackedPosition(p.logical_object_number, p.logical_file_identifier, True)
     block = p.first_location
     file = pos.file if pos.known and pos.block == block else None
     return TrackedPosition(block, file, True)
+
+
+def position_known(p: PositionShort | PositionLong | PositionExtended) -> bool:
+    """Whether a READ POSITION answer gives a position to trust.
+
+    Not when a flag says unknown (LONU, MPU in the long form; LOLU, PERR, BYCU, LOCU in
+    the short and extended forms), nor when it reports block 0 without BOP (tgtd's
+    long form is all zeros: block 0 of partition 0 is the beginning of the partition).
+    """
+    if isinstance(p, PositionLong):
+        return not (p.lonu or p.mpu) and (p.bop or p.logical_object_number != 0)
+    return not (p.lolu or p.perr or p.bycu or p.locu) and (p.bop or p.first_location != 0)
 
 
 def _count(cdb: bytes) -> int:

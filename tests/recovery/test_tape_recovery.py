@@ -167,13 +167,15 @@ class TestAmbiguity:
         assert not info.value.last_known.known  # type: ignore[attr-defined]
         assert lib.tape(0).records() == [b"once"]  # type: ignore[union-attr]
 
-    def test_device_reports_unknown(self, lib: VirtualLibrary) -> None:
-        """READ POSITION with BYCU/LOLU (as tgtd answers) after a lost WRITE: ambiguous."""
+    @pytest.mark.parametrize("refuse_long", [False, True])
+    def test_device_reports_unknown(self, lib: VirtualLibrary, refuse_long: bool) -> None:
+        """READ POSITION as tgtd answers it (long form zeros without BOP; short form
+        BYCU/LOLU) after a lost WRITE: ambiguous, the record written once."""
         urls = lib.drive_urls(0)
         hook = TapeRecovery()
         paths: list[Transport] = [
             open_transport(urls[0]),
-            TgtdLikePosition(open_transport(urls[1])),
+            TgtdLikePosition(open_transport(urls[1]), refuse_long=refuse_long),
         ]
         dev = MultipathDevice(paths, name="drive0", recovery=hook, handler=None, monitor=False)
         send(dev, Rewind().to_bytes())
@@ -187,19 +189,23 @@ class TestAmbiguity:
 
 
 class TgtdLikePosition(Transport):
-    """A path whose drive answers READ POSITION as tgtd does: long form refused, short
-    form with BYCU and LOLU set."""
+    """A path whose drive answers READ POSITION as tgtd does: the long form all zeros
+    (``refuse_long``: ILLEGAL REQUEST instead), the short form with BYCU and LOLU set."""
 
     scheme = "tgtdlike"
 
-    def __init__(self, inner: Transport) -> None:
+    def __init__(self, inner: Transport, *, refuse_long: bool = False) -> None:
         self.inner = inner
+        self.refuse_long = refuse_long
         self.url = getattr(inner, "url", "tgtdlike")
 
     def execute(
         self, cdb: bytes, *, data_out: bytes = b"", data_in_len: int = 0, timeout: float = 30.0
     ) -> Response:
         if cdb[0] == 0x34:
+            if cdb[1] & 0x1F == 6 and not self.refuse_long:
+                zeros = bytes(32)[:data_in_len]
+                return Response(data=zeros, transferred=len(zeros))
             if cdb[1] & 0x1F == 6:
                 sense = bytes((0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0, 0, 0, 0, 0))
                 return Response(status=2, sense=sense)
