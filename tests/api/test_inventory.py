@@ -273,6 +273,19 @@ class TestValues:
         assert Inventory(slots=slots[:2], import_export=ie).first_empty_slot() is None
 
 
+_descriptors = st.lists(
+    st.builds(
+        ElementDescriptor,
+        address=st.integers(0, 0xFFFF),
+        full=st.booleans(),
+        source_valid=st.booleans(),
+        source_address=st.integers(0, 0xFFFF),
+        primary_tag=st.builds(VolumeTag, st.binary(min_size=32, max_size=32)),
+    ),
+    max_size=6,
+)
+
+
 class TestArbitraryAnswers:
     """Whatever bytes the changer sends, inventory() returns or raises DecodeError."""
 
@@ -287,3 +300,21 @@ class TestArbitraryAnswers:
             return
         assert isinstance(inv, Inventory)
         assert len(mock.requests) <= 4 * 4096
+
+    @given(_descriptors, st.integers(0, 400), st.integers(min_value=64, max_value=512))
+    def test_cut_real_pages(
+        self, descs: list[ElementDescriptor], cut: int, page_bytes: int
+    ) -> None:
+        """Well-formed pages cut anywhere (as tgtd and short allocations do) parse or raise."""
+
+        def handle(req: Request) -> Response:
+            etype = ReadElementStatus.from_bytes(req.cdb).element_type
+            page = ElementStatusPage(etype, descs, pvoltag=True)
+            return Response(data=ElementStatus(pages=[page]).to_bytes()[: max(cut, 8)])
+
+        lib = tapepath.Library(MockTransport(handle, url="mock://cut"), page_bytes=page_bytes)
+        try:
+            inv = lib.inventory()
+        except DecodeError:
+            return
+        assert all(e.address in {d.address for d in descs} for e in inv)
