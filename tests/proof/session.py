@@ -1,0 +1,193 @@
+"""The scripted session of the fault matrix and what it leaves behind.
+
+One session drives a :class:`~tapepath.testing.VirtualLibrary` (two control paths,
+dual-ported drives, a :class:`~tapepath.testing.VirtualClock`) through the public API
+only: load a cartridge, write records and filemarks, rewind, read everything back,
+unload, transfer. :func:`run_session` returns an :class:`Outcome`: what the session
+read back, where every cartridge ended, what the tape holds, every cartridge placement
+the robot made, the commands the library saw, and the error that stopped the session
+(None when it ran to the end).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from attrs import field, frozen
+
+import tapepath
+from tapepath.testing import (
+    FILEMARK,
+    CommandInfo,
+    FaultPlan,
+    InjectUnitAttention,
+    VirtualClock,
+    VirtualLibrary,
+    When,
+)
+from tapepath.testing.changer import ChangerModel
+
+#: The cartridge the session works on and the slots it uses (mtx numbering, from 1).
+BARCODE = "TP0001L8"
+HOME_SLOT = 1
+LAST_SLOT = 8
+#: The records written: two files (3 records, then 2), each closed by a filemark.
+FILES: tuple[tuple[bytes, ...], ...] = (
+    tuple(f"file 0 record {i} ".encode() * (i + 3) for i in range(3)),
+    tuple(f"file 1 record {i} ".encode() * (i + 5) for i in range(2)),
+)
+#: What the tape must hold at the end: the records with a filemark after each file.
+EXPECTED_OBJECTS: tuple[bytes | object, ...] = tuple(
+    obj for records in FILES for obj in (*records, FILEMARK)
+)
+#: Seconds (on the virtual clock) a robot move takes, so faults can land mid-move.
+MOVE_TIME = 4.0
+
+_names = itertools.count()
+
+
+@frozen
+class Command:
+    """One command the library saw: device, port and opcode."""
+
+    device: str
+    port: int
+    opcode: int
+
+
+@frozen
+class Outcome:
+    """What one session left behind.
+
+    Attributes:
+        read_back: the records read back, per file (as far as the session got).
+        locations: every element address -> barcode (None: empty) at the end.
+        tape: the objects on the session's cartridge (records as bytes, filemarks).
+        placements: (barcode, destination address) of every cartridge the robot put
+            down, in order (a finished move is one placement; a robot stop leaves the
+            cartridge in the transport element and makes none).
+        commands: every command the library saw, in order.
+        error: the exception that stopped the session, or None.
+        step: the session step that was running when it stopped ("done" if none).
+        recovery_events: the ``recovery_transition`` log events of the run.
+    """
+
+    read_back: tuple[tuple[bytes, ...], ...]
+    locations: dict[int, str | None]
+    tape: tuple[bytes | object, ...]
+    placements: tuple[tuple[str, int], ...]
+    commands: tuple[Command, ...]
+    error: BaseException | None
+    step: str
+    recovery_events: tuple[MutableMapping[str, Any], ...] = field(default=())
+
+
+@contextmanager
+def _placements() -> Iterator[list[tuple[str, int]]]:
+    """Record every cartridge the robot puts down (a spy on ChangerModel.put)."""
+    seen: list[tuple[str, int]] = []
+    original = ChangerModel.put
+
+    def put(self: ChangerModel, destination: int, cartridge: Any, source: int) -> None:
+        seen.append((cartridge.barcode, destination))
+        original(self, destination, cartridge, source)
+
+    ChangerModel.put = put  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        ChangerModel.put = original  # type: ignore[method-assign]
+
+
+def _script(vlib: VirtualLibrary, read_back: list[list[bytes]], step: list[str]) -> None:
+    """The session itself, through tapepath.open_library / open_drive only."""
+    policy: dict[str, Any] = {"monitor": False}
+    step[0] = "open library"
+    with tapepath.open_library(vlib.changer_urls(), **policy) as lib:
+        step[0] = "load"
+        lib.load(HOME_SLOT, 0)
+        step[0] = "open drive"
+        with tapepath.open_drive(vlib.drive_urls(0), **policy) as drive:
+            step[0] = "rewind before writing"
+            drive.rewind()
+            for f, records in enumerate(FILES):
+                for i, record in enumerate(records):
+                    step[0] = f"write file {f} record {i}"
+                    drive.write(record)
+                step[0] = f"write filemark after file {f}"
+                drive.write_filemarks(1)
+            step[0] = "rewind before reading"
+            drive.rewind()
+            for f in range(len(FILES)):
+                read_back.append([])
+                while True:
+                    step[0] = f"read file {f} record {len(read_back[-1])}"
+                    record = drive.read(64 * 1024)
+                    if not record:
+                        break
+                    read_back[-1].append(record)
+            step[0] = "unload drive"
+            drive.unload()
+        step[0] = "unload to home slot"
+        lib.unload(0, HOME_SLOT)
+        step[0] = "transfer"
+        lib.transfer(HOME_SLOT, LAST_SLOT)
+    step[0] = "done"
+
+
+def run_session(*faults: Any, catch: type[BaseException] = Exception) -> Outcome:
+    """Run the session on a fresh library with ``faults`` installed.
+
+    Args:
+        *faults: fault values (see :mod:`tapepath.testing.faults`).
+        catch: the exceptions recorded in the outcome instead of propagating.
+
+    Returns:
+        What the session left behind.
+    """
+    commands: list[Command] = []
+
+    def count(info: CommandInfo) -> bool:
+        commands.append(Command(info.device, info.port, info.opcode))
+        return False
+
+    plan = FaultPlan()
+    plan.add(InjectUnitAttention(trigger=When(count)))  # never fires: counts every command
+    plan.add(*faults)
+    read_back: list[list[bytes]] = []
+    step = ["start"]
+    error: BaseException | None = None
+    with (
+        VirtualLibrary(
+            f"proof{next(_names)}",
+            slots=LAST_SLOT,
+            drives=2,
+            import_export=1,
+            control_paths=(0, 1),
+            ports_per_drive=2,
+            clock=VirtualClock(),
+            move_time=MOVE_TIME,
+        ) as vlib,
+        _placements() as placed,
+        structlog.testing.capture_logs() as logs,
+    ):
+        vlib.install(plan)
+        try:
+            _script(vlib, read_back, step)
+        except catch as exc:
+            error = exc
+        cart = vlib.cartridge(BARCODE)
+        return Outcome(
+            read_back=tuple(tuple(r) for r in read_back),
+            locations=vlib.inventory(),
+            tape=tuple(cart.image.objects),
+            placements=tuple(placed),
+            commands=tuple(commands),
+            error=error,
+            step=step[0],
+            recovery_events=tuple(e for e in logs if e.get("event") == "recovery_transition"),
+        )
