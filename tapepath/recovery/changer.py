@@ -46,10 +46,15 @@ class ChangerState(DeviceState):
     def __init__(self) -> None:
         super().__init__()
         self._contents: dict[int, str | None] = {}
+        self._types: dict[int, int] = {}
 
     def barcode_at(self, address: int) -> str | None:
         """The barcode last seen at ``address`` (None: empty or not known)."""
         return self._contents.get(address)
+
+    def element_type(self, address: int) -> int | None:
+        """The element type code last reported for ``address`` (None: not seen)."""
+        return self._types.get(address)
 
     def known(self, address: int) -> bool:
         """Whether the element's content has been seen."""
@@ -69,10 +74,11 @@ class ChangerState(DeviceState):
             except DecodeError:
                 return
             with self._lock:
-                for d in status.descriptors():
-                    if d.partial:
-                        continue
-                    self._contents[d.address] = d.barcode if d.full else None
+                for page in status.pages:
+                    for d in page.descriptors:
+                        self._types[d.address] = page.element_type
+                        if not d.partial:
+                            self._contents[d.address] = d.barcode if d.full else None
         elif op in (_MOVE, _EXCHANGE):
             src, dst = _addr(cdb, 4), _addr(cdb, 6)
             with self._lock:
@@ -209,26 +215,41 @@ class ChangerRecovery(RecoveryDriver):
     def read_elements(
         self, run: Run, addresses: tuple[int, ...]
     ) -> tuple[dict[int, ElementDescriptor], list[ElementDescriptor]]:
-        """READ ELEMENT STATUS (volume tags) of ``addresses`` and of every transport."""
+        """READ ELEMENT STATUS (volume tags) of ``addresses`` and of every transport.
+
+        One element type per command (tgtd returns corrupt pages for all types at once):
+        the type seen for the address earlier, else storage, data transfer,
+        import/export and transport in turn until the address is reported.
+        """
         seen: dict[int, ElementDescriptor] = {}
         for a in addresses:
-            cdb = ReadElementStatus(
-                voltag=True, starting_address=a, number_of_elements=1, allocation_length=1024
-            )
-            for d in self._res(run, cdb):
-                if d.address == a:
-                    seen[a] = d
+            known = self.state.element_type(a)
+            for code in (known,) if known is not None else (2, 4, 3, 1):
+                cdb = ReadElementStatus(
+                    element_type=code,
+                    voltag=True,
+                    starting_address=a,
+                    number_of_elements=1,
+                    allocation_length=_ALLOC,
+                )
+                found = [d for d in self._res(run, cdb) if d.address == a]
+                if found:
+                    seen[a] = found[0]
+                    break
         cdb = ReadElementStatus(element_type=1, voltag=True, allocation_length=_ALLOC)
-        return seen, list(self._res(run, cdb))
+        return seen, self._res(run, cdb)
 
     def _res(self, run: Run, cdb: ReadElementStatus) -> list[ElementDescriptor]:
+        """The descriptors of one READ ELEMENT STATUS (a cut last one included: its
+        address, flags, source and volume tag are there, as tgtd sends it)."""
         r = run.send(cdb.to_bytes(), data_in_len=cdb.allocation_length)
         if not r.ok:
             return []
         try:
-            return [d for d in ElementStatus.from_bytes(r.data).descriptors() if not d.partial]
+            status = ElementStatus.from_bytes(r.data)
         except DecodeError:
             return []
+        return list(status.descriptors(cdb.element_type or None))
 
     def _ambiguous(
         self,
