@@ -86,6 +86,7 @@ class TestFaultSweep:
     @pytest.mark.parametrize("fault", sorted(FAULTS))
     def test_fault_at_every_third_command(self, fault: str, device: str) -> None:
         """Each outcome is exact, or a typed error with no record written twice."""
+        fired = 0
         for n in range(1, 28, 3):
             f = FAULTS[fault](device, n)
             if f is None:
@@ -100,9 +101,13 @@ class TestFaultSweep:
                 try:
                     _session(vlib)
                 except allowed:
+                    fired += bool(plan.fired)
                     records = vlib.cartridge("TP0001L8").image.records()
                     assert records == RECORDS[: len(records)], (fault, device, n, records)
                     continue
                 records = vlib.cartridge("TP0001L8").image.records()
                 assert records == RECORDS, (fault, device, n, records)
                 assert vlib.where("TP0001L8") == vlib.slot_address(0), (fault, device, n)
+                fired += bool(plan.fired)
+        if FAULTS[fault](device, 1) is not None:
+            assert fired >= 5, f"{fault} on {device} fired in only {fired} sessions"
