@@ -10,6 +10,7 @@ message; the caller prints it and exits 1.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import IO
 
@@ -93,11 +94,13 @@ class MtxSession:
 
     Args:
         out: where mtx's standard output goes.
+        err: where mtx's standard error goes (default: sys.stderr).
         opener: opens a :class:`Library` from the device text's paths (tests inject one).
         environ: the environment ($CHANGER, $TAPE).
     """
 
     out: IO[str]
+    err: IO[str] | None = None
     opener: Opener = _default_opener
     environ: dict[str, str] = field(factory=lambda: dict(os.environ))
     device: str | None = None
@@ -242,10 +245,9 @@ class MtxSession:
             self._lib()._run(bytes((0x1B, 0, 0, 0, 0x02, 0)), "START STOP UNIT (eject)")
         except TapepathError:
             self.out.flush()
-            import sys  # noqa: PLC0415
-
-            sys.stderr.write("mtx:eject failed\n")
-            sys.stderr.flush()
+            err = self.err if self.err is not None else sys.stderr
+            err.write("mtx:eject failed\n")
+            err.flush()
 
     def _cmd_erase(self, _cmd: Command) -> None:
         try:

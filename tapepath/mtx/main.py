@@ -38,7 +38,7 @@ def run(
             without a background monitor).
         environ: the environment ($CHANGER, $TAPE); default: the process's.
     """
-    session = MtxSession(out=out, environ=dict(os.environ if environ is None else environ))
+    session = MtxSession(out=out, err=err, environ=dict(os.environ if environ is None else environ))
     if opener is not None:
         session.opener = opener
     try:

@@ -181,6 +181,14 @@ class TestErrors:
         assert err == USAGE
         assert mtx("--version") == (1, "", "mtx version 1.3.12\n\n" + USAGE)
 
+    def test_eject_failure_is_reported_not_fatal(self, vl: VirtualLibrary) -> None:
+        """The virtual changer refuses START STOP UNIT: mtx's line on stderr, still exit 0."""
+        assert mtx("-f", dev(vl), "eject") == (0, "", "mtx:eject failed\n")
+
+    def test_position_and_inventory(self, vl: VirtualLibrary) -> None:
+        """position and inventory print nothing on success."""
+        assert mtx("-f", dev(vl), "position", "3", "inventory") == (0, "", "")
+
     def test_no_arguments(self) -> None:
         """mtx with no arguments does nothing and exits 0."""
         assert mtx() == (0, "", "")

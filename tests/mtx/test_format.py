@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tapepath.errors import DecodeError
 from tapepath.mtx.status import (
     MtxDrive,
     MtxSlot,
@@ -198,3 +199,14 @@ class TestRequestSense:
         """A valid INFORMATION field is printed as four hex bytes."""
         sense = decode_sense(fixed_sense(0x03, 0x11, 0x00, information=0x01020304))
         assert "mtx: Request Sense: Residual = 01 02 03 04\n" in format_request_sense(sense)
+
+    @given(st.binary(max_size=64))
+    def test_any_sense_bytes(self, raw: bytes) -> None:
+        """Whatever sense data decodes gives a report that starts and ends as mtx's does."""
+        try:
+            sense = decode_sense(raw)
+        except DecodeError:
+            return
+        text = format_request_sense(sense)
+        assert text.startswith("mtx: Request Sense: Long Report=yes\n")
+        assert all(line.startswith("mtx: Request Sense: ") for line in text.splitlines())
