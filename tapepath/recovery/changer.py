@@ -65,7 +65,7 @@ class ChangerState(DeviceState):
     ) -> None:
         """Update settings and element contents from one completed command."""
         super().observe(cdb, data_out, r, data_in)
-        if not cdb or r.outcome is not Outcome.OK:
+        if len(cdb) < 12 or r.outcome is not Outcome.OK:  # all three are 12-byte CDBs
             return
         op = cdb[0]
         if op == _RES and r.status == 0 and cdb[1] & 0x10:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tapepath.recovery import TapeRecovery, TrackedPosition
+from tapepath.recovery import ChangerState, TapeRecovery, TrackedPosition
 from tapepath.recovery.tracking import DeviceState, TapeState
 from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6
 from tapepath.scsi.position import ReadPosition
@@ -75,6 +75,52 @@ class TestPositionAgainstTheSimulator:
                 if kind in ("rewind", "readpos"):
                     assert pos.known, (kind, arg)
 
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        st.lists(
+            st.one_of(
+                st.tuples(st.just("write"), st.integers(1, 3)),
+                st.tuples(st.just("read"), st.integers(1, 4)),
+                st.tuples(st.just("wfm"), st.integers(0, 1)),
+                st.tuples(st.just("space"), st.integers(-3, 3)),
+                st.tuples(st.just("locate"), st.integers(0, 6)),
+                st.tuples(st.just("odd"), st.integers(1, 3)),
+            ),
+            max_size=12,
+        )
+    )
+    def test_fixed_block_sessions(self, commands: list[tuple[str, int]]) -> None:
+        """Fixed 2-byte blocks (and odd-sized records read in fixed mode: ILI)."""
+        with library(slots=2, drives=1) as lib:
+            lib.insert(lib.drive_address(0), "TR0003L8")
+            hook = TapeRecovery()
+            dev = tape_device(lib, hook)
+            send(dev, Rewind().to_bytes())
+            params = ModeParameters(block_descriptors=[BlockDescriptor(block_length=2)])
+            sel, data = ModeSelect6.for_parameters(params)
+            assert send(dev, sel.to_bytes(), data_out=data).ok
+            for kind, n in commands:
+                if kind == "write":
+                    blocks = b"xy" * n
+                    cdb, out, want = Write6.for_data(blocks, block_length=2).to_bytes(), blocks, 0
+                elif kind == "read":
+                    cdb, out, want = Read6(n, fixed=True, block_length=2).to_bytes(), b"", 2 * n
+                elif kind == "odd":  # a 3-byte record, written in variable mode
+                    lib.drive(0).block_size = 0
+                    send(dev, Write6.for_data(b"abc").to_bytes(), data_out=b"abc")
+                    lib.drive(0).block_size = 2
+                    continue
+                else:
+                    cdb, out, want = _cdb(kind, n)
+                send(dev, cdb, data_out=out, data_in_len=want)
+                truth = lib.position(0)
+                assert truth is not None
+                pos = hook.position
+                if pos.known:
+                    assert pos.block == truth.block, (kind, n, pos, truth)
+                    if pos.file is not None:
+                        assert pos.file == truth.file, (kind, n, pos, truth)
+
     def test_execute_into_read_position(self) -> None:
         """A READ POSITION answered into the caller's buffer is tracked too."""
         with library(slots=2, drives=1) as lib:
@@ -142,6 +188,23 @@ class TestSettings:
 
 class TestArbitraryInput:
     """The observer takes anything a device or a caller can produce without raising."""
+
+    @given(
+        st.sampled_from([0xB8, 0xA5, 0xA6, 0x1E, 0x15, 0x55, 0x5F]),
+        st.binary(max_size=15),
+        st.binary(max_size=40),
+        st.sampled_from([0, 2]),
+        st.binary(max_size=300),
+    )
+    def test_changer_observe_never_raises(
+        self, op: int, rest: bytes, data_out: bytes, status: int, data_in: bytes
+    ) -> None:
+        """Arbitrary answers to the commands the changer state follows: no exception."""
+        s = ChangerState()
+        cdb = bytes((op,)) + rest
+        s.observe(cdb, data_out, Response(status=status, data=data_in), data_in)
+        for a in range(4):
+            assert s.barcode_at(a) is None or isinstance(s.barcode_at(a), str)
 
     @given(
         st.binary(max_size=20),
