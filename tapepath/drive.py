@@ -16,6 +16,7 @@ a SPACE over blocks that meets a filemark raises
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import attrs
@@ -30,6 +31,8 @@ from tapepath.errors import (
     DecodeError,
     FilemarkEncountered,
     IncorrectLengthError,
+    MediumNotPresentError,
+    NotReadyError,
     TapepathError,
 )
 from tapepath.scsi._wire import flag_field, uint_field
@@ -602,6 +605,32 @@ class TapeDrive(DeviceHandle):
             self._run(LoadUnload(load=False).to_bytes(), "UNLOAD", timeout=self.long_timeout)
             self._relocate = False
             self._lose_position()
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Wait until the drive is ready (TEST UNIT READY), as after the robot loads it.
+
+        Args:
+            timeout: the longest wait in seconds (Bacula waits up to 300).
+
+        Raises:
+            MediumNotPresentError: still no cartridge when the time is up.
+            NotReadyError: still not ready when the time is up.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            try:
+                with self._lock:
+                    self._run(
+                        bytes(6), "TEST UNIT READY", timeout=max(min(self.timeout, timeout), 0.001)
+                    )
+                return
+            except (MediumNotPresentError, NotReadyError):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 2.0)
 
     def prevent_removal(self, prevent: bool = True) -> None:
         """Lock the cartridge in the drive (PREVENT MEDIUM REMOVAL), or allow removal.

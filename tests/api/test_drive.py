@@ -318,6 +318,27 @@ class TestSettings:
         assert drive.tape_alerts().flags == frozenset()
 
 
+class TestReady:
+    """wait_ready() waits for a cartridge, within its time."""
+
+    def test_empty_drive(self, virtual_library: VirtualLibrary) -> None:
+        """An empty drive is not ready: MediumNotPresentError once the time is up."""
+        with (
+            tapepath.open_drive(virtual_library.drive_urls(1), monitor=False) as d,
+            pytest.raises(tapepath.MediumNotPresentError),
+        ):
+            d.wait_ready(timeout=0.1)
+
+    def test_loaded_by_the_robot(
+        self, virtual_library: VirtualLibrary, library: tapepath.Library
+    ) -> None:
+        """After the robot loads it, the drive is ready and at the beginning of the tape."""
+        library.load(2, 1)
+        with tapepath.open_drive(virtual_library.drive_urls(1), monitor=False) as d:
+            d.wait_ready(timeout=5)
+            assert d.position().bop
+
+
 class TestReservations:
     """reserve() registers the application's key and reserves; release() undoes both."""
 
