@@ -138,6 +138,8 @@ def list_paths() -> list[dict[str, Any]]:
                 "session": _session_of_node(dev.name),
                 "from_inquiry": list(dev.from_inquiry),
                 "state": dev.state,
+                "tape_nodes": list(dev.tape_nodes),
+                "changer_nodes": list(dev.changer_nodes),
             }
         )
     return out

@@ -198,6 +198,35 @@ class TestInquiry:
         assert inq.product in res["stdout"]
 
 
+class TestUpperNodes:
+    """SG_IO through the st and ch nodes (/dev/nstN, /dev/schN) of the same units."""
+
+    def test_inquiry_through_nst_and_sch(self, guest: GuestLibrary) -> None:
+        """Every tape and changer unit answers INQUIRY alike on its sg and upper nodes."""
+        checked = 0
+        for p in paths_of(guest):
+            uppers = [n for n in p["tape_nodes"] if n.startswith("nst")] + p["changer_nodes"]
+            if p["type"] in (TAPE, CHANGER):
+                assert uppers, p
+            want = ok_data(guest, p["path"], Inquiry().to_bytes(), 96)
+            for name in uppers:
+                got = ok_data(guest, f"/dev/{name}", Inquiry().to_bytes(), 96)
+                assert got == want, (name, p["name"])
+                checked += 1
+        assert checked == 2 * (len(guest.vtl.drive_luns) + 1)
+
+    def test_tur_through_sch(self, guest: GuestLibrary) -> None:
+        """TEST UNIT READY through /dev/schN: GOOD, within its deadline."""
+        (p,) = [
+            p for p in paths_of(guest) if p["type"] == CHANGER and p["session"] == guest.sessions[0]
+        ]
+        path = f"/dev/{p['changer_nodes'][0]}"
+        ready(guest, path)
+        r = run(guest, path, TUR, timeout=5)
+        good(r)
+        assert r["duration"] < 5
+
+
 class TestChanger:
     """READ ELEMENT STATUS and MOVE MEDIUM on the changer, through both paths."""
 
