@@ -399,6 +399,7 @@ class DeviceHandle:
         timeout: float | None = None,
         into: bytearray | memoryview | None = None,
         conditions: bool = False,
+        repeatable: bool = True,
     ) -> Response:
         """Send one command until it completes; raise a typed error when it fails.
 
@@ -411,6 +412,9 @@ class DeviceHandle:
             into: a buffer to read into (``execute_into``), instead of ``data_in_len``.
             conditions: return tape conditions (filemark, EOM, ILI, BLANK CHECK, VOLUME
                 OVERFLOW) instead of raising, for the caller to interpret.
+            repeatable: sending the command twice does no harm. When False, an answer
+                after which the command may have run (ABORTED COMMAND) raises instead of
+                being retried; BUSY, TASK SET FULL and NOT READY are still retried.
 
         Returns:
             The response: GOOD, recovered, or (with ``conditions``) a tape condition.
@@ -450,7 +454,7 @@ class DeviceHandle:
                     continue
             elif c.verdict is Verdict.TAPE_CONDITION and conditions:
                 return r
-            elif c.verdict is Verdict.RETRY:
+            elif c.verdict is Verdict.RETRY and (repeatable or not c.maybe_executed):
                 left = deadline - time.monotonic()
                 if left > 0:
                     time.sleep(min(delay, left))

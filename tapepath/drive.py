@@ -230,6 +230,7 @@ class TapeDrive(DeviceHandle):
                     into=into,
                     timeout=timeout,
                     conditions=True,
+                    repeatable=False,
                 )
             except _Relocate:
                 continue

@@ -251,7 +251,7 @@ class Library(DeviceHandle):
         cdb = MoveMedium(self._transport_address(), src, dst, invert)
         text = what or f"MOVE MEDIUM {self._label(src)} -> {self._label(dst)}"
         began = time.monotonic()
-        self._run(cdb.to_bytes(), text, timeout=self.move_timeout)
+        self._run(cdb.to_bytes(), text, timeout=self.move_timeout, repeatable=False)
         log.info(
             "library_move",
             device=getattr(self.device, "name", ""),
@@ -276,7 +276,7 @@ class Library(DeviceHandle):
             d2 = s if dst2 is None else self._address(dst2, inv)
             cdb = ExchangeMedium(self._transport_address(), s, d1, d2)
             text = f"EXCHANGE MEDIUM {self._label(s)} -> {self._label(d1)} -> {self._label(d2)}"
-            self._run(cdb.to_bytes(), text, timeout=self.move_timeout)
+            self._run(cdb.to_bytes(), text, timeout=self.move_timeout, repeatable=False)
             log.info(
                 "library_exchange",
                 device=getattr(self.device, "name", ""),

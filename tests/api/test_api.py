@@ -25,6 +25,7 @@ from tapepath.errors import (
 )
 from tapepath.multipath import parse_config
 from tapepath.scsi.classify import classify
+from tapepath.scsi.element_status import ElementStatus
 from tapepath.scsi.sense import SenseKey, fixed_sense
 from tapepath.testing import MockTransport, Request, VirtualLibrary
 from tapepath.transport.base import Response
@@ -167,6 +168,40 @@ class TestRunner:
         r = lib._run(b"\x00" * 6, "TEST UNIT READY")
         assert r.ok
         assert len(mock.requests) == 3
+
+    def test_aborted_write_and_move_are_not_repeated(self) -> None:
+        """ABORTED COMMAND may follow a command that ran: a WRITE or MOVE is not resent."""
+        aborted = Response(status=2, sense=fixed_sense(SenseKey.ABORTED_COMMAND, 0x47, 0))
+
+        def handle(req: Request) -> Response:
+            if req.cdb[0] in (0x0A, 0xA5):
+                return aborted
+            if req.cdb[0] == 0x1A:  # MODE SENSE(6): variable blocks, no pages
+                return Response(data=bytes((11, 0, 0, 8)) + bytes(8))
+            if req.cdb[0] == 0xB8:  # READ ELEMENT STATUS: no elements
+                return Response(data=ElementStatus().to_bytes())
+            return Response()
+
+        mock = MockTransport(handle)
+        drive = tapepath.TapeDrive(mock, timeout=5)
+        with pytest.raises(CheckConditionError, match="ABORTED COMMAND"):
+            drive.write(b"once")
+        assert sum(r.cdb[0] == 0x0A for r in mock.requests) == 1
+        lib = tapepath.Library(mock, timeout=5)
+        with pytest.raises(CheckConditionError, match="ABORTED COMMAND"):
+            lib.move(0x1000, 0x100)
+        assert sum(r.cdb[0] == 0xA5 for r in mock.requests) == 1
+
+    def test_aborted_inquiry_is_repeated(self) -> None:
+        """A command safe to repeat is sent again after ABORTED COMMAND."""
+        answers = [
+            Response(status=2, sense=fixed_sense(SenseKey.ABORTED_COMMAND, 0x47, 0)),
+            Response(data=b"x"),
+        ]
+        mock = MockTransport(lambda req: answers.pop(0))
+        r = tapepath.TapeDrive(mock, timeout=5)._run(bytes(6), "TEST UNIT READY")
+        assert r.ok
+        assert len(mock.requests) == 2
 
     def test_unit_attentions_are_bounded(self) -> None:
         """A device that only ever reports unit attentions ends in a typed error."""
