@@ -103,7 +103,10 @@ class TapeRecovery(RecoveryDriver):
         seen = self.read_position(run)
         if seen is None:
             run.error = self._ambiguous(
-                run, before, "the drive reports its position as unknown (BYCU/LOCU/LOLU/LONU)"
+                run,
+                before,
+                "the drive reports its position as unknown (BYCU/LOCU/LOLU/LONU, or block 0 "
+                "without BOP)",
             )
             return Event.STATE_AMBIGUOUS
         block, file = seen
