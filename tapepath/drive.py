@@ -76,6 +76,10 @@ _SPACE_CODES: dict[str, SpaceCode] = {
     "eod": SpaceCode.END_OF_DATA,
 }
 _MAX_TRANSFER = 0xFFFFFF
+#: Sense keys after which the command did not run (the tape did not move).
+_NOT_RUN_KEYS = frozenset(
+    {SenseKey.NOT_READY, SenseKey.UNIT_ATTENTION, SenseKey.ILLEGAL_REQUEST, SenseKey.DATA_PROTECT}
+)
 
 
 @frozen
@@ -234,6 +238,12 @@ class TapeDrive(DeviceHandle):
                 )
             except _Relocate:
                 continue
+            except CheckConditionError as exc:
+                # a failure after which the tape may have moved: ask the drive next time
+                key = getattr(exc.sense, "sense_key", None)
+                if key not in _NOT_RUN_KEYS or getattr(exc.sense, "deferred", False):
+                    self._lose_position()
+                raise
             finally:
                 self._positional = False
         raise AmbiguousPositionError(f"{what}: the drive keeps reporting resets")

@@ -21,6 +21,7 @@ from tapepath.errors import (
 from tapepath.multipath import PathState
 from tapepath.scsi.classify import UnitAttention
 from tapepath.scsi.position import PositionLong, PositionShort
+from tapepath.scsi.sense import SenseKey, fixed_sense
 from tapepath.scsi.tape import Write6
 from tapepath.testing import (
     FILEMARK,
@@ -294,6 +295,35 @@ class TestReset:
         assert drive.position().block == 3
         drive.write(b"d")
         assert virtual_library.tape(0).records() == [b"a", b"b", b"c", b"d"]
+
+
+class TestFailedCommands:
+    """A command that failed after it may have moved the tape makes the drive ask again."""
+
+    def test_medium_error_forgets_the_position(self, virtual_library: VirtualLibrary) -> None:
+        """After a MEDIUM ERROR on a WRITE the position comes from READ POSITION again."""
+        virtual_library.insert(virtual_library.drive_address(0), "ME0001L8")
+        sim = tapepath.open_transport(virtual_library.drive_urls(0)[0])
+        failing = {"write": False}
+
+        def handle(req: Request) -> Response:
+            if req.cdb[0] == Write6.OPCODE and failing["write"]:
+                failing["write"] = False
+                return Response(status=2, sense=fixed_sense(SenseKey.MEDIUM_ERROR, 0x0C, 0))
+            return sim.execute(
+                req.cdb, data_out=req.data_out, data_in_len=req.data_in_len, timeout=req.timeout
+            )
+
+        mock = MockTransport(handle)
+        d = tapepath.TapeDrive(mock)
+        d.write(b"a")
+        failing["write"] = True
+        with pytest.raises(tapepath.CheckConditionError, match="MEDIUM ERROR"):
+            d.write(b"b")
+        before = sum(r.cdb[0] == 0x34 for r in mock.requests)
+        d.write(b"c")
+        assert sum(r.cdb[0] == 0x34 for r in mock.requests) > before
+        assert d.position().block == 2
 
 
 class TestSettings:
