@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tapepath import open_transport
+from tapepath.scsi import MoveMedium, Read6, Rewind, Write6, WriteFilemarks6
 from tapepath.testing import tgtd as tgtd_mod
 from tapepath.testing.tgtd import (
     Connection,
@@ -19,6 +21,7 @@ from tapepath.testing.tgtd import (
     VtlLayout,
     sid_from_tsih,
 )
+from tapepath.transport import Transport
 
 needs_tgtd = pytest.mark.needs("tgtd", "tgtadm", "tgtimg")
 needs_inq = pytest.mark.needs("tgtd", "tgtadm", "tgtimg", "iscsi-inq")
@@ -353,3 +356,45 @@ def _wait_for(probe: object, timeout: float = 5.0) -> list[Connection]:
             return list(got)
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def _good(t: Transport, cdb: bytes, *, data_out: bytes = b"", data_in_len: int = 0) -> bytes:
+    for _ in range(10):  # unit attentions and "becoming ready" of a fresh nexus
+        r = t.execute(cdb, data_out=data_out, data_in_len=data_in_len, timeout=10)
+        if r.ok:
+            return r.data
+        time.sleep(0.05)
+    raise AssertionError(f"{cdb.hex()} failed: {r}")
+
+
+@needs_tgtd
+@pytest.mark.tgtd
+class TestRestartKeepsMedia:
+    """kill() and restart() keep what was written on a cartridge."""
+
+    def test_tape_data_survives_restart(self, tgtd_vtl: tuple[TgtdInstance, VtlLayout]) -> None:
+        """A block written before a crash reads back after restart and a new load."""
+        tgt, vtl = tgtd_vtl
+        load = MoveMedium(
+            transport=vtl.transport_address,
+            source=vtl.slot_addresses[0],
+            destination=vtl.drive_addresses[0],
+        ).to_bytes()
+        block = b"written before the crash " * 40
+        with open_transport(tgt.url(vtl.changer_lun)) as chg:
+            _good(chg, bytes(6))
+            _good(chg, load)
+        with open_transport(tgt.url(vtl.drive_luns[0])) as drv:
+            _good(drv, bytes(6))
+            _good(drv, Write6.for_data(block).to_bytes(), data_out=block)
+            _good(drv, WriteFilemarks6(count=1).to_bytes())
+        tgt.kill()
+        tgt.restart()
+        with open_transport(tgt.url(vtl.changer_lun)) as chg:
+            _good(chg, bytes(6))
+            _good(chg, load)  # the replayed configuration put the cartridge back in its slot
+        with open_transport(tgt.url(vtl.drive_luns[0])) as drv:
+            _good(drv, bytes(6))
+            _good(drv, Rewind().to_bytes())
+            got = _good(drv, Read6(transfer_length=len(block)).to_bytes(), data_in_len=len(block))
+        assert got == block
