@@ -190,6 +190,7 @@ def open_library(
     config: Config | None = None,
     monitor: PathMonitor | bool | None = True,
     recovery: RecoveryHook | None = None,
+    handler: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     move_timeout: float = 300.0,
     page_bytes: int = 0xFFFF,
@@ -204,6 +205,8 @@ def open_library(
         monitor: True for the shared path monitor, your own, or False for none.
         recovery: the recovery hook (default: :class:`tapepath.recovery.ChangerRecovery`
             when installed).
+        handler: the activation handler of passive paths (``"alua"``, ``"passive"``,
+            ``"none"``; default: the configured one, else chosen by INQUIRY).
         timeout: seconds for ordinary commands.
         move_timeout: seconds for MOVE MEDIUM and EXCHANGE MEDIUM (mtx: 5 minutes).
         page_bytes: the allocation length of each READ ELEMENT STATUS.
@@ -220,6 +223,7 @@ def open_library(
         config=config,
         monitor=monitor,
         recovery=recovery,
+        handler=handler,
         **policy,
     )
     try:
@@ -236,6 +240,7 @@ def open_drive(
     config: Config | None = None,
     monitor: PathMonitor | bool | None = True,
     recovery: RecoveryHook | None = None,
+    handler: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     long_timeout: float = 3600.0,
     reservation_key: int | None = None,
@@ -250,6 +255,8 @@ def open_drive(
         monitor: True for the shared path monitor, your own, or False for none.
         recovery: the recovery hook (default: :class:`tapepath.recovery.TapeRecovery`
             when installed).
+        handler: the activation handler of passive paths (default: as configured, else
+            chosen by INQUIRY).
         timeout: seconds for reads, writes and other short commands.
         long_timeout: seconds for REWIND, SPACE, LOCATE, LOAD/UNLOAD.
         reservation_key: the application's persistent reservation key for
@@ -262,7 +269,13 @@ def open_drive(
     from tapepath.drive import TapeDrive  # noqa: PLC0415  (drive imports this module)
 
     dev = open_multipath(
-        paths_or_alias, kind="tape", config=config, monitor=monitor, recovery=recovery, **policy
+        paths_or_alias,
+        kind="tape",
+        config=config,
+        monitor=monitor,
+        recovery=recovery,
+        handler=handler,
+        **policy,
     )
     try:
         _check_type(dev, 1, "a tape drive")

@@ -92,6 +92,17 @@ class TestOpen:
         with pytest.raises(ValueError, match="reservation_key"):
             tapepath.open_drive(virtual_library.drive_urls(0), monitor=False, reservation_key=0)
 
+    def test_handler_by_name(self, virtual_library: VirtualLibrary) -> None:
+        """handler= picks the activation handler instead of INQUIRY."""
+        from tapepath.multipath import AluaHandler, NullHandler  # noqa: PLC0415
+
+        urls = virtual_library.changer_urls()
+        with tapepath.open_library(urls, monitor=False, handler="none") as lib:
+            assert isinstance(lib.device.handler, NullHandler)  # type: ignore[attr-defined]
+        with tapepath.open_library(urls, monitor=False, handler="alua") as lib:
+            assert isinstance(lib.device.handler, AluaHandler)  # type: ignore[attr-defined]
+            assert len(lib.inventory().drives) == 2
+
     def test_wrong_device_type(self, virtual_library: VirtualLibrary) -> None:
         """A drive's paths given to open_library (or the changer's to open_drive) are refused."""
         with pytest.raises(tapepath.DeviceTypeError, match="a tape drive, not a medium changer"):
