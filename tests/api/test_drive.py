@@ -297,6 +297,34 @@ class TestReset:
         assert virtual_library.tape(0).records() == [b"a", b"b", b"c", b"d"]
 
 
+class TestEndOfTape:
+    """The early warning is a flag; the physical end raises, and nothing is duplicated."""
+
+    @pytest.mark.virtual_library(capacity=64 * 1024)
+    def test_fill_the_tape(
+        self, virtual_library: VirtualLibrary, drive: tapepath.TapeDrive
+    ) -> None:
+        """Writes succeed into the early-warning zone, then EndOfMediumError with the residual."""
+        written: list[bytes] = []
+        warned_at = None
+        failure: tapepath.EndOfMediumError | None = None
+        for i in range(100):
+            record = bytes([i]) * 4096
+            try:
+                drive.write(record)
+            except tapepath.EndOfMediumError as exc:
+                failure = exc
+                break
+            written.append(record)
+            if drive.early_warning and warned_at is None:
+                warned_at = i
+        assert failure is not None
+        assert failure.residual == 4096
+        assert warned_at is not None
+        assert warned_at < len(written)
+        assert virtual_library.tape(0).records() == written
+
+
 class TestFailedCommands:
     """A command that failed after it may have moved the tape makes the drive ask again."""
 
