@@ -7,8 +7,11 @@ site before mkdocs-autorefs resolves cross-references, drops the role and links 
 name to the object's entry in the API reference when exactly one entry matches:
 
 - a full name (``tapepath.library.Library``) matches that entry;
-- a short name (``Library``, ``TapeDrive.reserve``) matches the entries whose full
-  name ends with it, those on the same page first.
+- a short name is looked up as Sphinx does, from the object whose docstring holds it
+  outwards (``:meth:`load``` in ``Library``'s docstring is ``Library.load``, then a
+  ``load`` of the module, ...);
+- failing that, the entries whose full name ends with it: the one on the same page,
+  else the one on the whole site.
 
 ``~`` shows only the last component, as in Sphinx. A name without a match stays plain
 code. Nothing is fetched; the hook only rewrites HTML already built.
@@ -35,16 +38,29 @@ def anchors(html: str) -> set[str]:
     return {m["id"] for m in ANCHOR_RE.finditer(html)}
 
 
-def resolve(name: str, local: set[str], everywhere: set[str]) -> str | None:
+TOKEN_RE = re.compile(f"{ANCHOR_RE.pattern}|{ROLE_RE.pattern}")
+"""Anchors and roles in document order: a role belongs to the last object anchored."""
+
+
+def resolve(
+    name: str, local: set[str], everywhere: set[str], context: str | None = None
+) -> str | None:
     """The one full name ``name`` refers to, or None when none or several match.
 
     Args:
         name: the name as written in the docstring (without ``~``).
         local: the objects rendered on the same page.
         everywhere: the objects rendered anywhere on the site.
+        context: the full name of the object whose docstring holds the role, if known.
     """
     if name in everywhere:
         return name
+    if context:
+        parts = context.split(".")
+        for i in range(len(parts), 0, -1):
+            candidate = ".".join([*parts[:i], name])
+            if candidate in everywhere:
+                return candidate
     suffix = "." + name
     for pool in (local, everywhere):
         found = [full for full in pool if full.endswith(suffix)]
@@ -57,17 +73,22 @@ def resolve(name: str, local: set[str], everywhere: set[str]) -> str | None:
 
 def rewrite(html: str, local: set[str], everywhere: set[str]) -> str:
     """Replace every Sphinx role in ``html`` by a code span, linked when it resolves."""
+    context: str | None = None
 
     def one(m: re.Match[str]) -> str:
+        nonlocal context
+        if m["id"] is not None:
+            context = m["id"]
+            return m.group(0)
         name = m["name"]
         shown = name.rsplit(".", 1)[-1] if m["tilde"] else name
         code = f"<code>{shown}{m['call'] or ''}</code>"
-        target = resolve(name, local, everywhere)
+        target = resolve(name, local, everywhere, context)
         if target is None:
             return code
         return f'<autoref identifier="{target}" optional>{code}</autoref>'
 
-    return ROLE_RE.sub(one, html)
+    return TOKEN_RE.sub(one, html)
 
 
 def rewrite_pages(contents: dict[str, str]) -> dict[str, str]:

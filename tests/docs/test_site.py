@@ -231,6 +231,15 @@ class TestSphinxRolesHook:
             == "<code>ElementKind</code>"
         )
 
+    def test_short_name_resolves_from_its_docstring_outwards(self) -> None:
+        """``reserve`` in TapeDrive's docstring is TapeDrive.reserve, as in Sphinx."""
+        ids = {*self.ids, "tapepath.library.Library.reserve"}
+        html = '<h2 id="tapepath.drive.TapeDrive">TapeDrive</h2><p>:meth:<code>reserve</code></p>'
+        out = self.hook.rewrite(html, set(), ids)
+        assert 'identifier="tapepath.drive.TapeDrive.reserve"' in out
+        # Without that context the two reserve methods are ambiguous.
+        assert self.hook.rewrite(":meth:<code>reserve</code>", set(), ids) == "<code>reserve</code>"
+
     def test_unknown_name_is_plain_code(self) -> None:
         """A name that matches nothing loses the role and stays code."""
         assert (
