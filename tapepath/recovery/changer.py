@@ -14,7 +14,8 @@ tags) the source, the destination and the medium transport elements on the new p
 - anything else: :class:`~tapepath.recovery.errors.MoveAmbiguousError` with what was
   seen, nothing resent.
 
-An EXCHANGE MEDIUM is complete when the first destination holds the source's cartridge
+INITIALIZE ELEMENT STATUS (with or without range) and POSITION TO ELEMENT are simply
+resent. An EXCHANGE MEDIUM is complete when the first destination holds the source's cartridge
 and the second destination the first destination's (barcodes or source addresses),
 not started when everything is where it was; otherwise ambiguous.
 """
@@ -36,6 +37,14 @@ __all__ = ["ChangerRecovery", "ChangerState"]
 
 _MOVE, _EXCHANGE, _RES = 0xA5, 0xA6, 0xB8
 _ALLOC = 0xFFFF
+_CHANGER_REPEATABLE = frozenset(
+    {
+        0x07,  # INITIALIZE ELEMENT STATUS
+        0x2B,  # POSITION TO ELEMENT
+        0x37,  # INITIALIZE ELEMENT STATUS WITH RANGE
+    }
+)
+"""Changer commands whose repetition changes nothing (besides the common ones)."""
 _BUSY_WAIT = 0.05
 
 
@@ -132,6 +141,8 @@ class ChangerRecovery(RecoveryDriver):
     def synchronize(self, run: Run, action: Action) -> Event:
         """Read the element status (READ_STATE) or finish a move (FINISH_MOVE)."""
         f = run.failed
+        if f.opcode in _CHANGER_REPEATABLE:
+            return Event.STATE_READ
         if f.opcode not in (_MOVE, _EXCHANGE) or len(f.cdb) < 12:
             return super().synchronize(run, action)
         if not f.maybe_executed:

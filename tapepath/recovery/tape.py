@@ -11,6 +11,8 @@ position (long form when the drive has it, else short) and compares:
   the caller would have had, without resending. A READ that ran lost its data: LOCATE
   back and resend it;
 - LOCATE, REWIND and SPACE to end of data are absolute: resend them from anywhere;
+- LOAD is resent; an UNLOAD is complete when TEST UNIT READY reports no medium (3A),
+  resent when it answers GOOD;
 - anywhere else, or a position the drive reports as unknown (BYCU, LOCU, LOLU, PERR,
   LONU, MPU; or block 0 without BOP, as tgtd's all-zero long form), or no position
   known before the command:
@@ -41,7 +43,7 @@ from tapepath.transport.base import Response
 __all__ = ["TapeRecovery"]
 
 _WRITE, _READ, _WFM, _SPACE6, _SPACE16 = 0x0A, 0x08, 0x10, 0x11, 0x91
-_REWIND, _LOCATE10, _LOCATE16 = 0x01, 0x2B, 0x92
+_REWIND, _LOCATE10, _LOCATE16, _LOAD_UNLOAD = 0x01, 0x2B, 0x92, 0x1B
 _RELATIVE = frozenset({_WRITE, _READ, _WFM, _SPACE6, _SPACE16})
 _ABSOLUTE = frozenset({_REWIND, _LOCATE10, _LOCATE16})
 _WRITES = frozenset({_WRITE, _WFM})
@@ -84,6 +86,8 @@ class TapeRecovery(RecoveryDriver):
             return self._locate_back(run)
         f = run.failed
         op = f.opcode
+        if op == _LOAD_UNLOAD and len(f.cdb) >= 6 and f.maybe_executed:
+            return self._load_unload(run)
         if op not in _RELATIVE and op not in _ABSOLUTE:
             return super().synchronize(run, action)
         before = self.state.position
@@ -136,6 +140,22 @@ class TapeRecovery(RecoveryDriver):
         run.error = self._ambiguous(
             run, before, _seen_text(block, file), expected=expected, expected_file=expected_file
         )
+        return Event.STATE_AMBIGUOUS
+
+    def _load_unload(self, run: Run) -> Event:
+        """LOAD is resent (loading a loaded tape changes nothing); an UNLOAD is done when
+        TEST UNIT READY says no medium, not done when it answers GOOD."""
+        f = run.failed
+        if f.cdb[4] & 0x01:
+            return Event.STATE_READ
+        r = run.send(bytes(6))
+        s = r.sense_data if r.check_condition else None
+        if r.ok:
+            return Event.STATE_READ
+        if s is not None and s.sense_key == 0x02 and s.asc == 0x3A:
+            run.response = Response()
+            return Event.EFFECT_PRESENT
+        run.error = self.in_doubt(run, f"TEST UNIT READY answered {_status(r)}")
         return Event.STATE_AMBIGUOUS
 
     def _after_relocation(self, run: Run, before: TrackedPosition, block: int) -> Event:

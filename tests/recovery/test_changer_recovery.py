@@ -186,3 +186,15 @@ class TestExchange:
         assert send(dev, cdb, timeout=30).ok
         assert (lib.where(first), lib.where(second)) == (b, a)
         assert hook.stats.resent == 1
+
+
+class TestRepeatable:
+    """Changer commands that change nothing when repeated are resent without a look."""
+
+    def test_initialize_element_status(self, lib: VirtualLibrary) -> None:
+        """INITIALIZE ELEMENT STATUS whose answer was lost: resent, no element read."""
+        dev, hook = start(lib, ResponseLost(device="changer", port=0, trigger=nth(0x07)))
+        with capture_logs() as logs:
+            assert send(dev, bytes((0x07, 0, 0, 0, 0, 0)), timeout=30).ok
+        assert hook.stats.resent == 1
+        assert "state_read" in transitions(logs)

@@ -53,8 +53,14 @@ class TestTable:
         assert ends == set(State)
 
     def test_working_states_can_abort(self) -> None:
-        """Once working (past detected), the driver can always give up to failed."""
-        for s in (State.VERIFYING, State.NOTIFYING, State.SYNCHRONIZING, State.RESENDING):
+        """From every state that is not final, the driver can give up to failed."""
+        for s in (
+            State.DETECTED,
+            State.VERIFYING,
+            State.NOTIFYING,
+            State.SYNCHRONIZING,
+            State.RESENDING,
+        ):
             assert TRANSITIONS[(s, Event.ABORTED)] == (Action.FAIL, State.FAILED)
 
     def test_fail_action_only_into_failed(self) -> None:

@@ -410,3 +410,32 @@ def _until(cond: Callable[[], bool], limit: float = 10.0) -> None:
         if time.monotonic() > end:
             raise AssertionError("condition not reached")
         time.sleep(0.001)
+
+
+class TestLoadUnload:
+    """LOAD UNLOAD: an UNLOAD is judged by TEST UNIT READY, a LOAD is resent."""
+
+    def test_unload_done_is_completed(self, lib: VirtualLibrary) -> None:
+        """The drive unloaded, the answer was lost: completed (no medium), not resent."""
+        dev, hook = start(lib, ResponseLost(device="drive0", port=0, trigger=nth(0x1B, 1)))
+        assert send(dev, bytes((0x1B, 0, 0, 0, 0, 0))).ok
+        assert not lib.drive(0).loaded
+        assert hook.stats.completed == 1
+        assert not hook.position.known
+
+    def test_unload_not_run_is_resent(self, lib: VirtualLibrary) -> None:
+        """No answer and still loaded: resent."""
+        dev, hook = start(lib, BlackHole(device="drive0", port=0, trigger=nth(0x1B, 1), times=1))
+        assert send(dev, bytes((0x1B, 0, 0, 0, 0, 0))).ok
+        assert not lib.drive(0).loaded
+        assert hook.stats.resent == 1
+
+    def test_load_is_resent(self, lib: VirtualLibrary) -> None:
+        """A LOAD whose answer was lost is sent again; the tape is at BOP either way."""
+        dev, hook = start(lib)
+        assert send(dev, bytes((0x1B, 0, 0, 0, 0, 0))).ok
+        lib.install(FaultPlan().add(ResponseLost(device="drive0", port=0, trigger=nth(0x1B, 1))))
+        assert send(dev, bytes((0x1B, 0, 0, 0, 1, 0))).ok
+        assert lib.drive(0).loaded
+        assert hook.stats.resent == 1
+        assert hook.position == TrackedPosition(0, 0, True)
