@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support.tools import in_ci
 
@@ -252,6 +254,17 @@ class TestSphinxRolesHook:
         assert (
             self.hook.rewrite(":class:<code>Drive</code>", set(), self.ids) == "<code>Drive</code>"
         )
+
+    @given(st.text(alphabet=st.sampled_from(list(":class:meth<code>/~.()a_Z ")), max_size=80))
+    def test_no_role_survives_and_plain_text_is_untouched(self, text: str) -> None:
+        """Any text: every code span is kept, each role loses its role text, and text
+        without a role comes back as it was."""
+        out = self.hook.rewrite(text, set(), self.ids)
+        assert out.count("<code>") == text.count("<code>")
+        roles = len(self.hook.ROLE_RE.findall(text))
+        assert out.count(":") <= text.count(":") - roles
+        if not roles:
+            assert out == text
 
     def test_rewrite_pages_uses_every_page(self) -> None:
         """A short name on one page resolves to an object rendered on another."""
