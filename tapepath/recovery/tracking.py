@@ -41,6 +41,7 @@ __all__ = [
 
 _GOOD = 0x00
 _CHECK = 0x02
+_OK = Outcome.OK
 # sense keys after which the command did not run (nothing moved)
 _NOT_RUN_KEYS = frozenset({0x02, 0x05, 0x06, 0x07})
 
@@ -77,6 +78,15 @@ class TrackedPosition:
     def __str__(self) -> str:
         f = "?" if self.file is None else str(self.file)
         return f"block {self.block} file {f}" + ("" if self.known else " (unknown)")
+
+
+def _position(block: int, file: int | None, known: bool) -> TrackedPosition:
+    """A TrackedPosition without the validators' cost (``block`` is known to be >= 0)."""
+    p = object.__new__(TrackedPosition)
+    object.__setattr__(p, "block", block)
+    object.__setattr__(p, "file", file)
+    object.__setattr__(p, "known", known)
+    return p
 
 
 @frozen
@@ -227,30 +237,56 @@ class TapeState(DeviceState):
     def __init__(self, position: TrackedPosition | None = None) -> None:
         super().__init__()
         self._pos = position if position is not None else TrackedPosition()
+        self._ahead = 0
+        """Blocks passed by good READs and WRITEs since ``_pos`` was made (the hot path
+        only adds here; :meth:`_fold` brings ``_pos`` up to date)."""
+
+    def _fold(self) -> TrackedPosition:
+        """``_pos`` with the pending blocks added (the lock is held)."""
+        if self._ahead:
+            pos = self._pos
+            self._pos = _position(pos.block + self._ahead, pos.file, pos.known)
+            self._ahead = 0
+        return self._pos
 
     @property
     def position(self) -> TrackedPosition:
         """The tracked position."""
-        return self._pos
+        with self._lock:
+            return self._fold()
 
     def set_position(self, position: TrackedPosition) -> None:
         """Replace the tracked position (recovery, after it proved where the tape is)."""
         with self._lock:
             self._pos = position
+            self._ahead = 0
 
     def forget_position(self) -> None:
         """Mark the position unknown (keeping the last known good values)."""
         with self._lock:
-            self._pos = self._pos.forgotten()
+            self._pos = self._fold().forgotten()
 
     def observe(
         self, cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview
     ) -> None:
         """Update settings and position from one completed command."""
+        if (
+            r.status == 0
+            and (cdb[:1] == b"\x0a" or cdb[:1] == b"\x08")
+            and len(cdb) >= 6
+            and r.outcome is _OK
+            and self._pos.known
+        ):  # the stream's common case: a READ or WRITE that went well
+            n = int.from_bytes(cdb[2:5], "big") if cdb[1] & 0x01 else 1
+            with self._lock:
+                if self._pos.known:
+                    self._ahead += n
+                    return
         super().observe(cdb, data_out, r, data_in)
         if not cdb:
             return
         with self._lock:  # one command's update at a time, read and write together
+            self._fold()
             new = self._next_position(cdb, r, data_in)
             if new is not None:
                 self._pos = new

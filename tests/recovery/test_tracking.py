@@ -221,3 +221,30 @@ class TestArbitraryInput:
         s.observe(cdb, data_out, Response(status=status, sense=sense, data=data_in), data_in)
         assert isinstance(s.position, TrackedPosition)
         assert s.position.block >= 0
+
+
+class TestThreads:
+    """Observers run in the callers' threads: no update is lost."""
+
+    def test_concurrent_writes_all_counted(self) -> None:
+        """Four threads of 500 good WRITEs, with READ POSITION-free reads of the value."""
+        import threading  # noqa: PLC0415
+
+        s = TapeState(TrackedPosition(0, 0, True))
+        write = Write6.for_data(b"x").to_bytes()
+        good = Response(transferred=1)
+        seen: list[int] = []
+
+        def work() -> None:
+            for i in range(500):
+                s.observe(write, b"x", good, b"")
+                if i % 100 == 0:
+                    seen.append(s.position.block)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert s.position == TrackedPosition(2000, 0, True)
+        assert all(0 < b <= 2000 for b in seen)
