@@ -84,6 +84,10 @@ class _Closed(Exception):
     pass
 
 
+class _AuthFailed(Exception):
+    pass
+
+
 class HostileTarget:
     """A misbehaving iSCSI target on a free loopback port.
 
@@ -284,7 +288,11 @@ class _Conn:
             csg, nsg, transit = (req.flags >> 2) & 3, req.flags & 3, bool(req.flags & 0x80)
             self.exp_cmd_sn = req.words[1]
             if csg == 0:
-                answer, transit = self._security(dict(keys), transit)
+                try:
+                    answer, transit = self._security(dict(keys), transit)
+                except _AuthFailed:  # status class 2 (initiator error), detail 1
+                    self._login_response(req, [], csg=0, nsg=0, transit=False, status=0x0201)
+                    raise _Closed from None
                 nsg = 1
             else:
                 answer = self._operational(keys)
@@ -301,7 +309,14 @@ class _Conn:
     _pending_dd = False
 
     def _login_response(
-        self, req: Pdu, keys: list[tuple[str, str]], *, csg: int, nsg: int, transit: bool
+        self,
+        req: Pdu,
+        keys: list[tuple[str, str]],
+        *,
+        csg: int,
+        nsg: int,
+        transit: bool,
+        status: int = 0,
     ) -> None:
         flags = (0x80 if transit else 0) | (csg << 2) | (nsg if transit else 0)
         isid = req.lun >> 16
@@ -311,7 +326,15 @@ class _Conn:
                 flags=flags,
                 lun=(isid << 16) | 0x0BAD,
                 itt=req.itt,
-                words=(0, self.next_stat_sn(), self.exp_cmd_sn, self.exp_cmd_sn + 31, 0, 0, 0),
+                words=(
+                    0,
+                    self.next_stat_sn(),
+                    self.exp_cmd_sn,
+                    self.exp_cmd_sn + 31,
+                    status << 16,
+                    0,
+                    0,
+                ),
                 data=encode_text(keys),
             )
         )
@@ -339,7 +362,7 @@ class _Conn:
             assert t._chap_secret is not None
             want = chap_response(alg, 7, t._chap_secret, challenge)
             if keys.get("CHAP_N") != t.chap_user or decode_binary(keys["CHAP_R"]) != want:
-                raise _Closed
+                raise _AuthFailed
             answer: list[tuple[str, str]] = []
             if "CHAP_C" in keys:
                 mine = decode_binary(keys["CHAP_C"])
