@@ -26,13 +26,16 @@ from attrs.validators import in_, optional
 
 from tapepath.api import DEFAULT_TIMEOUT, DeviceHandle, error_for
 from tapepath.errors import (
+    AmbiguityError,
     AmbiguousPositionError,
     CheckConditionError,
     DecodeError,
     FilemarkEncountered,
     IncorrectLengthError,
     MediumNotPresentError,
+    NoPathError,
     NotReadyError,
+    PathFailureError,
     TapepathError,
 )
 from tapepath.scsi._wire import flag_field, uint_field
@@ -152,6 +155,7 @@ class TapeDrive(DeviceHandle):
         self._relocate = False
         self._seeded = False
         self._positional = False
+        self._doubt: str | None = None
         self._pending: TapepathError | None = None
         self._pending_filemark = False
         self._reservation: tuple[int, int] | None = None
@@ -173,10 +177,22 @@ class TapeDrive(DeviceHandle):
                     raise _Relocate
         elif kind is UnitAttention.MEDIUM_CHANGED:
             self._tracked = _Tracked(0, 0)
-            self._relocate = False
+            self._known_again()
             self._clear_pending()
         elif kind is UnitAttention.MODE_CHANGED:
             self._block_size = None
+
+    def _known_again(self) -> None:
+        """The position is set by the application (rewind, locate, load): no doubt left."""
+        self._relocate = False
+        self._doubt = None
+
+    def _check_doubt(self, what: str) -> None:
+        if self._doubt is not None:
+            raise AmbiguousPositionError(
+                f"{what}: not sent: the tape position is in doubt ({self._doubt}); rewind(), "
+                "locate(), or a position() the drive can answer, clears it"
+            )
 
     def _lose_position(self) -> None:
         """Forget the tracked position; the next positional command asks the drive."""
@@ -243,6 +259,14 @@ class TapeDrive(DeviceHandle):
                 key = getattr(exc.sense, "sense_key", None)
                 if key not in _NOT_RUN_KEYS or getattr(exc.sense, "deferred", False):
                     self._lose_position()
+                raise
+            except AmbiguityError as exc:
+                # recovery could not tell whether the command ran: nobody knows the position
+                self._lose_position()
+                self._doubt = str(exc)
+                raise
+            except (PathFailureError, NoPathError):
+                self._lose_position()
                 raise
             finally:
                 self._positional = False
@@ -383,6 +407,7 @@ class TapeDrive(DeviceHandle):
                     raise ValueError(f"write: a record is at most {_MAX_TRANSFER} bytes")
                 blocks = 1
                 cmd = Write6(len(payload))
+            self._check_doubt(f"WRITE {len(payload)} bytes")
             self._clear_pending()
             r = self._tape(cmd.to_bytes(), f"WRITE {len(payload)} bytes", data_out=payload)
             if not r.ok:
@@ -418,8 +443,9 @@ class TapeDrive(DeviceHandle):
         if not 0 <= count <= _MAX_TRANSFER:
             raise ValueError(f"write_filemarks: count must be 0..{_MAX_TRANSFER}")
         with self._lock:
-            self._clear_pending()
             what = f"WRITE FILEMARKS {count}"
+            self._check_doubt(what)
+            self._clear_pending()
             r = self._tape(WriteFilemarks6(count).to_bytes(), what, timeout=self.long_timeout)
             if not r.ok:
                 sense = self._condition(r)
@@ -589,7 +615,7 @@ class TapeDrive(DeviceHandle):
             self._clear_pending()
             what = f"LOCATE {block}"
             self._run(self._locate_cdb(block), what, timeout=self.long_timeout)
-            self._relocate = False
+            self._known_again()
             self._tracked = _Tracked(block, 0 if block == 0 else None)
             self._refresh()
 
@@ -598,7 +624,7 @@ class TapeDrive(DeviceHandle):
         with self._lock:
             self._clear_pending()
             self._run(Rewind().to_bytes(), "REWIND", timeout=self.long_timeout)
-            self._relocate = False
+            self._known_again()
             self._tracked = _Tracked(0, 0)
 
     def load(self) -> None:
@@ -606,7 +632,7 @@ class TapeDrive(DeviceHandle):
         with self._lock:
             self._clear_pending()
             self._run(LoadUnload(load=True).to_bytes(), "LOAD", timeout=self.long_timeout)
-            self._relocate = False
+            self._known_again()
             self._tracked = _Tracked(0, 0)
 
     def unload(self) -> None:
@@ -614,7 +640,7 @@ class TapeDrive(DeviceHandle):
         with self._lock:
             self._clear_pending()
             self._run(LoadUnload(load=False).to_bytes(), "UNLOAD", timeout=self.long_timeout)
-            self._relocate = False
+            self._known_again()
             self._lose_position()
 
     def wait_ready(self, timeout: float = 300.0) -> None:
@@ -704,6 +730,7 @@ class TapeDrive(DeviceHandle):
         with self._lock:
             p = self._device_position()
             if p is not None:
+                self._doubt = None
                 if p.file is None and self._tracked.block == p.block:
                     p = attrs.evolve(p, file=self._tracked.file)
                 self._tracked = _Tracked(p.block, p.file)

@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 import tapepath
 from tapepath.api import default_recovery
 from tapepath.errors import (
+    AmbiguousPositionError,
     BeginningOfMediumError,
     EndOfDataError,
     FilemarkEncountered,
     IncorrectLengthError,
     ReservationConflictError,
 )
-from tapepath.multipath import PathState
+from tapepath.multipath import Decision, Fail, FailedCommand, MultipathDevice, PathState
 from tapepath.scsi.classify import UnitAttention
 from tapepath.scsi.position import PositionLong, PositionShort
 from tapepath.scsi.sense import SenseKey, fixed_sense
@@ -220,7 +221,7 @@ class TestPositioning:
             drive.write_filemarks(-1)
 
 
-def _unknown_position(url: str) -> MockTransport:
+def _unknown_position(url: str, name: str = "mock://tgtd-tape") -> MockTransport:
     """A drive answering READ POSITION as tgtd does (short: LOLU/BYCU, long: zeros)."""
     sim = tapepath.open_transport(url)
 
@@ -233,7 +234,7 @@ def _unknown_position(url: str) -> MockTransport:
             req.cdb, data_out=req.data_out, data_in_len=req.data_in_len, timeout=req.timeout
         )
 
-    return MockTransport(handle, url="mock://tgtd-tape")
+    return MockTransport(handle, url=name)
 
 
 class TestTrackedPosition:
@@ -352,6 +353,45 @@ class TestFailedCommands:
         d.write(b"c")
         assert sum(r.cdb[0] == 0x34 for r in mock.requests) > before
         assert d.position().block == 2
+
+
+class _AlwaysAmbiguous:
+    """A recovery hook that can never prove anything."""
+
+    def on_path_failure(self, device: MultipathDevice, failed: FailedCommand) -> Decision:
+        return Fail(AmbiguousPositionError(f"in doubt: opcode {failed.opcode:02X}h"))
+
+
+class TestAfterAmbiguity:
+    """After an ambiguity the position is unknown and writes wait for the application."""
+
+    def test_position_unknown_and_writes_refused(self, virtual_library: VirtualLibrary) -> None:
+        """The in-doubt WRITE ran; position() does not claim the old block; writes are held."""
+        virtual_library.insert(virtual_library.drive_address(0), "AM0001L8")
+        plan = FaultPlan()
+        plan.add(ResponseLost(device="drive0", port=0, trigger=When(lambda c: c.data_out == b"w2")))
+        virtual_library.install(plan)
+        paths = [
+            _unknown_position(u, f"mock://port{i}")
+            for i, u in enumerate(virtual_library.drive_urls(0))
+        ]
+        dev = MultipathDevice(paths, recovery=_AlwaysAmbiguous(), monitor=False, handler=None)
+        with tapepath.TapeDrive(dev) as d:
+            d.rewind()
+            d.write(b"w0")
+            d.write(b"w1")
+            with pytest.raises(AmbiguousPositionError, match="in doubt"):
+                d.write(b"w2")
+            assert d.position().block is None
+            with pytest.raises(AmbiguousPositionError, match="not sent"):
+                d.write(b"w3")
+            with pytest.raises(AmbiguousPositionError, match="not sent"):
+                d.write_filemarks(1)
+            assert virtual_library.tape(0).records() == [b"w0", b"w1", b"w2"]
+            d.rewind()
+            assert d.read(10) == b"w0"
+            d.write(b"new")
+        assert virtual_library.tape(0).records() == [b"w0", b"new"]
 
 
 class TestSettings:
