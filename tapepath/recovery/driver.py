@@ -250,6 +250,7 @@ class RecoveryDriver:
             if not m.state.final:
                 m.handle(Event.ABORTED, error=repr(exc))
             self._count(failed=1)
+            self.after_failure(run, exc)
             return Fail(exc, fail_waiting=True)
 
     def _drive(self, run: Run) -> Decision:

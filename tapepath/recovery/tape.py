@@ -106,12 +106,16 @@ class TapeRecovery(RecoveryDriver):
             return Event.STATE_AMBIGUOUS
         seen = self.read_position(run)
         if seen is None:
-            run.error = self._ambiguous(
-                run,
-                before,
+            why = (
                 "the drive reports its position as unknown (BYCU/LOCU/LOLU/LONU, or block 0 "
-                "without BOP)",
+                "without BOP)"
             )
+            if not f.maybe_executed:
+                why = (
+                    "it never reached the drive, but the new path reported a power on or "
+                    f"reset and {why}"
+                )
+            run.error = self._ambiguous(run, before, why)
             return Event.STATE_AMBIGUOUS
         block, file = seen
         # a reset rewinds: only a tape at BOP is explained by the 29/xx the nexus reported
@@ -249,8 +253,9 @@ class TapeRecovery(RecoveryDriver):
             want = f"; it would have left block {expected}"
         elif expected_file is not None:
             want = f"; it would have left file {expected_file}"
+        doubt = "ran before" if f.maybe_executed else "can be sent again after"
         return PositionAmbiguousError(
-            f"{run.device.name}: cannot tell whether {command_name(f.cdb)} ran before "
+            f"{run.device.name}: cannot tell whether {command_name(f.cdb)} {doubt} "
             f"{f.path.url} failed: last known good position {before}, seen on "
             f"{run.path.url}: {seen}{want}; nothing was resent",
             last_known=before,

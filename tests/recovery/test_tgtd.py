@@ -45,6 +45,35 @@ def _device(tgt: TgtdInstance, lun: int, ports: list[int], hook: object) -> Mult
 class TestTgtd:
     """The robot proves a move either way; the drive's position proves nothing."""
 
+    def test_unsent_write_on_a_new_session(
+        self, lab: tuple[TgtdInstance, VtlLayout, list[int]]
+    ) -> None:
+        """A WRITE that never left, recovered on a session whose first answer is 29/00:
+        tgtd cannot say whether the tape was rewound, so it is ambiguous, not resent."""
+        tgt, layout, ports = lab
+        changer = _device(tgt, layout.changer_lun, ports, ChangerRecovery())
+        urls = [tgt.url(layout.drive_luns[0], port=p) for p in ports]
+        hook = TapeRecovery()
+        dev = MultipathDevice(urls, recovery=hook, monitor=False, handler=None)
+        try:
+            load = MoveMedium(
+                layout.transport_address, layout.slot_addresses[0], layout.drive_addresses[0]
+            )
+            assert changer.execute(load.to_bytes(), timeout=30).ok
+            for _ in range(4):
+                if dev.execute(Rewind().to_bytes(), timeout=30).ok:
+                    break
+            cdb = Write6.for_data(b"never").to_bytes()
+            never = Response.failure(Outcome.NO_CONNECT, "down", maybe_executed=False)
+            failed = FailedCommand(cdb, b"never", 0, 30.0, dev.paths[0], never, 1)
+            decision = hook.on_path_failure(dev, failed)
+            assert isinstance(decision, Fail)
+            assert isinstance(decision.error, AmbiguousPositionError)
+            assert "never reached the drive" in str(decision.error)
+        finally:
+            dev.close()
+            changer.close()
+
     def test_move_proved_both_ways(self, lab: tuple[TgtdInstance, VtlLayout, list[int]]) -> None:
         """Element status over iSCSI: not run -> resend, run -> complete."""
         tgt, layout, ports = lab
@@ -84,6 +113,10 @@ class TestTgtd:
             assert isinstance(decision, Fail)
             assert isinstance(decision.error, AmbiguousPositionError)
             assert "unknown" in decision.error.seen  # type: ignore[attr-defined]
+            # a WRITE that never left: the new nexus's 29/00 was consumed above, so resent
+            never = Response.failure(Outcome.NO_CONNECT, "down", maybe_executed=False)
+            failed = FailedCommand(cdb, b"record", 0, 30.0, dev.paths[0], never, 1)
+            assert isinstance(hook.on_path_failure(dev, failed), Resend)
         finally:
             dev.close()
             changer.close()
