@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^```python\n(?P<code>.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -59,3 +62,53 @@ class TestBackupApplicationGuide:
         proc = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_nightly.py"], tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert re.search(r"\b4 passed\b", proc.stdout), proc.stdout[-2000:]
+
+
+# The pages of the docs site's own author (other pages are checked by their authors).
+OWN_PAGES = [
+    "index.md",
+    "quickstart.md",
+    "concepts.md",
+    "limitations.md",
+    "threat-model.md",
+    "howto/bacula-bareos.md",
+    "howto/test-a-backup-application.md",
+    "howto/chap.md",
+    "howto/configuration-file.md",
+    "reference/index.md",
+]
+DOTTED = re.compile(r"`[^`]*?\b(tapepath(?:\.[A-Za-z_]\w*)+)")
+NOT_PYTHON = {"tapepath.toml"}  # a file name, not a module
+
+
+def resolves(dotted: str) -> bool:
+    """True when ``dotted`` names an importable module or an attribute of one."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:]:
+            if not hasattr(obj, part):
+                return False
+            obj = getattr(obj, part)
+        return True
+    return False
+
+
+class TestNamesInPages:
+    """Every ``tapepath.…`` name the pages mention exists in the code."""
+
+    def test_resolver_tells_names_apart(self) -> None:
+        """The check itself: a real name resolves, a made-up one does not."""
+        assert resolves("tapepath.multipath.register_handler")
+        assert not resolves("tapepath.multipath.register_handlers")
+
+    @pytest.mark.parametrize("page", [*OWN_PAGES, "../README.md"])
+    def test_dotted_names_exist(self, page: str) -> None:
+        """Each dotted name in backticks imports."""
+        text = (DOCS / page).read_text(encoding="utf-8")
+        names = set(DOTTED.findall(text)) - NOT_PYTHON
+        missing = sorted(n for n in names if not resolves(n))
+        assert not missing, f"{page} names what the code does not have: {missing}"
