@@ -123,6 +123,16 @@ class TestBuild:
         html = (site / "reference" / "application.html").read_text(encoding="utf-8")
         assert re.search(r'<a class="autorefs[^"]*"[^>]*href="#tapepath\.library\.Library"', html)
 
+    def test_concepts_shows_the_generated_recovery_diagram(self, site: Path) -> None:
+        """The concepts page carries the same Mermaid diagram as the recovery page."""
+        concepts = (site / "concepts.html").read_text(encoding="utf-8")
+        recovery = (site / "recovery.html").read_text(encoding="utf-8")
+        pattern = re.compile(r'<pre class="mermaid"><code>(.*?)</code></pre>', re.DOTALL)
+        embedded, generated = pattern.findall(concepts), pattern.findall(recovery)
+        assert embedded, "no diagram on the concepts page"
+        assert "stateDiagram-v2" in embedded[0]
+        assert embedded[0] == generated[0]
+
     def test_no_font_or_cdn_fetch_at_build(self, site: Path) -> None:
         """The theme is configured to load no Google Fonts."""
         for page in site.rglob("*.html"):
@@ -306,3 +316,31 @@ class TestPendingPagesHook:
         """Every pending page has its place in the nav already."""
         listed = set(_nav_pages(_config()["nav"]))
         assert listed >= self.hook.PENDING
+
+
+class TestEmbedDiagramHook:
+    """The hook that shows the generated recovery diagram on the concepts page."""
+
+    hook = _load_hook("embed_diagram")
+    source = (
+        "# Recovery\n<!-- recovery-diagram:begin (generated) -->\n"
+        "```mermaid\nstateDiagram-v2\n    a --> b\n```\n<!-- recovery-diagram:end -->\nmore\n"
+    )
+
+    def test_placeholder_becomes_the_block(self) -> None:
+        """The placeholder is replaced by exactly the block between the markers."""
+        page = f"before\n\n{self.hook.PLACEHOLDER}\n\nafter\n"
+        out = self.hook.embed(page, self.source)
+        assert out == "before\n\n```mermaid\nstateDiagram-v2\n    a --> b\n```\n\nafter\n"
+
+    def test_page_without_placeholder_is_unchanged(self) -> None:
+        """Pages that do not ask for the diagram are left alone."""
+        assert self.hook.embed("text", "") == "text"
+
+    def test_missing_diagram_is_an_error(self) -> None:
+        """A placeholder with no generated diagram to take fails loudly."""
+        with pytest.raises(self.hook.DiagramMissingError):
+            self.hook.embed(self.hook.PLACEHOLDER, "# Recovery without markers\n")
+        empty = "<!-- recovery-diagram:begin -->\n<!-- recovery-diagram:end -->"
+        with pytest.raises(self.hook.DiagramMissingError):
+            self.hook.embed(self.hook.PLACEHOLDER, empty)
