@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from types import TracebackType
 
 from attrs import define, field
@@ -48,6 +49,8 @@ class HoldingProxy:
 
     Attributes:
         port: the port to connect to.
+        target_closed_at: ``time.perf_counter()`` when the target last closed a
+            relayed connection (the moment of a target-side cut), or None.
     """
 
     def __init__(self, target_port: int) -> None:
@@ -60,7 +63,7 @@ class HoldingProxy:
         self._held = {"requests": 0, "answers": 0}
         self._pairs: list[_Pair] = []
         self._threads: list[threading.Thread] = []
-        self._stopping = False
+        self.target_closed_at: float | None = None
         self._start(self._accept)
 
     def _start(self, target: object, *args: object) -> None:
@@ -107,6 +110,8 @@ class HoldingProxy:
         except OSError:
             pass
         finally:
+            if kind == "answers" and not pair.closed:
+                self.target_closed_at = time.perf_counter()
             pair.close()  # a close on one side closes both; held bytes are dropped
 
     def hold(self, *, requests: bool = False, answers: bool = False) -> None:

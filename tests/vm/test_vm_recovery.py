@@ -1,0 +1,118 @@
+"""Recovery with the real kernel's sg nodes: a path cut during a MOVE MEDIUM sequence.
+
+In the guest, ``tests/proof/vm_moves.py`` opens the changer with
+``tapepath.open_library`` over its two sg nodes (one per iSCSI session) and loads and
+unloads one cartridge eight times, a second apart. After the second move the host cuts
+the session the library is using (its portal, then its connection, on the tgtd side).
+The library must go on over the other sg node: every move done exactly once, as the
+inventory after each move shows, with the cut path FAILED.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from tests.vm.harness import REPO, GuestLibrary
+
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.needs("qemu-system-x86_64", "tgtd", "tgtadm", "busybox", "apt-get"),
+]
+
+SCRIPT = REPO / "tests" / "proof" / "vm_moves.py"
+RECORD = REPO / ".cache" / "vm" / "move-sequence-cut.json"
+"""What the last run saw (for docs/failover.md), written before the assertions."""
+MOVES = 8
+CUT_AFTER = 2
+PROGRESS = "/tmp/tapepath-vm-moves.progress"
+OUT = "/tmp/tapepath-vm-moves.json"
+
+
+def _changer_node(g: GuestLibrary, portal_index: int) -> str:
+    session = g.sessions[portal_index]
+    for p in g.vm.call("list_paths"):
+        if p["session"] == session and str(p["hctl"]).endswith(f":{g.vtl.changer_lun}"):
+            return f"sg://{p['path']}"
+    raise AssertionError(f"no changer node on session {session}")
+
+
+def _cut(g: GuestLibrary, index: int) -> None:
+    """Portal ``index`` goes away and its connection is deleted on the target side."""
+    (conn,) = [c for c in g.tgt.connections(g.vtl.tid) if c.sid == g.target_sids[index]]
+    g.tgt.delete_portal(g.portals[index])
+    g.tgt.delete_connection(conn.tid, conn.sid, conn.cid)
+
+
+def _restore(g: GuestLibrary, index: int, timeout: float = 60.0) -> None:
+    """Portal ``index`` back; wait until the guest's session is logged in again."""
+    g.tgt.add_portal(g.portals[index])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if g.vm.call("session_state", session=g.sessions[index]) == "LOGGED_IN":
+            g.relogged(index)
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"session {g.sessions[index]} did not log in again")
+
+
+def _wait_for(g: GuestLibrary, what: str, done: Any, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = g.vm.sh("cat", what)["stdout"]
+        if done(text):
+            return str(text)
+        time.sleep(0.1)
+    log = g.vm.sh("cat", OUT + ".log")["stdout"]
+    raise AssertionError(f"timed out waiting on {what} (last: {text!r}); guest log:\n{log}")
+
+
+class TestMoveSequenceCut:
+    """open_library over two sg nodes: a cut session mid-sequence, the moves go on."""
+
+    def test_moves_continue_over_the_other_sg_node(self, guest: GuestLibrary) -> None:
+        """Each of the eight moves done once; those after the cut went over the other node."""
+        g = guest
+        urls = [_changer_node(g, 0), _changer_node(g, 1)]
+        g.vm.sh("rm", "-f", PROGRESS, OUT)
+        command = (
+            f"{sys.executable} {SCRIPT} --urls {','.join(urls)} --moves {MOVES} "
+            f"--pause 1.0 --progress {PROGRESS} --out {OUT} > {OUT}.log 2>&1 &"
+        )
+        g.vm.sh("sh", "-c", command)
+        cut = False
+        try:
+            _wait_for(g, PROGRESS, lambda t: len(t.split()) >= CUT_AFTER, 120.0)
+            _cut(g, 0)
+            cut = True
+            text = _wait_for(g, OUT, lambda t: t.strip().startswith("{"), 180.0)
+        finally:
+            if cut:
+                _restore(g, 0)
+        result = json.loads(text)
+        RECORD.parent.mkdir(parents=True, exist_ok=True)
+        RECORD.write_text(json.dumps(result, indent=1))
+        assert "failed" not in result, result
+        moves = result["moves"]
+        assert len(moves) == MOVES
+        home = result["slot_address"]
+        for m in moves:
+            assert m["error"] is None, m
+            if m["op"] == "load":  # the cartridge is in the drive, once: its slot is empty
+                assert (m["drive_barcode"], m["slot_barcode"]) == (result["barcode"], None), m
+                assert m["drive_source"] == home, m
+            else:
+                assert (m["drive_barcode"], m["slot_barcode"]) == (None, result["barcode"]), m
+        first, second = urls
+        assert result["states"][first] == "failed", result["states"]
+        assert result["states"][second] == "active", result["states"]
+        for m in moves[:CUT_AFTER]:  # done before the cut: all on the first node
+            assert m["sent"][second] == 0, m
+        last = moves[-1]  # after the cut: all on the second node
+        assert last["sent"][second] > 0, last
+        assert last["sent"][first] == 0, last
