@@ -142,11 +142,6 @@ class TestWriteStreamCut:
         assert "unknown" in str(error)
         assert back == RECORDS[: 5 if ran else 4]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="TapeDrive keeps its tracked position (block 4) after AmbiguousPositionError "
-        "and position() reports it as known, though the WRITE may have moved the tape",
-    )
     def test_position_is_unknown_after_the_ambiguity(
         self, tgtd_vtl: Vtl, proxy: HoldingProxy
     ) -> None:
