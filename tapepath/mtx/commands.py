@@ -26,6 +26,7 @@ from tapepath.errors import (
 from tapepath.inventory import ElementKind
 from tapepath.library import Library
 from tapepath.mtx.args import Command
+from tapepath.mtx.elements import read_elements
 from tapepath.mtx.status import (
     MtxStatus,
     format_inquiry,
@@ -162,10 +163,11 @@ class MtxSession:
     def read_status(self) -> MtxStatus:
         """Read the element status (READ ELEMENT STATUS per element type)."""
         lib = self._lib()
-        if self.no_barcodes:
-            lib._voltag = False
         try:
-            kinds = {kind: lib._read_kind(kind) for kind in ElementKind}
+            kinds = {
+                kind: read_elements(lib, kind, barcodes=not self.no_barcodes)
+                for kind in ElementKind
+            }
         except CheckConditionError as exc:
             raise MtxFatal(
                 "READ ELEMENT STATUS Command Failed", format_request_sense(exc.sense)
@@ -235,17 +237,23 @@ class MtxSession:
     def _cmd_inventory(self, _cmd: Command) -> None:
         try:
             self._lib().initialize(timeout=_INVENTORY_TIMEOUT)
+        except CheckConditionError:
+            raise MtxFatal("mtx:inventory failed") from None
         except TapepathError as exc:
             raise MtxFatal("mtx:inventory failed", _why(exc)) from None
 
     def _cmd_eject(self, _cmd: Command) -> None:
-        # START STOP UNIT with LOEJ: eject the magazine or the medium; a failure is
-        # reported and ignored, as mtx does.
+        # START STOP UNIT with LOEJ: eject the magazine or the medium. mtx reports a
+        # refusal (sense, "Eject (0x1B) failed", "mtx:eject failed") and exits 0.
         try:
             self._lib()._run(bytes((0x1B, 0, 0, 0, 0x02, 0)), "START STOP UNIT (eject)")
-        except TapepathError:
+        except TapepathError as exc:
             self.out.flush()
             err = self.err if self.err is not None else sys.stderr
+            if isinstance(exc, CheckConditionError):
+                err.write(format_request_sense(exc.sense) + "Eject (0x1B) failed\n")
+            else:
+                err.write(_why(exc))
             err.write("mtx:eject failed\n")
             err.flush()
 
@@ -266,6 +274,8 @@ class MtxSession:
         cdb = PositionToElement(st.transport, dest, self.invert).to_bytes()
         try:
             self._lib()._run(cdb, "POSITION TO ELEMENT")
+        except CheckConditionError:
+            raise MtxFatal("Could not position transport") from None
         except TapepathError as exc:
             raise MtxFatal("Could not position transport", _why(exc)) from None
 
@@ -379,7 +389,9 @@ class MtxSession:
         self._go_to(self._drive_arg(cmd), 1)
 
     def _cmd_last(self, cmd: Command) -> None:
-        self._go_to(self._drive_arg(cmd), len(self._st().slots))
+        # mtx 1.3.12 counts the last slot without the import/export elements
+        st = self._st()
+        self._go_to(self._drive_arg(cmd), len(st.slots) - st.import_export_count)
 
     def _go_to(self, drive: int, slot: int) -> None:
         d = self._st().drives[drive]

@@ -169,9 +169,10 @@ def status_from_descriptors(
 ) -> MtxStatus:
     """Build mtx's view from element descriptors, numbering as mtx does.
 
-    A full drive whose source is not valid, not a storage element, or a storage element
-    that is full now, gets the first empty storage element as its source, as mtx
-    guesses it; None ("Unknown") only when no storage element is empty.
+    A drive (full or empty) whose source is not valid, not a storage element, or a
+    storage element that is full now, gets the first empty storage element as its
+    source, as mtx guesses it; None ("Unknown") only when no storage element is empty.
+    Tags are kept whatever the element's state (mtx prints a drive's only when full).
 
     Args:
         drives: the data transfer element descriptors.
@@ -195,12 +196,12 @@ def status_from_descriptors(
         st.slots.append(MtxSlot(d.address, d.full, True, t, a))
     first_empty = next((i + 1 for i, s in enumerate(st.slots) if not s.full), None)
     for d in sorted(drives, key=lambda x: x.address):
-        source: int | None = None
-        if d.full:
-            number = st.slot_number(d.source_address) if d.source_valid else None
-            source = number if number is not None and not st.slots[number - 1].full else first_empty
-        t, a = tags(d) if d.full else ("", "")
-        st.drives.append(MtxDrive(d.address, d.full, source, t, a))
+        # mtx keeps a source for every drive, full or empty: the valid source when it is
+        # an empty storage element, else its guess, the first empty one
+        number = st.slot_number(d.source_address) if d.source_valid else None
+        ok = number is not None and not st.slots[number - 1].full
+        t, a = tags(d)
+        st.drives.append(MtxDrive(d.address, d.full, number if ok else first_empty, t, a))
     return st
 
 

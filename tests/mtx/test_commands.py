@@ -183,7 +183,10 @@ class TestErrors:
 
     def test_eject_failure_is_reported_not_fatal(self, vl: VirtualLibrary) -> None:
         """The virtual changer refuses START STOP UNIT: mtx's line on stderr, still exit 0."""
-        assert mtx("-f", dev(vl), "eject") == (0, "", "mtx:eject failed\n")
+        rc, out, err = mtx("-f", dev(vl), "eject")
+        assert (rc, out) == (0, "")
+        assert err.startswith("mtx: Request Sense: Long Report=yes\n")
+        assert err.endswith("\nEject (0x1B) failed\nmtx:eject failed\n")
 
     def test_position_and_inventory(self, vl: VirtualLibrary) -> None:
         """position and inventory print nothing on success."""
