@@ -38,11 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.scenarios < 0:
         p.error("--scenarios must be >= 0")
-    if not args.verbose:  # a command line program may configure logging; the library never
-        structlog.configure(
-            wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
-            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        )
+    # A command line program may configure logging (the library never does): events
+    # go to stderr, so --json output stays clean; -v shows them all.
+    level = logging.DEBUG if args.verbose else logging.ERROR
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     start = time.monotonic()
 
     def progress(k: int, tally: Tally) -> None:

@@ -123,8 +123,19 @@ class _TgtdRig:
         fault = self.plan.get(index)
         if fault is None:
             return
+        for t in self.timers:  # one fault at a time: the previous one has landed
+            t.join()
+        self.timers.clear()
+        try:
+            self._fire(fault, index)
+        except TgtdError as exc:
+            log.warning("campaign_fault_not_injected", fault=fault, error=str(exc))
+            return
         self.fired += 1
+
+    def _fire(self, fault: str, index: int) -> None:
         tgt = self.c.tgt
+        self.c.repair()
         soon = self.rng.uniform(0.0, 0.01)
         log.info("campaign_tgtd_fault", fault=fault, call=index)
         if fault == "conn_delete":
