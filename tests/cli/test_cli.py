@@ -211,3 +211,23 @@ class TestSecrets:
         assert "t0psecret" not in r.stdout + r.stderr
         shown = json.loads(r.stdout)["devices"][0]["paths"][0]["url"]
         assert shown == url.replace("sup3rsecret", "***").replace("t0psecret", "***")
+
+
+class TestLogging:
+    """-v and --log-format: log lines on stderr, stdout untouched."""
+
+    def test_json_log_lines(self, run: Run, vl: VirtualLibrary) -> None:
+        """With -v --log-format json every stderr line is a JSON event; stdout is the JSON."""
+        r = run("-v", "--log-format", "json", "--json", "-d", changer(vl), "inventory")
+        assert r.exit_code == 0, r.stderr
+        events = [json.loads(line) for line in r.stderr.splitlines()]
+        assert events
+        assert all("event" in e and "level" in e for e in events)
+        assert "path_added" in {e["event"] for e in events}
+        assert "inventory" in json.loads(r.stdout)
+
+    def test_quiet_has_no_log_lines(self, run: Run, vl: VirtualLibrary) -> None:
+        """-qq: nothing on stderr on success."""
+        r = run("-qq", "-d", changer(vl), "inventory")
+        assert r.exit_code == 0
+        assert r.stderr == ""
