@@ -140,6 +140,11 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         """(generation, error): commands queued behind a recovery that failed this way
         fail with the same error (see :class:`~tapepath.multipath.hooks.Fail`)."""
         self._fail_generation = 0
+        self._last_used: Path | None = None
+        """The path the failover selector last sent a caller's command on."""
+        self._on_switch = getattr(self.recovery, "on_path_switch", None)
+        if self._failover is None:  # spreading selectors change paths all the time
+            self._on_switch = None
         self._sleep = sleep if sleep is not None else self.group.wait_for_change
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False
@@ -290,6 +295,11 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         path = fo.current
         if path is None or path._state is not _ACTIVE:
             path = self._choose(req.timeout)
+        if self._on_switch is not None:
+            last = self._last_used
+            if last is not None and path is not last:
+                path = self._switched(last, path, req.timeout)
+            self._last_used = path
         with self.group._lock:  # no state change between this check and the listener
             if not self.gate.busy and path._state is _ACTIVE and fo.current is path:
                 self._fast = path
@@ -538,6 +548,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
                     if self._failover is not None:
                         self._failover.current = path  # later commands follow recovery
                         self._fast = None
+                        self._last_used = path  # the hook brought this path up to date
                 else:
                     path = self._choose(req.timeout)
             elif hops > max_hops:

@@ -21,6 +21,13 @@ recovery layer (verify, notify, synchronise, resend, never twice) plugs its own 
 A hook that also has an ``attach(device)`` method is attached by the device when the
 device is built; it may then call :meth:`ObserverMixin.add_observer` to see the final
 response of every command (how :mod:`tapepath.recovery` tracks the tape position).
+
+A hook with an ``on_path_switch(device, old, new) -> Path`` method is called (with the
+other commands held) when the failover selector moves to another path without a failed
+command (the monitor failed the old path, a failback): before the next caller command is
+sent on ``new``, so the hook can bring the new I_T nexus up to date (reservations,
+PREVENT, position). It returns the path to use (``new``, or another one if ``new``
+failed meanwhile) and may raise to fail the command, which is then not sent.
 """
 
 from __future__ import annotations
@@ -35,7 +42,10 @@ from tapepath.transport.base import Response
 
 if TYPE_CHECKING:
     from tapepath.multipath.device import MultipathDevice
+    from tapepath.multipath.gate import RecoveryGate
+    from tapepath.multipath.group import PathGroup
     from tapepath.multipath.path import Path
+    from tapepath.multipath.selectors import FailoverSelector
 
 __all__ = [
     "SAFE_TO_REPEAT",
@@ -140,9 +150,35 @@ Observer = Callable[[bytes, bytes, Response, "bytes | memoryview"], None]
 
 
 class ObserverMixin:
-    """The completed-command observers of a device (mixed into MultipathDevice)."""
+    """The recovery seam of a device beyond the hook itself (mixed into MultipathDevice):
+    completed-command observers and the path-switch notification."""
 
     _observer: Observer | None = None
+    _on_switch: Callable[[MultipathDevice, Path, Path], Path] | None = None
+    _fast: Path | None
+    _failover: FailoverSelector | None
+    gate: RecoveryGate
+    group: PathGroup
+    _choose: Callable[[float], Path]
+
+    def _switched(self, last: Path, path: Path, timeout: float) -> Path:
+        """The failover path changed without a failed command (the monitor failed the
+        old one, a failback): let the hook bring the new one up to date first, holding
+        the other commands. Returns the path to use (the hook may have moved on)."""
+        from tapepath.multipath.path import PathState  # noqa: PLC0415
+
+        switch = self._on_switch
+        assert switch is not None
+        for _ in range(len(self.group) + 1):
+            with self.gate.recovering():
+                self._fast = None
+                path = switch(self, last, path)  # type: ignore[arg-type]
+            if path.state is PathState.ACTIVE:
+                break
+            path = self._choose(timeout)
+        if self._failover is not None:
+            self._failover.current = path
+        return path
 
     def add_observer(self, observer: Observer) -> None:
         """Call ``observer(cdb, data_out, response, data_in)`` with the final response of

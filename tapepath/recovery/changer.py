@@ -141,6 +141,8 @@ class ChangerRecovery(RecoveryDriver):
     def synchronize(self, run: Run, action: Action) -> Event:
         """Read the element status (READ_STATE) or finish a move (FINISH_MOVE)."""
         f = run.failed
+        if not f.cdb:  # a path switch: the robot's state needs no check
+            return Event.NOTHING_OUTSTANDING
         if f.opcode in _CHANGER_REPEATABLE:
             return Event.STATE_READ
         if f.opcode not in (_MOVE, _EXCHANGE) or len(f.cdb) < 12:

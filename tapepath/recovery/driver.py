@@ -111,6 +111,7 @@ class RecoveryStats:
         resent: commands handed back to be resent (or finished from the transport).
         ambiguous: recoveries that raised an ambiguity error.
         failed: recoveries that failed otherwise (no path left, notify refused, ...).
+        switches: path switches without a failed command (notify on the new path).
     """
 
     recoveries: int = 0
@@ -118,6 +119,7 @@ class RecoveryStats:
     resent: int = 0
     ambiguous: int = 0
     failed: int = 0
+    switches: int = 0
 
 
 @define
@@ -225,6 +227,7 @@ class RecoveryDriver:
                 resent=s.resent + add.get("resent", 0),
                 ambiguous=s.ambiguous + add.get("ambiguous", 0),
                 failed=s.failed + add.get("failed", 0),
+                switches=s.switches + add.get("switches", 0),
             )
 
     # -- the hook ----------------------------------------------------------------------
@@ -253,11 +256,40 @@ class RecoveryDriver:
             self.after_failure(run, exc)
             return Fail(exc, fail_waiting=True)
 
-    def _drive(self, run: Run) -> Decision:
+    def on_path_switch(self, device: MultipathDevice, old: Path, new: Path) -> Path:
+        """The device moves from ``old`` to ``new`` with no command failed (the monitor
+        failed ``old``, or a failback): notify ``new`` and check the state before the
+        next command goes there. Returns the path to use.
+
+        Raises:
+            NotifyRefusedError, PositionAmbiguousError, NoPathError: the path cannot be
+                brought up to date; the caller's command is not sent.
+        """
+        if self.device is None:
+            self.attach(device)
+        self._count(switches=1)
+        m = RecoveryMachine(device.name, old.url, [], clock=self.clock)
+        nothing = FailedCommand(b"", b"", 0, self.command_timeout, old, Response(), 0)
+        run = Run(device, nothing, m, new, timeout=self.command_timeout)
+        try:
+            decision = self._drive(run, Event.PATH_SWITCHED)
+        except Exception as exc:
+            if not m.state.final:
+                m.handle(Event.ABORTED, error=repr(exc))
+            self.after_failure(run, exc)
+            raise
+        if isinstance(decision, Fail):
+            raise decision.error
+        return run.path
+
+    def _drive(self, run: Run, first: Event = Event.PATH_FAILED) -> Decision:
         m = run.machine
         failed = run.failed
-        action = m.handle(Event.PATH_FAILED, opcode=f"{failed.opcode:02X}", attempt=failed.attempt)
-        tried: set[int] = set()
+        tried: set[int] = {id(run.path)}
+        if first is Event.PATH_SWITCHED:
+            action = m.handle(first, new_path=run.path.url)
+        else:
+            action = m.handle(first, opcode=f"{failed.opcode:02X}", attempt=failed.attempt)
         while True:
             if action is Action.PROBE_NEXT_PATH:
                 if failed.attempt > self.max_attempts:
@@ -304,6 +336,8 @@ class RecoveryDriver:
                 self._count(resent=1)
                 return Resend(run.path)
             elif action is Action.COMPLETE:
+                if not failed.cdb:  # a path switch: nothing to complete
+                    return Complete(Response())
                 if run.response is None:  # RESENDING -> RESENT after finishing a move
                     raise TapepathError("recovery completed without a response")
                 finished = m.history[-1][1] is Event.RESENT
@@ -379,8 +413,11 @@ class RecoveryDriver:
         """Carry out READ_STATE / LOCATE_BACK / FINISH_MOVE; return the next event.
 
         The default resends what is safe to repeat or never reached the device and
-        fails anything else with CommandInDoubtError (STATE_AMBIGUOUS).
+        fails anything else with CommandInDoubtError (STATE_AMBIGUOUS); on a path switch
+        (no command: ``run.failed.cdb`` is empty) there is nothing to do.
         """
+        if not run.failed.cdb:
+            return Event.NOTHING_OUTSTANDING
         if run.failed.opcode in REPEATABLE or not run.failed.maybe_executed:
             return Event.STATE_READ
         run.error = self.in_doubt(run, "no state to compare")

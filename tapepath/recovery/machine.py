@@ -1,12 +1,13 @@
 """The recovery state machine: one table, no I/O.
 
 A recovery goes detected -> verifying -> notifying -> synchronizing -> resending ->
-recovered, or ends in failed. :data:`TRANSITIONS` is the whole machine: a dict of
-``(state, event) -> (action, next state)``. :class:`RecoveryMachine` looks each event up
-there, logs one ``recovery_transition`` event and returns the :class:`Action` the driver
-(:mod:`tapepath.recovery.driver`) must carry out. A pair that is not in the table raises
-:class:`~tapepath.recovery.errors.RecoveryStateError`. ``scripts/draw_recovery_diagram.py``
-draws the docs diagram from the same table.
+recovered, or ends in failed; a path switch without a failed command starts at
+notifying and ends with nothing outstanding. :data:`TRANSITIONS` is the whole machine:
+a dict of ``(state, event) -> (action, next state)``. :class:`RecoveryMachine` looks
+each event up there, logs one ``recovery_transition`` event and returns the
+:class:`Action` the driver (:mod:`tapepath.recovery.driver`) must carry out. A pair that
+is not in the table raises :class:`~tapepath.recovery.errors.RecoveryStateError`.
+``scripts/draw_recovery_diagram.py`` draws the docs diagram from the same table.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class Event(enum.Enum):
 
     PATH_FAILED = "path_failed"
     """A command's path failed under it (the start)."""
+    PATH_SWITCHED = "path_switched"
+    """The device moved to another path without a failed command (the monitor failed
+    the old one, a failback): the new path is brought up to date before it is used."""
     PROBE_ANSWERED = "probe_answered"
     """The probed path answered."""
     PROBE_FAILED = "probe_failed"
@@ -78,6 +82,8 @@ class Event(enum.Enum):
     transport element)."""
     RESEND_FAILED = "resend_failed"
     """Finishing the command failed."""
+    NOTHING_OUTSTANDING = "nothing_outstanding"
+    """A path switch: the state is in order and no command waits for a decision."""
     ROBOT_BUSY = "robot_busy"
     """Finishing a move from the transport element met a robot still moving (04/01):
     read the element status again."""
@@ -104,6 +110,7 @@ A = Action
 
 TRANSITIONS: dict[tuple[State, Event], tuple[Action, State]] = {
     (S.DETECTED, E.PATH_FAILED): (A.PROBE_NEXT_PATH, S.VERIFYING),
+    (S.DETECTED, E.PATH_SWITCHED): (A.NOTIFY, S.NOTIFYING),
     (S.DETECTED, E.ABORTED): (A.FAIL, S.FAILED),
     (S.VERIFYING, E.PROBE_FAILED): (A.PROBE_NEXT_PATH, S.VERIFYING),
     (S.VERIFYING, E.PROBE_ANSWERED): (A.NOTIFY, S.NOTIFYING),
@@ -118,6 +125,7 @@ TRANSITIONS: dict[tuple[State, Event], tuple[Action, State]] = {
     (S.SYNCHRONIZING, E.STATE_READ): (A.RESEND, S.RESENDING),
     (S.SYNCHRONIZING, E.EFFECT_PRESENT): (A.COMPLETE, S.RECOVERED),
     (S.SYNCHRONIZING, E.MOVE_IN_TRANSPORT): (A.FINISH_MOVE, S.RESENDING),
+    (S.SYNCHRONIZING, E.NOTHING_OUTSTANDING): (A.COMPLETE, S.RECOVERED),
     (S.SYNCHRONIZING, E.STATE_AMBIGUOUS): (A.FAIL, S.FAILED),
     (S.SYNCHRONIZING, E.SYNC_PATH_LOST): (A.PROBE_NEXT_PATH, S.VERIFYING),
     (S.SYNCHRONIZING, E.ABORTED): (A.FAIL, S.FAILED),

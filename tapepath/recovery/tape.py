@@ -85,6 +85,8 @@ class TapeRecovery(RecoveryDriver):
         if action is Action.LOCATE_BACK:
             return self._locate_back(run)
         f = run.failed
+        if not f.cdb:
+            return self._resync(run)
         op = f.opcode
         if op == _LOAD_UNLOAD and len(f.cdb) >= 6 and f.maybe_executed:
             return self._load_unload(run)
@@ -145,6 +147,23 @@ class TapeRecovery(RecoveryDriver):
             run, before, _seen_text(block, file), expected=expected, expected_file=expected_file
         )
         return Event.STATE_AMBIGUOUS
+
+    def _resync(self, run: Run) -> Event:
+        """A path switch: after a reset seen on the new nexus, check the position and
+        LOCATE back when the tape was rewound."""
+        before = self.state.position
+        if run.relocated or not run.report.position_lost or not before.known:
+            return Event.NOTHING_OUTSTANDING
+        seen = self.read_position(run)
+        if seen is None:  # the drive cannot tell: neither can we, from now on
+            self.state.forget_position()
+            return Event.NOTHING_OUTSTANDING
+        block, file = seen
+        if block == 0 and before.block != 0:
+            return Event.POSITION_LOST
+        if block != before.block:  # the drive says where it is: believe it
+            self.state.set_position(TrackedPosition(block, file, True))
+        return Event.NOTHING_OUTSTANDING
 
     def _load_unload(self, run: Run) -> Event:
         """LOAD is resent (loading a loaded tape changes nothing); an UNLOAD is done when

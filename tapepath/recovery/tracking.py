@@ -299,6 +299,8 @@ class TapeState(DeviceState):
         pos = self._pos
         if op not in _MOVES:
             return None
+        if len(cdb) < (16 if op >= 0x80 else 10 if op >= 0x20 else 6):
+            return pos.forgotten()  # not a CDB this opcode can have: do not guess
         if _not_run(r):
             return None
         if r.outcome is not Outcome.OK:  # may have run: where the tape is is not known
