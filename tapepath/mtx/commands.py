@@ -34,6 +34,7 @@ from tapepath.mtx.status import (
     format_status,
     status_from_descriptors,
 )
+from tapepath.multipath.redact import redact_url
 from tapepath.scsi.changer import ExchangeMedium, MoveMedium, PositionToElement
 from tapepath.scsi.inquiry import Inquiry
 
@@ -126,10 +127,9 @@ class MtxSession:
         assert self.device is not None
         try:
             self.library = self.opener(device_paths(self.device))
-        except (ConfigError, ValueError) as exc:
-            raise MtxFatal(f"cannot open SCSI device '{self.device}' - {exc}") from None
-        except TapepathError as exc:
-            raise MtxFatal(f"cannot open SCSI device '{self.device}' - {exc}") from None
+        except (ConfigError, ValueError, TapepathError) as exc:
+            shown = redact_url(self.device)
+            raise MtxFatal(f"cannot open SCSI device '{shown}' - {redact_url(str(exc))}") from None
 
     def close(self) -> None:
         """Close the changer (idempotent)."""
@@ -221,7 +221,8 @@ class MtxSession:
 
     def _cmd_status(self, _cmd: Command) -> None:
         assert self.device is not None
-        self._print(format_status(self.device, self._st()))
+        # the -f text as typed, as mtx prints it, but never a password it may carry
+        self._print(format_status(redact_url(self.device), self._st()))
 
     def _cmd_inquiry(self, _cmd: Command) -> None:
         lib = self._lib()
@@ -427,7 +428,7 @@ class MtxSession:
 def _why(exc: BaseException) -> str:
     """One line saying why tapepath failed, for stderr before mtx's own message."""
     kind = "no path" if isinstance(exc, (NoPathError, TransportError)) else "error"
-    return f"tapepath: {kind}: {exc}\n"
+    return f"tapepath: {kind}: {redact_url(' '.join(str(exc).split()))}\n"
 
 
 def _move_error(what: str, src: int, dest: int, exc: CheckConditionError) -> MtxFatal:

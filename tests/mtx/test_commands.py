@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import tapepath
 from tapepath.mtx import run
 from tapepath.mtx.args import USAGE
 from tapepath.testing import VirtualLibrary
@@ -213,3 +214,33 @@ class TestFailover:
         assert out == "Loading media from Storage Element 4 into drive 0...done\n"
         assert vl.where("TP0004L8") == vl.drive_address(0)
         assert vl.active_control_path() == 1
+
+
+class TestSecrets:
+    """A password in a -f URL never reaches stdout or stderr."""
+
+    def test_status_header_and_errors(self) -> None:
+        """The header shows the URL with the password replaced; so do error lines."""
+        url = "iscsi://u%s3cr3tpw@127.0.0.1:1/iqn.2026-11.x:y/3?target_password=hunter22"
+        rc, out, err = mtx("-f", url, "status")
+        assert rc == 1
+        assert "s3cr3tpw" not in out + err
+        assert "hunter22" not in out + err
+        assert err.endswith("READ ELEMENT STATUS Command Failed\n")
+        assert err.startswith("tapepath: no path: ")
+
+    def test_header_of_a_working_device(self, vl: VirtualLibrary) -> None:
+        """A device reached with a password in its -f text: the header hides it."""
+
+        text = "iscsi://u%s3cr3tpw@10.9.9.9/iqn.2026-11.x:y/3"
+        out, err = io.StringIO(), io.StringIO()
+
+        def opener(_paths: object) -> tapepath.Library:
+            return tapepath.open_library(vl.changer_urls(), monitor=False)
+
+        rc = run(["-f", text, "status"], out=out, err=err, opener=opener, environ={})
+        assert (rc, err.getvalue()) == (0, "")
+        first = out.getvalue().splitlines()[0]
+        assert first.startswith(
+            "  Storage Changer iscsi://u%***@10.9.9.9/iqn.2026-11.x:y/3:2 Drives"
+        )
