@@ -180,7 +180,8 @@ class ChangerRecovery(RecoveryDriver):
             run.response = r
             return Event.RESENT
         s = r.sense_data if r.check_condition else None
-        if s is not None and s.sense_key == 0x02 and s.asc == 0x04 and s.ascq == 0x01:
+        busy = s is not None and s.sense_key == 0x02 and s.asc == 0x04 and s.ascq == 0x01
+        if busy and run.machine.elapsed < max(f.timeout, run.timeout):
             run.device.wait(_BUSY_WAIT)  # the robot is still on its way: look again
             return Event.ROBOT_BUSY
         run.error = MoveAmbiguousError(

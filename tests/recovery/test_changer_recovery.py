@@ -15,6 +15,7 @@ from tapepath.scsi.element_status import ReadElementStatus
 from tapepath.testing.faults import (
     BlackHole,
     CommandInfo,
+    ControlPathFailure,
     Delay,
     FaultPlan,
     LinkDown,
@@ -198,3 +199,22 @@ class TestRepeatable:
             assert send(dev, bytes((0x07, 0, 0, 0, 0, 0)), timeout=30).ok
         assert hook.stats.resent == 1
         assert "state_read" in transitions(logs)
+
+
+class TestControlPathFailure:
+    """The library's own control-path failover (the drive behind it failed)."""
+
+    def test_device_gone_resends_on_the_new_active_path(self, lib: VirtualLibrary) -> None:
+        """The active control path vanishes under a MOVE (not run): resent once on the
+        control path the library made active (2A/06 read by notify)."""
+        dev, hook = start(lib, ControlPathFailure(device="changer", port=0, trigger=nth(0xA5)))
+        src, dst = lib.slot_address(3), lib.slot_address(6)
+        barcode = lib.inventory()[src]
+        with capture_logs() as logs:
+            assert move(dev, src, dst).ok
+        assert lib.where(barcode) == dst  # type: ignore[arg-type]
+        assert lib.active_control_path() == 1
+        assert hook.stats.resent == 1
+        notified = [e for e in logs if e.get("trigger") == "notified"]
+        assert notified
+        assert "alua_state_changed" in notified[0]["unit_attentions"]
