@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tapepath.recovery import ChangerState, TapeRecovery, TrackedPosition
 from tapepath.recovery.tracking import DeviceState, TapeState
 from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6
-from tapepath.scsi.position import ReadPosition
+from tapepath.scsi.position import PositionShort, ReadPosition
 from tapepath.scsi.reservations import PersistentReserveOut, PrOutAction, PrOutParameters
 from tapepath.scsi.tape import Locate10, Read6, Rewind, Space6, Write6, WriteFilemarks6
 from tapepath.transport.base import Outcome, Response
@@ -248,3 +248,25 @@ class TestThreads:
             t.join()
         assert s.position == TrackedPosition(2000, 0, True)
         assert all(0 < b <= 2000 for b in seen)
+
+
+class TestPositionKnown:
+    """Which READ POSITION answers are positions."""
+
+    def test_forms(self) -> None:
+        """Flags that say unknown, and block 0 without BOP (tgtd's zeros), are not."""
+        from tapepath.recovery.tracking import position_known  # noqa: PLC0415
+        from tapepath.scsi.position import PositionExtended, PositionLong  # noqa: PLC0415
+
+        assert position_known(PositionLong(bop=True))
+        assert position_known(PositionLong(logical_object_number=7))
+        assert not position_known(PositionLong())
+        assert not position_known(PositionLong(logical_object_number=7, lonu=True))
+        assert not position_known(PositionLong(logical_object_number=7, mpu=True))
+        assert position_known(PositionShort(bop=True))
+        assert position_known(PositionShort(first_location=3))
+        assert not position_known(PositionShort())
+        for flag in ("bycu", "lolu", "locu", "perr"):
+            assert not position_known(PositionShort(first_location=3, **{flag: True}))
+        assert position_known(PositionExtended(first_location=9))
+        assert not position_known(PositionExtended(first_location=9, lolu=True))
