@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from tapepath.cli.app import common_options, run_command
+from tapepath.cli.app import common_options, run_command, state
 from tapepath.cli.errors import CliFailure, ExitCode
+from tapepath.cli.output import emit_json
 
 __all__ = ["bench_cmd", "benchmarks_root"]
 
@@ -28,7 +29,11 @@ def benchmarks_root() -> Path | None:
 @common_options
 @run_command
 def bench_cmd(names: tuple[str, ...]) -> None:
-    """Run the named benchmarks (default: all), printing their figures."""
+    """Run the named benchmarks (default: all), printing their figures.
+
+    With --json the figures (the benchmarks' own text) come back in one document:
+    ``{"benchmarks", "exit_code", "output"}``.
+    """
     root = benchmarks_root()
     if root is None:
         raise CliFailure(
@@ -36,6 +41,12 @@ def bench_cmd(names: tuple[str, ...]) -> None:
             "no benchmarks package here (run from a source checkout)",
             ExitCode.NOT_FOUND,
         )
-    done = subprocess.run([sys.executable, "-m", "benchmarks", *names], cwd=root, check=False)
-    if done.returncode:
-        sys.exit(done.returncode)
+    argv = [sys.executable, "-m", "benchmarks", *names]
+    if state().json:
+        done = subprocess.run(argv, cwd=root, check=False, capture_output=True, text=True)
+        emit_json({"benchmarks": list(names), "exit_code": done.returncode, "output": done.stdout})
+        code = done.returncode
+    else:
+        code = subprocess.run(argv, cwd=root, check=False).returncode
+    if code:
+        sys.exit(code)

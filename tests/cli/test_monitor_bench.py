@@ -51,3 +51,12 @@ class TestBench:
         """An unknown name: the package's own refusal and exit status 2."""
         r = run("bench", "no-such-benchmark")
         assert r.exit_code == ExitCode.USAGE
+
+    def test_unknown_benchmark_json(self, run: Run) -> None:
+        """--json wraps the package's output and exit status in one document."""
+        r = run("--json", "bench", "no-such-benchmark")
+        assert r.exit_code == ExitCode.USAGE
+        doc = json.loads(r.stdout)
+        assert doc["exit_code"] == 2
+        assert doc["benchmarks"] == ["no-such-benchmark"]
+        assert "unknown benchmark" in doc["output"]
