@@ -22,9 +22,9 @@ After a reset (29/xx or 28/xx on the new nexus, and the tape at BOP where the co
 does not explain it; a nexus never used before reports 29/00 too, so the unit attention
 alone proves nothing), recovery LOCATEs back to the tracked position first. A WRITE
 that may have run before the reset is then checked by reading the record at that
-position: the same bytes prove it is there (complete), end of data proves it is not
-(resend), anything else is ambiguous. A WRITE FILEMARKS of one filemark is checked the
-same way.
+position (in fixed mode, its blocks): the same bytes prove it is there (complete), end
+of data proves it is not (resend), anything else is ambiguous. A WRITE FILEMARKS of one
+filemark is checked the same way.
 """
 
 from __future__ import annotations
@@ -192,18 +192,19 @@ class TapeRecovery(RecoveryDriver):
         return self._verify_by_reading(run, before)
 
     def _verify_by_reading(self, run: Run, before: TrackedPosition) -> Event:
-        """Read the object at the tracked position: the written record, a filemark, or
-        end of data decide a WRITE (variable mode) or a WRITE FILEMARKS 1."""
+        """Read what is at the tracked position: the written record(s) or a filemark
+        prove a WRITE or a WRITE FILEMARKS 1 ran; end of data proves it did not."""
         f = run.failed
         fixed = f.opcode == _WRITE and bool(f.cdb[1] & 0x01)
         count = int.from_bytes(f.cdb[2:5], "big")
-        if fixed or (f.opcode == _WFM and count != 1) or (f.opcode == _WRITE and not f.data_out):
+        if (f.opcode == _WFM and count != 1) or (f.opcode == _WRITE and not f.data_out):
             run.error = self._ambiguous(run, before, "a reset; the write cannot be checked")
             return Event.STATE_AMBIGUOUS
-        length = max(len(f.data_out), 1)
-        r = run.send(Read6(length).to_bytes(), data_in_len=length)
+        length = len(f.data_out) if f.opcode == _WRITE else 1
+        read = Read6(count, fixed=True) if fixed else Read6(length)
+        r = run.send(read.to_bytes(), data_in_len=length)
         s = r.sense_data if r.check_condition else None
-        if s is not None and s.sense_key == 0x08:  # BLANK CHECK: end of data here
+        if s is not None and s.sense_key == 0x08 and not r.transferred:  # end of data here
             return Event.STATE_READ
         if f.opcode == _WRITE and r.ok and r.data == f.data_out:
             run.response = Response(transferred=len(f.data_out))
@@ -212,7 +213,7 @@ class TapeRecovery(RecoveryDriver):
             run.response = Response()
             return Event.EFFECT_PRESENT
         run.error = self._ambiguous(
-            run, before, "after a reset the object at the position is not the one written"
+            run, before, "after a reset what is at the position is not what was written"
         )
         return Event.STATE_AMBIGUOUS
 

@@ -439,3 +439,27 @@ class TestLoadUnload:
         assert lib.drive(0).loaded
         assert hook.stats.resent == 1
         assert hook.position == TrackedPosition(0, 0, True)
+
+
+class TestFixedReset:
+    """Fixed-block WRITEs after a reset are checked by reading their blocks back."""
+
+    def test_fixed_write_ran_then_reset(self, lib: VirtualLibrary) -> None:
+        """Two 4-byte blocks written, the answer lost, the drive reset: read back and
+        found equal, so completed; the tape holds them once."""
+        dev, hook = start(lib)
+        params = ModeParameters(block_descriptors=[BlockDescriptor(block_length=4)])
+        cdb, data = ModeSelect6.for_parameters(params)
+        assert send(dev, cdb.to_bytes(), data_out=data).ok
+        lib.install(
+            FaultPlan().add(
+                ResponseLost(device="drive0", port=0, trigger=nth(0x0A, 2)),
+                DriveReset(device="drive0", port=1, trigger=first_on(1)),
+            )
+        )
+        for blocks in (b"AAAABBBB", b"CCCCDDDD", b"EEEE"):
+            r = send(dev, Write6.for_data(blocks, block_length=4).to_bytes(), data_out=blocks)
+            assert r.ok, r
+        assert lib.tape(0).records() == [b"AAAA", b"BBBB", b"CCCC", b"DDDD", b"EEEE"]  # type: ignore[union-attr]
+        assert hook.stats.completed == 1
+        assert hook.position == TrackedPosition(5, 0, True)
