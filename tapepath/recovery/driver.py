@@ -393,18 +393,21 @@ class RecoveryDriver:
         return None
 
     def probe(self, device: MultipathDevice, path: Path) -> tuple[bool, str]:
-        """One quick probe: an iSCSI NOP when the transport has ``ping()``, else TEST
-        UNIT READY. Returns (answered, why not)."""
+        """One quick probe: an iSCSI NOP when the transport has ``ping()``, and TEST UNIT
+        READY when it has not or the NOP went unanswered (a session that dropped while
+        idle logs in again on a command). Returns (answered, why not)."""
+        why = ""
         ping = getattr(path.transport, "ping", None)
         if callable(ping):
             try:
                 ping(self.probe_timeout)
-            except Exception as exc:  # any failure of the ping means no answer
-                return False, f"NOP: {exc}"
-            return True, ""
+            except Exception as exc:  # no NOP answer: the TUR below may log in again
+                why = f"NOP: {exc}; "
+            else:
+                return True, ""
         r = device.execute_on(path, _TUR, timeout=self.probe_timeout)
         if r.path_failed:
-            return False, r.detail.message if r.detail is not None else r.outcome.value
+            return False, why + (r.detail.message if r.detail is not None else r.outcome.value)
         return True, ""
 
     # -- for subclasses ----------------------------------------------------------------

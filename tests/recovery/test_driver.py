@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from tapepath.errors import NoPathError
+from tapepath.errors import NoPathError, PathFailureError
 from tapepath.multipath import MultipathDevice
 from tapepath.recovery import (
     GenericDeviceHandler,
@@ -23,6 +23,8 @@ from tapepath.recovery import (
 )
 from tapepath.scsi.tape import Rewind, Write6
 from tapepath.testing.faults import CommandInfo, FaultPlan, LinkDown, ResponseLost, When
+from tapepath.transport.base import Response, Transport
+from tapepath.transport.registry import open_transport
 
 from .support import library, send, tape_device
 
@@ -198,3 +200,54 @@ class TestDiagram:
         """A page without the markers is an error, not a silent no-op."""
         with pytest.raises(ValueError, match="markers"):
             _script().render("# no markers here\n")
+
+
+class Pinging(Transport):
+    """A sim path with an iSCSI-like ping(): answered, or not (session dropped)."""
+
+    scheme = "pinging"
+
+    def __init__(self, inner: Transport, *, answers: bool) -> None:
+        self.inner = inner
+        self.url = getattr(inner, "url", "pinging")
+        self.answers = answers
+        self.pings = 0
+
+    def ping(self, timeout: float = 5.0) -> float:
+        self.pings += 1
+        if not self.answers:
+            raise PathFailureError("not connected")
+        return 0.001
+
+    def execute(
+        self, cdb: bytes, *, data_out: bytes = b"", data_in_len: int = 0, timeout: float = 30.0
+    ) -> Response:
+        return self.inner.execute(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class TestProbe:
+    """A NOP first where the transport can ping; TEST UNIT READY when it cannot answer."""
+
+    @pytest.mark.parametrize("answers", [True, False])
+    def test_ping_then_tur(self, answers: bool) -> None:
+        """The probe pings; an unanswered ping falls back to TUR, which answers."""
+        with library(slots=2, drives=1) as lib:
+            lib.insert(lib.drive_address(0), "PB0001L8")
+            urls = lib.drive_urls(0)
+            second = Pinging(open_transport(urls[1]), answers=answers)
+            hook = TapeRecovery()
+            dev = MultipathDevice(
+                [open_transport(urls[0]), second],
+                recovery=hook,
+                handler=None,
+                monitor=False,
+            )
+            send(dev, Rewind().to_bytes())
+            lib.install(FaultPlan().add(LinkDown(device="drive0", port=0, trigger=nth_write(1))))
+            assert send(dev, Write6.for_data(b"p").to_bytes(), data_out=b"p").ok
+            assert second.pings == 1
+            assert hook.stats.resent == 1
+            assert lib.tape(0).records() == [b"p"]  # type: ignore[union-attr]
