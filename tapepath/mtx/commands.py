@@ -16,6 +16,7 @@ from typing import IO
 
 from attrs import define, field
 
+from tapepath.api import open_library
 from tapepath.errors import (
     CheckConditionError,
     ConfigError,
@@ -25,7 +26,7 @@ from tapepath.errors import (
 )
 from tapepath.inventory import ElementKind
 from tapepath.library import Library
-from tapepath.mtx.args import Command
+from tapepath.mtx.args import USAGE, Command
 from tapepath.mtx.elements import read_elements
 from tapepath.mtx.status import (
     MtxStatus,
@@ -81,8 +82,6 @@ Opener = Callable[[str | list[str]], Library]
 
 
 def _default_opener(paths: str | list[str]) -> Library:
-    from tapepath.api import open_library  # noqa: PLC0415  (import cost only when used)
-
     return open_library(paths, monitor=False)
 
 
@@ -213,8 +212,6 @@ class MtxSession:
         self.eepos = cmd.arg1
 
     def _cmd_version(self, _cmd: Command) -> None:
-        from tapepath.mtx.args import USAGE  # noqa: PLC0415
-
         raise MtxFatal(f"mtx version {_VERSION}\n\n{USAGE.rstrip()}")
 
     # -- reports ------------------------------------------------------------------------
