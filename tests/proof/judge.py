@@ -6,11 +6,12 @@ silently duplicated or lost. Concretely, in every case:
 
 - the tape holds a prefix of what the fault-free session writes (no record or
   filemark twice, none skipped, none out of order);
-- the records read back are a prefix of what was written, file by file;
+- the files are read in the session's order and the records read back are a prefix of
+  what was written, file by file;
 - the robot's placements are a prefix of the fault-free ones (no move done twice);
 
-and when no error was raised, all three are complete and every cartridge is where the
-fault-free session left it.
+and when no error was raised, all three are complete, ``position()`` said what it says
+in the fault-free session, and every cartridge is where the fault-free session left it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from enum import Enum
 
 from tapepath.errors import AmbiguityError, TapepathError
-from tests.proof.session import EXPECTED_OBJECTS, FILES, Outcome
+from tests.proof.session import EXPECTED_OBJECTS, FILES, READ_ORDER, Outcome
 
 
 class Verdict(Enum):
@@ -65,9 +66,12 @@ def problems(o: Outcome, baseline: Outcome) -> list[str]:
             f"robot placements {o.placements} are not a prefix of the fault-free "
             f"{baseline.placements} (a move done twice or a wrong move)"
         )
-    for f, records in enumerate(o.read_back):
+    order = [f for f, _r in o.read_back]
+    if not _is_prefix(order, READ_ORDER):
+        out.append(f"files read in the order {order}, not {list(READ_ORDER)}")
+    for n, (f, records) in enumerate(o.read_back):
         want = FILES[f]
-        last = f == len(o.read_back) - 1
+        last = n == len(o.read_back) - 1
         ok = _is_prefix(records, want) if (last and o.error is not None) else records == want
         if not ok:
             out.append(f"file {f} read back wrong: " + _first_difference(records, want))
@@ -77,8 +81,10 @@ def problems(o: Outcome, baseline: Outcome) -> list[str]:
                 "no error but the tape is incomplete: "
                 + _first_difference(o.tape, EXPECTED_OBJECTS)
             )
-        if tuple(o.read_back) != FILES:
-            out.append(f"no error but {len(o.read_back)} file(s) read back, not {len(FILES)}")
+        if order != list(READ_ORDER):
+            out.append(f"no error but files {order} read back, not {list(READ_ORDER)}")
+        if o.position != baseline.position:
+            out.append(f"no error but position() said {o.position}, not {baseline.position}")
         if o.placements != baseline.placements:
             out.append(f"no error but the robot placed {o.placements}, not {baseline.placements}")
         if o.locations != baseline.locations:

@@ -2,11 +2,12 @@
 
 One session drives a :class:`~tapepath.testing.VirtualLibrary` (two control paths,
 dual-ported drives, a :class:`~tapepath.testing.VirtualClock`) through the public API
-only: load a cartridge, write records and filemarks, rewind, read everything back,
-unload, transfer. :func:`run_session` returns an :class:`Outcome`: what the session
-read back, where every cartridge ended, what the tape holds, every cartridge placement
-the robot made, the commands the library saw, and the error that stopped the session
-(None when it ran to the end).
+only: load a cartridge, write records and filemarks, rewind, SPACE over a filemark and
+read the second file, LOCATE back and read the first, ask the position, unload,
+transfer. :func:`run_session` returns an :class:`Outcome`: what the session read back,
+where every cartridge ended, what the tape holds, every cartridge placement the robot
+made, the commands the library saw, and the error that stopped the session (None when
+it ran to the end).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ FILES: tuple[tuple[bytes, ...], ...] = (
     tuple(f"file 0 record {i} ".encode() * (i + 3) for i in range(3)),
     tuple(f"file 1 record {i} ".encode() * (i + 5) for i in range(2)),
 )
+#: The order the session reads the files in (SPACE over file 0 first, then LOCATE back).
+READ_ORDER = (1, 0)
 #: What the tape must hold at the end: the records with a filemark after each file.
 EXPECTED_OBJECTS: tuple[bytes | object, ...] = tuple(
     obj for records in FILES for obj in (*records, FILEMARK)
@@ -64,7 +67,10 @@ class Outcome:
     """What one session left behind.
 
     Attributes:
-        read_back: the records read back, per file (as far as the session got).
+        read_back: (file number, its records) in the order the session read them (as
+            far as it got): file 1 first, then file 0.
+        position: (block, file) that ``TapeDrive.position()`` reported at the end of
+            the reading, or None when the session did not get there.
         locations: every element address -> barcode (None: empty) at the end.
         tape: the objects on the session's cartridge (records as bytes, filemarks).
         placements: (barcode, destination address) of every cartridge the robot put
@@ -76,7 +82,8 @@ class Outcome:
         recovery_events: the ``recovery_transition`` log events of the run.
     """
 
-    read_back: tuple[tuple[bytes, ...], ...]
+    read_back: tuple[tuple[int, tuple[bytes, ...]], ...]
+    position: tuple[int | None, int | None] | None
     locations: dict[int, str | None]
     tape: tuple[bytes | object, ...]
     placements: tuple[tuple[str, int], ...]
@@ -103,8 +110,31 @@ def _placements() -> Iterator[list[tuple[str, int]]]:
         ChangerModel.put = original  # type: ignore[method-assign]
 
 
-def _script(vlib: VirtualLibrary, read_back: list[list[bytes]], step: list[str]) -> None:
-    """The session itself, through tapepath.open_library / open_drive only."""
+def _read_file(
+    drive: tapepath.TapeDrive, f: int, read_back: list[tuple[int, list[bytes]]], step: list[str]
+) -> None:
+    """Read file ``f`` up to its filemark, noting each record as it comes."""
+    records: list[bytes] = []
+    read_back.append((f, records))
+    while True:
+        step[0] = f"read file {f} record {len(records)}"
+        record = drive.read(64 * 1024)
+        if not record:
+            return
+        records.append(record)
+
+
+def _script(
+    vlib: VirtualLibrary,
+    read_back: list[tuple[int, list[bytes]]],
+    position: list[tuple[int | None, int | None] | None],
+    step: list[str],
+) -> None:
+    """The session itself, through tapepath.open_library / open_drive only.
+
+    Reading: rewind, SPACE over the first filemark, read file 1, LOCATE to block 0,
+    read file 0, then READ POSITION (it must say block 4, file 1).
+    """
     policy: dict[str, Any] = {"monitor": False}
     step[0] = "open library"
     with tapepath.open_library(vlib.changer_urls(), **policy) as lib:
@@ -122,14 +152,15 @@ def _script(vlib: VirtualLibrary, read_back: list[list[bytes]], step: list[str])
                 drive.write_filemarks(1)
             step[0] = "rewind before reading"
             drive.rewind()
-            for f in range(len(FILES)):
-                read_back.append([])
-                while True:
-                    step[0] = f"read file {f} record {len(read_back[-1])}"
-                    record = drive.read(64 * 1024)
-                    if not record:
-                        break
-                    read_back[-1].append(record)
+            step[0] = "space over file 0"
+            drive.space(1, "filemarks")
+            _read_file(drive, 1, read_back, step)
+            step[0] = "locate to the beginning"
+            drive.locate(0)
+            _read_file(drive, 0, read_back, step)
+            step[0] = "read position"
+            p = drive.position()
+            position[0] = (p.block, p.file)
             step[0] = "unload drive"
             drive.unload()
         step[0] = "unload to home slot"
@@ -158,7 +189,8 @@ def run_session(*faults: Any, catch: type[BaseException] = Exception) -> Outcome
     plan = FaultPlan()
     plan.add(InjectUnitAttention(trigger=When(count)))  # never fires: counts every command
     plan.add(*faults)
-    read_back: list[list[bytes]] = []
+    read_back: list[tuple[int, list[bytes]]] = []
+    position: list[tuple[int | None, int | None] | None] = [None]
     step = ["start"]
     error: BaseException | None = None
     with (
@@ -177,12 +209,13 @@ def run_session(*faults: Any, catch: type[BaseException] = Exception) -> Outcome
     ):
         vlib.install(plan)
         try:
-            _script(vlib, read_back, step)
+            _script(vlib, read_back, position, step)
         except catch as exc:
             error = exc
         cart = vlib.cartridge(BARCODE)
         return Outcome(
-            read_back=tuple(tuple(r) for r in read_back),
+            read_back=tuple((f, tuple(r)) for f, r in read_back),
+            position=position[0],
             locations=vlib.inventory(),
             tape=tuple(cart.image.objects),
             placements=tuple(placed),

@@ -9,16 +9,37 @@ ambiguity, other typed errors) are printed in pytest's terminal summary.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
+import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tapepath.testing import AtCommand, LinkDown, ResponseLost
+import tapepath
+from tapepath.errors import AmbiguousPositionError
+from tapepath.testing import (
+    AtCommand,
+    DriveReset,
+    FaultPlan,
+    LinkDown,
+    ResponseLost,
+    VirtualClock,
+    VirtualLibrary,
+    When,
+)
 from tapepath.testing.faults import Fault
 from tests.proof.faults import KINDS, FaultKind
 from tests.proof.judge import Verdict, problems, verdict
-from tests.proof.session import BARCODE, EXPECTED_OBJECTS, FILES, Command, Outcome, run_session
+from tests.proof.session import (
+    BARCODE,
+    EXPECTED_OBJECTS,
+    FILES,
+    READ_ORDER,
+    Command,
+    Outcome,
+    run_session,
+)
 
 BASELINE: Outcome = run_session()
 
@@ -26,24 +47,48 @@ BASELINE: Outcome = run_session()
 TALLY: Counter[tuple[str, Verdict]] = Counter()
 
 
-def _cases() -> list[tuple[FaultKind, int, Command, int]]:
-    """(kind, 1-based command index, the command, its count on its device and port)."""
+def _id(case: tuple[FaultKind, int, Command, int]) -> str:
+    kind, index, c, _n = case
+    return f"{kind.name}@{index:02d}-{c.device}:{c.port}-op{c.opcode:02X}"
+
+
+READ_POSITION = 0x34
+SPACE = 0x11
+
+_RESET_AFTER_SPACE = pytest.mark.xfail(
+    strict=True,
+    reason="TapeDrive.space(filemarks) keeps no block number and asks READ POSITION; a "
+    "reset reported there is taken as harmless (tracked block None), so the tape is "
+    "silently back at BOP and the next reads return file 0 instead of file 1",
+)
+
+
+def _known_bug(kind: FaultKind, index: int) -> pytest.MarkDecorator | None:
+    """The mark of a case that shows a known bug (see the final report), else None."""
+    c = BASELINE.commands[index - 1]
+    after = BASELINE.commands[index - 2].opcode if index > 1 else None
+    resets = kind.name in ("drive_reset", "power_cycle")
+    if resets and c.opcode == READ_POSITION and after == SPACE:
+        return _RESET_AFTER_SPACE
+    return None
+
+
+def _cases() -> list[Any]:
+    """One pytest param per (kind, 1-based command index, command, its count on its
+    device and port)."""
     out = []
     for kind in KINDS:
         seen: Counter[tuple[str, int]] = Counter()
         for index, c in enumerate(BASELINE.commands, start=1):
             seen[(c.device, c.port)] += 1
             if kind.applies(c):
-                out.append((kind, index, c, seen[(c.device, c.port)]))
+                case = (kind, index, c, seen[(c.device, c.port)])
+                bug = _known_bug(kind, index)
+                out.append(pytest.param(case, id=_id(case), marks=[bug] if bug else []))
     return out
 
 
 CASES = _cases()
-
-
-def _id(case: tuple[FaultKind, int, Command, int]) -> str:
-    kind, index, c, _n = case
-    return f"{kind.name}@{index:02d}-{c.device}:{c.port}-op{c.opcode:02X}"
 
 
 class TestBaseline:
@@ -53,7 +98,12 @@ class TestBaseline:
         """No error; the tape and the read-back equal the records and filemarks written."""
         assert BASELINE.error is None, BASELINE.error
         assert BASELINE.tape == EXPECTED_OBJECTS
-        assert BASELINE.read_back == FILES
+        assert BASELINE.read_back == tuple((f, FILES[f]) for f in READ_ORDER)
+
+    def test_it_ends_after_the_first_filemark(self) -> None:
+        """position() after reading file 0 is just past its filemark: block 4, file 1."""
+        first = len(FILES[0])
+        assert BASELINE.position == (first + 1, 1)
 
     def test_it_moves_the_cartridge_three_times(self) -> None:
         """Load, unload and transfer: three placements, the last where the cartridge is."""
@@ -75,7 +125,7 @@ class TestBaseline:
 class TestFaultMatrix:
     """Every fault kind at every command index: same end state, or a typed error."""
 
-    @pytest.mark.parametrize("case", CASES, ids=_id)
+    @pytest.mark.parametrize("case", CASES)
     def test_no_silent_duplicate_or_loss(self, case: tuple[FaultKind, int, Command, int]) -> None:
         """The session ends as the fault-free one or with a typed error; never dup/loss."""
         kind, index, c, n = case
@@ -124,9 +174,15 @@ _ANYWHERE = [k for k in KINDS if k.applies(Command("changer", 0, 0))]
 
 
 class TestFaultPairs:
-    """Two faults at random commands: still no silent duplicate or loss."""
+    """Two faults at random commands (a fixed set of examples): no silent duplicate or loss."""
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(
         first=st.sampled_from(_ANYWHERE),
         second=st.sampled_from(_ANYWHERE),
@@ -135,6 +191,7 @@ class TestFaultPairs:
     )
     def test_two_faults(self, first: FaultKind, second: FaultKind, i: int, j: int) -> None:
         """Any two faults: the end state is the fault-free one or a typed error was raised."""
+        assume(_known_bug(first, i) is None and _known_bug(second, j) is None)
         faults: list[Fault] = []
         for kind, index in ((first, i), (second, j)):
             c = BASELINE.commands[index - 1]
@@ -152,43 +209,48 @@ class TestJudge:
 
     def test_a_duplicated_record_is_caught(self) -> None:
         """A tape with one record twice fails the judge."""
-        bad = Outcome(
-            read_back=BASELINE.read_back,
-            locations=BASELINE.locations,
-            tape=(EXPECTED_OBJECTS[0], *EXPECTED_OBJECTS),
-            placements=BASELINE.placements,
-            commands=BASELINE.commands,
-            error=None,
-            step="done",
-        )
+        bad = attrs.evolve(BASELINE, tape=(EXPECTED_OBJECTS[0], *EXPECTED_OBJECTS))
         assert any("object 1" in p for p in problems(bad, BASELINE))
 
     def test_a_lost_record_with_an_error_is_caught(self) -> None:
         """A skipped record is caught even when the session stopped with a typed error."""
         from tapepath.errors import AmbiguousPositionError  # noqa: PLC0415
 
-        bad = Outcome(
+        bad = attrs.evolve(
+            BASELINE,
             read_back=(),
-            locations=BASELINE.locations,
+            position=None,
             tape=EXPECTED_OBJECTS[1:3],
             placements=BASELINE.placements[:1],
-            commands=BASELINE.commands,
             error=AmbiguousPositionError("x"),
             step="write",
         )
-        assert problems(bad, BASELINE)
+        assert any("not a prefix" in p for p in problems(bad, BASELINE))
+
+    def test_the_baseline_passes(self) -> None:
+        """The fault-free run itself has no problems (the judge is not always negative)."""
+        assert problems(BASELINE, BASELINE) == []
+
+    def test_an_untyped_error_is_caught(self) -> None:
+        """A session stopped by a plain exception fails the judge."""
+        bad = attrs.evolve(BASELINE, error=RuntimeError("boom"), step="load")
+        assert any("untyped error" in p for p in problems(bad, BASELINE))
+
+    def test_a_record_skipped_on_reading_is_caught(self) -> None:
+        """A read-back that misses a record fails the judge, even with no tape damage."""
+        f, records = BASELINE.read_back[0]
+        bad = attrs.evolve(BASELINE, read_back=((f, records[1:]), *BASELINE.read_back[1:]))
+        assert any(f"file {f} read back wrong" in p for p in problems(bad, BASELINE))
+
+    def test_a_wrong_position_is_caught(self) -> None:
+        """position() one block off fails the judge."""
+        block, file = BASELINE.position or (0, 0)
+        bad = attrs.evolve(BASELINE, position=((block or 0) + 1, file))
+        assert any("position()" in p for p in problems(bad, BASELINE))
 
     def test_a_move_done_twice_is_caught(self) -> None:
         """An extra placement fails the judge."""
-        bad = Outcome(
-            read_back=BASELINE.read_back,
-            locations=BASELINE.locations,
-            tape=EXPECTED_OBJECTS,
-            placements=(BASELINE.placements[0], *BASELINE.placements),
-            commands=BASELINE.commands,
-            error=None,
-            step="done",
-        )
+        bad = attrs.evolve(BASELINE, placements=(BASELINE.placements[0], *BASELINE.placements))
         assert any("placements" in p or "placed" in p for p in problems(bad, BASELINE))
 
     def test_a_lost_response_cut_link_pair_recovers_or_is_typed(self) -> None:
@@ -203,3 +265,31 @@ class TestJudge:
             LinkDown(device=c.device, port=1 - c.port, trigger=AtCommand(1)),
         )
         assert not problems(o, BASELINE)
+
+
+class TestResetAfterSpace:
+    """The matrix's known bug, on its own: a reset met by the READ POSITION after SPACE."""
+
+    @_RESET_AFTER_SPACE
+    def test_reading_after_space_never_returns_the_wrong_file(self) -> None:
+        """After space(1, "filemarks") and a reset, read gives file 1 or a typed error."""
+        with VirtualLibrary("proof-reset-after-space", clock=VirtualClock()) as vlib:
+            vlib.insert(vlib.drive_address(0), "RS0001L8")
+            with tapepath.open_drive(vlib.drive_urls(0), monitor=False) as drive:
+                drive.rewind()
+                for records in FILES:
+                    for record in records:
+                        drive.write(record)
+                    drive.write_filemarks(1)
+                drive.rewind()
+                at_position = When(lambda i: i.opcode == READ_POSITION)
+                reset = DriveReset(device="drive0", trigger=at_position)
+                vlib.install(FaultPlan().add(reset))
+                drive.space(1, "filemarks")
+                try:
+                    first = drive.read(64 * 1024)
+                except AmbiguousPositionError:
+                    return
+                assert vlib.fault_plan is not None
+                assert vlib.fault_plan.fired, "the reset did not happen"
+                assert first == FILES[1][0], f"read {first[:24]!r} after spacing to file 1"
