@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +245,30 @@ class TestSecrets:
         assert first.startswith(
             "  Storage Changer iscsi://u%***@10.9.9.9/iqn.2026-11.x:y/3:2 Drives"
         )
+
+
+class TestAlias:
+    """-f takes an alias of the configuration file."""
+
+    def test_alias(
+        self, vl: VirtualLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The alias's paths are used; the header shows the alias as typed."""
+        cfg = tmp_path / "tapepath.toml"
+        urls = ", ".join(f'"{u}"' for u in vl.changer_urls())
+        cfg.write_text(f"[devices.robot]\npaths = [{urls}]\n")
+        monkeypatch.setenv("TAPEPATH_CONFIG", str(cfg))
+        rc, out, err = mtx("-f", "robot", "load", "5", "status")
+        assert (rc, err) == (0, "")
+        assert out.startswith("Loading media from Storage Element 5 into drive 0...done\n")
+        assert "  Storage Changer robot:2 Drives, 8 Slots ( 2 Import/Export )\n" in out
+        assert vl.where("TP0005L8") == vl.drive_address(0)
+
+    def test_unknown_alias(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An alias the configuration lacks: mtx's open failure, exit 1."""
+        cfg = tmp_path / "tapepath.toml"
+        cfg.write_text("")
+        monkeypatch.setenv("TAPEPATH_CONFIG", str(cfg))
+        rc, out, err = mtx("-f", "nosuch", "status")
+        assert (rc, out) == (1, "")
+        assert err.startswith("cannot open SCSI device 'nosuch' - ")
