@@ -25,7 +25,7 @@ class TestMonitor:
         """A link cut 0.3 s in is reported as the active path going to failed."""
         vl.install(FaultPlan().add(LinkDown(device="changer", port=0, trigger=AtTime(0.3))))
         dev = ",".join(vl.changer_urls())
-        r = run("monitor", "--duration", "1.2", "--config", str(fast_config(tmp_path)), "-d", dev)
+        r = run("monitor", "--duration", "2.0", "--config", str(fast_config(tmp_path)), "-d", dev)
         assert r.exit_code == 0, r.stderr
         assert f"path {vl.name}/changer?port=0: active -> failed" in r.stdout
         assert "watching 2 path(s)" in r.stdout
@@ -35,7 +35,7 @@ class TestMonitor:
         vl.install(FaultPlan().add(LinkDown(device="changer", port=0, trigger=AtTime(0.2))))
         dev = ",".join(vl.changer_urls())
         r = run(
-            "--json", "monitor", "--duration", "1.0", "--config", str(fast_config(tmp_path)),
+            "--json", "monitor", "--duration", "2.0", "--config", str(fast_config(tmp_path)),
             "-d", dev,
         )  # fmt: skip
         assert r.exit_code == 0, r.stderr
