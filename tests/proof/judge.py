@@ -30,6 +30,7 @@ class Verdict(Enum):
     TRANSPARENT = "recovered transparently"
     AMBIGUITY = "typed ambiguity error"
     OTHER_TYPED = "other typed error"
+    WRONG = "WRONG (the case failed: see its test)"
 
 
 def _describe(obj: bytes | object) -> str:

@@ -134,11 +134,11 @@ class TestFaultMatrix:
         where = (
             f"{kind.name} at command {index} ({c}), stopped at step {o.step!r}, error {o.error!r}"
         )
-        assert not found, where + "\n" + "\n".join(found)
         v = verdict(o)
-        if kind.must_recover:
-            assert v is Verdict.TRANSPARENT, f"{where}: this fault leaves proof, it must recover"
-        TALLY[(kind.name, v)] += 1
+        unrecovered = kind.must_recover and v is not Verdict.TRANSPARENT
+        TALLY[(kind.name, Verdict.WRONG if found or unrecovered else v)] += 1
+        assert not found, where + "\n" + "\n".join(found)
+        assert not unrecovered, f"{where}: this fault leaves proof, it must recover"
 
 
 class TestMatrixCoverage:
