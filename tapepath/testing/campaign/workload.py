@@ -11,6 +11,7 @@ alone for the rest of the scenario, as an application would until an operator lo
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -228,5 +229,7 @@ def _short(obj: object) -> str:
     if obj is None:
         return "end of data"
     if isinstance(obj, bytes):
-        return "a filemark" if not obj else repr(obj[:24])
+        if not obj:
+            return "a filemark"
+        return f"{obj[:24]!r}... ({len(obj)} bytes, crc32 {zlib.crc32(obj):08x})"
     return repr(obj)
