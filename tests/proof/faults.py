@@ -57,10 +57,10 @@ def _on_drive(c: Command) -> bool:
 
 
 def _on_move(c: Command) -> bool:
-    return c.opcode == MOVE_MEDIUM
+    return c.opcode in (MOVE_MEDIUM, EXCHANGE_MEDIUM)
 
 
-MOVE_MEDIUM = 0xA5
+MOVE_MEDIUM, EXCHANGE_MEDIUM = 0xA5, 0xA6
 
 
 def _kind(
@@ -80,7 +80,7 @@ def _kind(
 
 
 def _stopped_and_lost(c: Command, n: int) -> tuple[Fault, ...]:
-    """The robot stops half-way through this move and its answer is lost."""
+    """The robot stops half-way through this move (or exchange) and its answer is lost."""
     at = AtCommand(n)
     return (
         RobotStop(device=c.device, port=c.port, trigger=at),

@@ -4,10 +4,10 @@ One session drives a :class:`~tapepath.testing.VirtualLibrary` (two control path
 dual-ported drives, a :class:`~tapepath.testing.VirtualClock`) through the public API
 only: load a cartridge, write records and filemarks, rewind, SPACE over a filemark and
 read the second file, LOCATE back and read the first, ask the position, unload,
-transfer. :func:`run_session` returns an :class:`Outcome`: what the session read back,
-where every cartridge ended, what the tape holds, every cartridge placement the robot
-made, the commands the library saw, and the error that stopped the session (None when
-it ran to the end).
+transfer, and exchange it with another cartridge. :func:`run_session` returns an
+:class:`Outcome`: what the session read back, where every cartridge ended, what the
+tape holds, every cartridge placement the robot made, the commands the library saw,
+and the error that stopped the session (None when it ran to the end).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from tapepath.testing.changer import ChangerModel
 
 #: The cartridge the session works on and the slots it uses (mtx numbering, from 1).
 BARCODE = "TP0001L8"
+#: The cartridge the final EXCHANGE MEDIUM swaps with the session's (it starts in slot 2).
+OTHER_BARCODE = "TP0002L8"
 HOME_SLOT = 1
 LAST_SLOT = 8
 #: The records written: two files (3 records, then 2), each closed by a filemark.
@@ -95,19 +97,31 @@ class Outcome:
 
 @contextmanager
 def _placements() -> Iterator[list[tuple[str, int]]]:
-    """Record every cartridge the robot puts down (a spy on ChangerModel.put)."""
+    """Record every cartridge the robot puts down (a spy on ChangerModel.put, and on
+    ChangerModel.exchange for the second cartridge of an exchange, which it places
+    itself)."""
     seen: list[tuple[str, int]] = []
-    original = ChangerModel.put
+    put, exchange = ChangerModel.put, ChangerModel.exchange
 
-    def put(self: ChangerModel, destination: int, cartridge: Any, source: int) -> None:
+    def spy_put(self: ChangerModel, destination: int, cartridge: Any, source: int) -> None:
         seen.append((cartridge.barcode, destination))
-        original(self, destination, cartridge, source)
+        put(self, destination, cartridge, source)
 
-    ChangerModel.put = put  # type: ignore[method-assign]
+    def spy_exchange(
+        self: ChangerModel, transport: int, source: int, first: int, second: int
+    ) -> None:
+        second_cartridge = self.element(first).cartridge
+        exchange(self, transport, source, first, second)
+        if second_cartridge is not None:
+            seen.append((str(second_cartridge.barcode), second))
+
+    ChangerModel.put = spy_put  # type: ignore[method-assign]
+    ChangerModel.exchange = spy_exchange  # type: ignore[method-assign]
     try:
         yield seen
     finally:
-        ChangerModel.put = original  # type: ignore[method-assign]
+        ChangerModel.put = put  # type: ignore[method-assign]
+        ChangerModel.exchange = exchange  # type: ignore[method-assign]
 
 
 def _read_file(
@@ -167,6 +181,8 @@ def _script(
         lib.unload(0, HOME_SLOT)
         step[0] = "transfer"
         lib.transfer(HOME_SLOT, LAST_SLOT)
+        step[0] = "exchange"
+        lib.exchange(BARCODE, OTHER_BARCODE)
     step[0] = "done"
 
 

@@ -35,6 +35,7 @@ from tests.proof.session import (
     BARCODE,
     EXPECTED_OBJECTS,
     FILES,
+    OTHER_BARCODE,
     READ_ORDER,
     Command,
     Outcome,
@@ -105,12 +106,15 @@ class TestBaseline:
         first = len(FILES[0])
         assert BASELINE.position == (first + 1, 1)
 
-    def test_it_moves_the_cartridge_three_times(self) -> None:
-        """Load, unload and transfer: three placements, the last where the cartridge is."""
-        holding = [a for a, b in BASELINE.locations.items() if b == BARCODE]
-        assert [b for b, _dst in BASELINE.placements] == [BARCODE] * 3
-        assert holding == [BASELINE.placements[-1][1]]
-        assert len({dst for _b, dst in BASELINE.placements}) == 3
+    def test_it_moves_the_cartridge_three_times_then_swaps_it(self) -> None:
+        """Load, unload, transfer, then an exchange places both cartridges once each."""
+        cartridges = [b for b, _dst in BASELINE.placements]
+        assert cartridges == [BARCODE] * 4 + [OTHER_BARCODE]
+        assert len({dst for _b, dst in BASELINE.placements[:3]}) == 3
+        transferred_to = BASELINE.placements[2][1]
+        swapped_from = BASELINE.placements[3][1]
+        assert BASELINE.placements[4] == (OTHER_BARCODE, transferred_to)
+        assert [a for a, b in BASELINE.locations.items() if b == BARCODE] == [swapped_from]
 
     def test_it_uses_both_devices(self) -> None:
         """Commands go to the changer and to drive 0 (so faults land on both)."""
