@@ -126,6 +126,21 @@ def _sense(r: Response) -> Sense | None:
         return None
 
 
+def _reset_reported(r: Response) -> bool:
+    """A unit attention 29/xx (power on, reset) or 28/xx (medium may have changed)."""
+    sense = r.sense
+    if len(sense) < 3:
+        return False
+    code = sense[0] & 0x7F
+    if code in (0x70, 0x71):
+        key, asc = sense[2] & 0x0F, sense[12] if len(sense) > 12 else -1
+    elif code in (0x72, 0x73):
+        key, asc = sense[1] & 0x0F, sense[2]
+    else:
+        return False
+    return key == 0x06 and asc in (0x28, 0x29)
+
+
 def _not_run(r: Response) -> bool:
     """True when the answer proves the command did not run."""
     if r.outcome is not Outcome.OK:
@@ -286,7 +301,10 @@ class TapeState(DeviceState):
         if not cdb:
             return
         with self._lock:  # one command's update at a time, read and write together
-            self._fold()
+            pos = self._fold()
+            if r.status == _CHECK and _reset_reported(r):
+                self._pos = pos.forgotten()  # the drive may have rewound: not known now
+                return
             new = self._next_position(cdb, r, data_in)
             if new is not None:
                 self._pos = new

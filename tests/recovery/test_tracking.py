@@ -270,3 +270,27 @@ class TestPositionKnown:
             assert not position_known(PositionShort(first_location=3, **{flag: True}))
         assert position_known(PositionExtended(first_location=9))
         assert not position_known(PositionExtended(first_location=9, lolu=True))
+
+
+class TestResetInTheStream:
+    """A reset reported to the application's own command makes the position unknown."""
+
+    def test_reset_forgets_then_read_position_restores(self) -> None:
+        """29/00 on a WRITE: the drive rewound; the tracker stops claiming block 2."""
+        from tapepath.testing.faults import DriveReset, FaultPlan, When  # noqa: PLC0415
+
+        with library(slots=2, drives=1) as lib:
+            lib.insert(lib.drive_address(0), "TR0004L8")
+            hook = TapeRecovery()
+            dev = tape_device(lib, hook)
+            send(dev, Rewind().to_bytes())
+            for d in (b"a", b"b"):
+                send(dev, Write6.for_data(d).to_bytes(), data_out=d)
+            assert hook.position == TrackedPosition(2, 0, True)
+            lib.install(FaultPlan().add(DriveReset(device="drive0", trigger=When(lambda i: True))))
+            r = dev.execute(Write6.for_data(b"c").to_bytes(), data_out=b"c", timeout=5)
+            assert r.check_condition
+            assert not hook.position.known
+            rp = ReadPosition.long()
+            assert send(dev, rp.to_bytes(), data_in_len=rp.data_in_length).ok
+            assert hook.position == TrackedPosition(0, 0, True)
