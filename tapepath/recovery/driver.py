@@ -37,6 +37,7 @@ from tapepath.recovery.handlers import (
     NotifyPathLost,
     NotifyRefusedError,
     NotifyReport,
+    send_past_ua,
 )
 from tapepath.recovery.machine import Action, Event, RecoveryMachine, State
 from tapepath.recovery.tracking import DeviceState
@@ -158,10 +159,14 @@ class Run:
     ) -> Response:
         """Send on the recovery path, past unit attentions; raise NotifyPathLost if the
         path fails."""
-        ctx = NotifyContext(
-            self.device, self.path, self.failed.path, DeviceState(), timeout or self.timeout
+        return send_past_ua(
+            self.device,
+            self.path,
+            cdb,
+            data_out=data_out,
+            data_in_len=data_in_len,
+            timeout=timeout or self.timeout,
         )
-        return ctx.send_past_ua(cdb, data_out=data_out, data_in_len=data_in_len)
 
 
 class RecoveryDriver:

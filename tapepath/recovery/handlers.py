@@ -50,6 +50,8 @@ __all__ = [
     "NotifyReport",
     "device_handler",
     "register_device_handler",
+    "send_on",
+    "send_past_ua",
 ]
 
 _TUR = bytes(6)
@@ -102,22 +104,60 @@ class NotifyContext:
 
     def send(self, cdb: bytes, *, data_out: bytes = b"", data_in_len: int = 0) -> Response:
         """Send one command on the new path; raise :class:`NotifyPathLost` if it fails."""
-        r = self.device.execute_on(
-            self.path, cdb, data_out=data_out, data_in_len=data_in_len, timeout=self.timeout
+        return send_on(
+            self.device,
+            self.path,
+            cdb,
+            data_out=data_out,
+            data_in_len=data_in_len,
+            timeout=self.timeout,
         )
-        if r.path_failed:
-            detail = r.detail.message if r.detail is not None else r.outcome.value
-            raise NotifyPathLost(f"{self.path.url}: {detail}")
-        return r
 
     def send_past_ua(self, cdb: bytes, *, data_out: bytes = b"", data_in_len: int = 0) -> Response:
         """Like :meth:`send`, again (bounded) while the answer is a unit attention."""
-        r = self.send(cdb, data_out=data_out, data_in_len=data_in_len)
-        for _ in range(_MAX_UNIT_ATTENTIONS):
-            if not _is_ua(r):
-                break
-            r = self.send(cdb, data_out=data_out, data_in_len=data_in_len)
-        return r
+        return send_past_ua(
+            self.device,
+            self.path,
+            cdb,
+            data_out=data_out,
+            data_in_len=data_in_len,
+            timeout=self.timeout,
+        )
+
+
+def send_on(
+    device: MultipathDevice,
+    path: Path,
+    cdb: bytes,
+    *,
+    data_out: bytes = b"",
+    data_in_len: int = 0,
+    timeout: float = 30.0,
+) -> Response:
+    """Send one command on ``path`` exactly; raise :class:`NotifyPathLost` if the path
+    fails (the device's answer, whatever it is, is returned)."""
+    r = device.execute_on(path, cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+    if r.path_failed:
+        detail = r.detail.message if r.detail is not None else r.outcome.value
+        raise NotifyPathLost(f"{path.url}: {detail}")
+    return r
+
+
+def send_past_ua(
+    device: MultipathDevice,
+    path: Path,
+    cdb: bytes,
+    *,
+    data_out: bytes = b"",
+    data_in_len: int = 0,
+    timeout: float = 30.0,
+) -> Response:
+    """:func:`send_on`, again while the answer is a unit attention (16 tries at most)."""
+    for _ in range(_MAX_UNIT_ATTENTIONS):
+        r = send_on(device, path, cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+        if not _is_ua(r):
+            break
+    return r
 
 
 @frozen
