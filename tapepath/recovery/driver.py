@@ -294,7 +294,12 @@ class RecoveryDriver:
         if first is Event.PATH_SWITCHED:
             action = m.handle(first, new_path=run.path.url)
         else:
-            action = m.handle(first, opcode=f"{failed.opcode:02X}", attempt=failed.attempt)
+            action = m.handle(
+                first,
+                opcode=f"{failed.opcode:02X}",
+                attempt=failed.attempt,
+                queued=run.device.gate.queued,  # commands waiting behind this one
+            )
         while True:
             if action is Action.PROBE_NEXT_PATH:
                 if failed.attempt > self.max_attempts:
