@@ -62,3 +62,36 @@ class TestResetDuringRecoveryOfAQuery:
                 assert len(plan.fired) == 2  # both faults met the commands they target
                 objects = vlib.tape(0).objects
         assert raised or objects == [FILEMARK, b"second"], objects
+
+
+@pytest.mark.needs("tgtd", "tgtadm", "tgtimg")
+class TestTgtdShortRecordRead:
+    """A variable-mode READ of a record shorter than the allocation, on tgtd 1.0.85
+    (campaign seed 1, tgtd scenario 359: "drive 1 read ... 2044 bytes, the model says
+    2052 bytes")."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="tgtd sends (allocation - record) data bytes with ILI and INFORMATION ="
+        " allocation - record; TapeDrive.read returns the cut data without noticing that"
+        " fewer bytes arrived than the sense says the record holds (reported to api)",
+    )
+    def test_record_over_half_the_allocation(self) -> None:
+        """A 2052-byte record read with read(4096) comes back whole, or raises."""
+        from tapepath.errors import TapepathError  # noqa: PLC0415
+        from tapepath.testing.tgtd import TgtdInstance  # noqa: PLC0415
+
+        record = bytes(range(256)) * 8 + b"tail"
+        with TgtdInstance() as tgt:
+            lay = tgt.configure_vtl(drives=1, slots=2, cartridge_mb=4)
+            with tapepath.open_library([tgt.url(lay.changer_lun)], monitor=False) as lib:
+                lib.load(1, 0)
+                with tapepath.open_drive([tgt.url(lay.drive_luns[0])], monitor=False) as d:
+                    d.rewind()
+                    d.write(record)
+                    d.rewind()
+                    try:
+                        got: bytes | None = d.read(4096)
+                    except TapepathError:
+                        got = None
+        assert got is None or got == record, len(got)

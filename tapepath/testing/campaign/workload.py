@@ -29,6 +29,8 @@ __all__ = ["Rig", "Workload"]
 
 log = structlog.get_logger("tapepath.testing.campaign")
 
+_READ_SIZE = 1 << 16
+
 
 class Rig(Protocol):
     """What a workload drives: the handles, the layout and the fault hook."""
@@ -208,8 +210,11 @@ class Workload:
         want = self.model.expect_read(i)
 
         def read() -> bytes | None:
+            # 64 KiB: far above twice the largest record. tgtd's READ of a record shorter
+            # than the allocation sends (allocation - record) bytes, so a record over half
+            # the allocation comes back cut (see tests/reliability/test_findings.py).
             try:
-                return d.read(4096)
+                return d.read(_READ_SIZE)
             except EndOfDataError:
                 return None
 
