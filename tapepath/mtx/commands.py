@@ -407,14 +407,17 @@ class MtxSession:
         self._step(self._drive_arg(cmd), -1)
 
     def _step(self, drive: int, direction: int) -> None:
+        # mtx 1.3.12: next looks upwards through the ordinary slots only; previous
+        # looks downwards from the top, import/export elements included
         st = self._st()
         d = st.drives[drive]
+        top = len(st.slots) - st.import_export_count if direction > 0 else len(st.slots)
         current = 0 if direction > 0 else len(st.slots) + 1
         if d.full:
             current = d.source if d.source is not None else current
             self._cmd_unload(Command("unload", -1 if d.source is None else d.source, drive))
         n = current + direction
-        while 1 <= n <= len(st.slots):
+        while 1 <= n <= top:
             if st.slots[n - 1].full:
                 self._cmd_load(Command("load", n, drive))
                 return

@@ -169,10 +169,10 @@ def status_from_descriptors(
 ) -> MtxStatus:
     """Build mtx's view from element descriptors, numbering as mtx does.
 
-    A drive (full or empty) whose source is not valid, not a storage element, or a
-    storage element that is full now, gets the first empty storage element as its
-    source, as mtx guesses it; None ("Unknown") only when no storage element is empty.
-    Tags are kept whatever the element's state (mtx prints a drive's only when full).
+    A full drive whose source address is not a storage element, or names one that is
+    full now, gets the next empty ordinary slot as its source (each such drive its own),
+    as mtx guesses it; None ("Unknown") when none is left. Tags are kept whatever the
+    element's state (mtx prints a drive's only when it is full).
 
     Args:
         drives: the data transfer element descriptors.
@@ -194,14 +194,25 @@ def status_from_descriptors(
     for d in sorted(import_export, key=lambda x: x.address):
         t, a = tags(d)
         st.slots.append(MtxSlot(d.address, d.full, True, t, a))
-    first_empty = next((i + 1 for i, s in enumerate(st.slots) if not s.full), None)
+    # mtx's source numbers: a full drive keeps the storage element its (raw, SVALID not
+    # checked) source address names when that element is empty now; the others take
+    # the empty ordinary slots in turn, one each, and "Unknown" when none is left. An
+    # empty drive keeps the raw address, which mtx shows as address + 1 if a later
+    # command of the same call loads the drive.
+    empties = [i + 1 for i, s in enumerate(st.slots) if not s.full and not s.import_export]
+    taken = 0
     for d in sorted(drives, key=lambda x: x.address):
-        # mtx keeps a source for every drive, full or empty: the valid source when it is
-        # an empty storage element, else its guess, the first empty one
-        number = st.slot_number(d.source_address) if d.source_valid else None
-        ok = number is not None and not st.slots[number - 1].full
+        source: int | None
+        if d.full:
+            number = st.slot_number(d.source_address)
+            source = number if number is not None and not st.slots[number - 1].full else None
+            if source is None:
+                source = empties[taken] if taken < len(empties) else None
+                taken += 1
+        else:
+            source = d.source_address + 1
         t, a = tags(d)
-        st.drives.append(MtxDrive(d.address, d.full, number if ok else first_empty, t, a))
+        st.drives.append(MtxDrive(d.address, d.full, source, t, a))
     return st
 
 

@@ -112,8 +112,8 @@ class TestFromDescriptors:
         )
         assert st_.drives[0].source == 2
 
-    def test_source_invalid_guesses_first_empty(self) -> None:
-        """An invalid or full source is replaced by the first empty storage element."""
+    def test_source_invalid_takes_empty_slots_in_turn(self) -> None:
+        """Unusable sources take the empty ordinary slots, one each; then 'Unknown'."""
         st_ = status_from_descriptors(
             drives=[
                 desc(256, full=True, source_valid=False),
@@ -122,7 +122,21 @@ class TestFromDescriptors:
             slots=[desc(1024, full=True), desc(1025, full=True), desc(1026)],
             import_export=[],
         )
-        assert [d.source for d in st_.drives] == [3, 3]
+        assert [d.source for d in st_.drives] == [3, None]
+
+    def test_import_export_is_not_guessed(self) -> None:
+        """An empty import/export element is never a guessed source."""
+        st_ = status_from_descriptors(
+            drives=[desc(256, full=True)], slots=[desc(1024, full=True)], import_export=[desc(16)]
+        )
+        assert st_.drives[0].source is None
+
+    def test_empty_drive_keeps_raw_address(self) -> None:
+        """An empty drive's source is its raw source address + 1 (mtx's bookkeeping)."""
+        st_ = status_from_descriptors(
+            drives=[desc(256, source_address=1024)], slots=[desc(1024)], import_export=[]
+        )
+        assert st_.drives[0].source == 1025
 
     def test_no_empty_slot_is_unknown(self) -> None:
         """With no empty storage element the source is unknown."""
