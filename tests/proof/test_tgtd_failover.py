@@ -52,12 +52,12 @@ def _triggers(logs: list[structlog.typing.EventDict]) -> list[str]:
     return [e["trigger"] for e in logs if e.get("event") == "recovery_transition"]
 
 
-def _read_to_end_of_data(drive: tapepath.TapeDrive) -> list[bytes]:
+def _read_to_end_of_data(drive: tapepath.TapeDrive, longest: int) -> list[bytes]:
     """Every record up to end of data (tgtd answers BLANK CHECK there)."""
     back: list[bytes] = []
     for _ in range(len(RECORDS) + 2):
         try:
-            back.append(drive.read(64 * 1024))
+            back.append(drive.read(max(64 * 1024, longest)))
         except tapepath.EndOfDataError:
             return back
     raise AssertionError(f"no end of data after {len(back)} records")
@@ -115,21 +115,27 @@ class TestWriteStreamCut:
     """A WRITE whose path is cut: tgtd cannot say where the tape is, so it is ambiguous."""
 
     def _write_with_cut(
-        self, tgt: TgtdInstance, layout: VtlLayout, proxy: HoldingProxy, *, ran: bool
+        self,
+        tgt: TgtdInstance,
+        layout: VtlLayout,
+        proxy: HoldingProxy,
+        *,
+        ran: bool,
+        records: list[bytes] = RECORDS,
     ) -> tuple[BaseException | None, list[bytes], tapepath.TapePosition]:
         with tapepath.open_library([tgt.url(layout.changer_lun)], monitor=False) as lib:
             lib.load(1, 0)
         urls = _urls(tgt, proxy, layout.drive_luns[0])
         with tapepath.open_drive(urls, monitor=False) as drive:
             drive.rewind()
-            for record in RECORDS[:4]:
+            for record in records[:4]:
                 drive.write(record)
             _, error = cut_during(
-                tgt, layout.tid, proxy, drive.paths[0], lambda: drive.write(RECORDS[4]), ran=ran
+                tgt, layout.tid, proxy, drive.paths[0], lambda: drive.write(records[4]), ran=ran
             )
             where = drive.position()
             drive.rewind()
-            back = _read_to_end_of_data(drive)
+            back = _read_to_end_of_data(drive, max(len(r) for r in records))
         return error, back, where
 
     @pytest.mark.parametrize("ran", [True, False], ids=["after-tgtd-ran-it", "before-tgtd-saw-it"])
@@ -141,6 +147,16 @@ class TestWriteStreamCut:
         assert "block 4" in str(error)
         assert "unknown" in str(error)
         assert back == RECORDS[: 5 if ran else 4]
+
+    def test_a_large_write_cut_in_mid_transfer(self, tgtd_vtl: Vtl, proxy: HoldingProxy) -> None:
+        """A 256 KiB WRITE cut while it waits for tgtd's R2T: ambiguous, and not on tape."""
+        tgt, layout = tgtd_vtl
+        large = [bytes([65 + i]) * (256 * 1024) for i in range(5)]
+        # holding the answers holds the R2T: the data after the first burst never goes
+        error, back, _ = self._write_with_cut(tgt, layout, proxy, ran=True, records=large)
+        assert isinstance(error, AmbiguousPositionError), repr(error)
+        assert "block 4" in str(error)
+        assert back == large[:4]
 
     def test_position_is_unknown_after_the_ambiguity(
         self, tgtd_vtl: Vtl, proxy: HoldingProxy
