@@ -152,7 +152,9 @@ class MtxSession:
         """
         spec = cmd.spec
         if self.library is None and spec.need_device:
-            self.device = self.environ.get("CHANGER") or self.environ.get("TAPE") or DEFAULT_DEVICE
+            # getenv semantics: a variable that is set counts, even when empty
+            env = self.environ
+            self.device = env["CHANGER"] if "CHANGER" in env else env.get("TAPE", DEFAULT_DEVICE)
             self._open()
         if spec.need_status and self.status is None:
             self.status = self.read_status()

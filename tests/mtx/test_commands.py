@@ -72,6 +72,12 @@ class TestStatus:
         assert rc == 0
         assert out.startswith(f"  Storage Changer {dev(vl)}:")
 
+    def test_empty_changer_variable_counts(self, vl: VirtualLibrary) -> None:
+        """An empty $CHANGER is used (as getenv returns it), not skipped for $TAPE."""
+        rc, out, err = mtx("status", env={"CHANGER": "", "TAPE": dev(vl)})
+        assert (rc, out) == (1, "")
+        assert err.startswith("cannot open SCSI device '' - ")
+
     def test_nobarcode(self, vl: VirtualLibrary) -> None:
         """nobarcode prints no volume tags."""
         rc, out, _ = mtx("-f", dev(vl), "nobarcode", "status")
