@@ -29,9 +29,18 @@ __all__ = [
     "inventory_tables",
     "path_dict",
     "topology_text",
+    "type_name",
 ]
 
-_TYPES = {1: "tape", 8: "changer", 0: "disk"}
+_TYPES = {0: "disk", 1: "tape", 3: "processor", 5: "cd-rom", 8: "changer", 12: "controller"}
+
+
+def type_name(device_type: int | None) -> str:
+    """A device type's name: ``changer``, ``tape``, ... ``typeN`` for others, or
+    ``unknown`` when the device did not say."""
+    if device_type is None:
+        return "unknown"
+    return _TYPES.get(device_type, f"type{device_type}")
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -102,9 +111,7 @@ def device_dict(dev: MultipathDevice, identity: dict[str, str] | None = None) ->
     ident = identity or {}
     return {
         "name": redact_url(dev.name),
-        "type": _TYPES.get(dev.device_type or -1, "unknown")
-        if dev.device_type is not None
-        else "unknown",
+        "type": type_name(dev.device_type),
         "designator": dev.designator,
         "vendor": ident.get("vendor"),
         "product": ident.get("product"),
