@@ -8,6 +8,7 @@ ambiguity, other typed errors) are printed in pytest's terminal summary.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import tapepath
-from tapepath.errors import AmbiguousPositionError
+from tapepath.errors import AmbiguousPositionError, TapepathError
 from tapepath.testing import (
     AtCommand,
     DriveReset,
@@ -297,3 +298,32 @@ class TestResetAfterSpace:
                 assert vlib.fault_plan is not None
                 assert vlib.fault_plan.fired, "the reset did not happen"
                 assert first == FILES[1][0], f"read {first[:24]!r} after spacing to file 1"
+
+
+class TestBlockSizeAfterPowerCycle:
+    """Found with a fixed-block variant of the session: the block size after a power cycle."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="after a power cycle TapeDrive forgets the block size the application set "
+        "and re-reads the drive's default (variable): the WRITE built for fixed blocks "
+        "fails with 24/00 and the next one silently writes one variable-length record",
+    )
+    def test_writes_keep_the_block_size_the_application_set(self) -> None:
+        """set_block_size(512), power cycle: data still goes as 512-byte blocks (or raises)."""
+        size = 512
+        with VirtualLibrary("proof-block-size", clock=VirtualClock()) as vlib:
+            vlib.insert(vlib.drive_address(0), "BS0001L8")
+            with tapepath.open_drive(vlib.drive_urls(0), monitor=False) as drive:
+                drive.rewind()
+                drive.set_block_size(size)
+                drive.write(b"a" * 2 * size)
+                vlib.power_cycle()
+                with contextlib.suppress(TapepathError):  # an error here would be fair
+                    drive.write(b"b" * 2 * size)
+                drive.write(b"c" * 2 * size)  # the application goes on after the error
+                tape = vlib.tape(0)
+                assert tape is not None
+                lengths = [len(r) for r in tape.records()]
+                assert lengths, "nothing on the tape"
+                assert set(lengths) == {size}, f"records on tape: {lengths}"
