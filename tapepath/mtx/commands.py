@@ -283,7 +283,10 @@ class MtxSession:
 
     def _move(self, src: int, dest: int) -> None:
         lib = self._lib()
-        cdb = MoveMedium(self._st().transport, src, dest, self.invert).to_bytes()
+        # eepos goes in the control byte's top (vendor) bits, where mtx puts it
+        cdb = MoveMedium(
+            self._st().transport, src, dest, self.invert, control=self.eepos << 6
+        ).to_bytes()
         what = f"MOVE MEDIUM {src} -> {dest}"
         try:
             lib._run(cdb, what, timeout=lib.move_timeout)
@@ -370,7 +373,9 @@ class MtxSession:
         src, dst = st.slots[cmd.arg1 - 1].address, st.slots[cmd.arg2 - 1].address
         dst2 = st.slots[third - 1].address
         lib = self._lib()
-        cdb = ExchangeMedium(st.transport, src, dst, dst2, self.invert, self.invert2).to_bytes()
+        cdb = ExchangeMedium(
+            st.transport, src, dst, dst2, self.invert, self.invert2, control=self.eepos << 6
+        ).to_bytes()
         try:
             lib._run(cdb, f"EXCHANGE MEDIUM {src} -> {dst} -> {dst2}", timeout=lib.move_timeout)
         except CheckConditionError as exc:

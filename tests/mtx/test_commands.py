@@ -11,7 +11,9 @@ import pytest
 
 import tapepath
 from tapepath.mtx import run
-from tapepath.mtx.args import USAGE
+from tapepath.mtx.args import USAGE, Command, parse
+from tapepath.mtx.commands import MtxSession
+from tapepath.mtx.status import MtxDrive, MtxSlot, MtxStatus
 from tapepath.testing import VirtualLibrary
 from tapepath.testing.faults import ControlPathFailure, FaultPlan, When
 
@@ -278,3 +280,33 @@ class TestAlias:
         rc, out, err = mtx("-f", "nosuch", "status")
         assert (rc, out) == (1, "")
         assert err.startswith("cannot open SCSI device 'nosuch' - ")
+
+
+class TestCdbFlags:
+    """invert and eepos reach the MOVE MEDIUM CDB as mtx puts them."""
+
+    def test_eepos_and_invert_bits(self) -> None:
+        """eepos 2 sets control bits 6-7 to 2; invert sets byte 10 bit 0."""
+        sent: list[bytes] = []
+
+        class Lib:
+            move_timeout = 300.0
+
+            def _run(self, cdb: bytes, what: str, **_kw: object) -> None:
+                sent.append(cdb)
+
+            def close(self) -> None:
+                pass
+
+        session = MtxSession(out=io.StringIO(), opener=lambda _p: Lib())  # type: ignore[arg-type,return-value]
+        session.set_device("x://y")
+        session.status = MtxStatus([MtxDrive(256)], [MtxSlot(1024, True), MtxSlot(1025)], 1)
+        for step in parse(["eepos", "2", "invert", "transfer", "1", "2"]):
+            assert isinstance(step, Command)
+            session.run(step)
+        (cdb,) = sent
+        assert cdb[0] == 0xA5
+        assert cdb[11] == 2 << 6
+        assert cdb[10] & 1 == 1
+        assert int.from_bytes(cdb[2:4], "big") == 1
+        assert (int.from_bytes(cdb[4:6], "big"), int.from_bytes(cdb[6:8], "big")) == (1024, 1025)

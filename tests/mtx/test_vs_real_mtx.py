@@ -80,6 +80,8 @@ SEQUENCE: tuple[tuple[str, ...], ...] = (
     ("unload", "8", "1"),
     ("transfer", "3", "4"),
     ("transfer", "8", "3"),
+    ("eepos", "1", "transfer", "1", "7"),
+    ("transfer", "7", "1"),
     ("inquiry",),
     ("eject",),
     ("eepos", "9", "status"),
