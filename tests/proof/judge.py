@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from enum import Enum
 
 from tapepath.errors import AmbiguityError, TapepathError
-from tests.proof.session import EXPECTED_OBJECTS, FILES, READ_ORDER, Outcome
+from tests.proof.session import READ_ORDER, Outcome, expected_objects, files
 
 
 class Verdict(Enum):
@@ -40,6 +40,11 @@ def _describe(obj: bytes | object) -> str:
 
 
 def _first_difference(got: Sequence[object], want: Sequence[object]) -> str:
+    if isinstance(got, bytes) and isinstance(want, bytes):
+        at = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w), None)
+        if at is None:
+            return f"{len(got)} bytes read, {len(want)} written"
+        return f"byte {at}: got {got[at : at + 24]!r}, expected {want[at : at + 24]!r}"
     for i, (g, w) in enumerate(zip(got, want, strict=False)):
         if g != w:
             return f"object {i}: got {_describe(g)}, expected {_describe(w)}"
@@ -57,10 +62,11 @@ def _is_prefix(got: Sequence[object], want: Sequence[object]) -> bool:
 def problems(o: Outcome, baseline: Outcome) -> list[str]:
     """Everything wrong with ``o`` (empty: the case passes)."""
     out: list[str] = []
-    if not _is_prefix(o.tape, EXPECTED_OBJECTS):
+    want_tape = expected_objects(o.block_size)
+    written = files(o.block_size)
+    if not _is_prefix(o.tape, want_tape):
         out.append(
-            "tape is not a prefix of what was written: "
-            + _first_difference(o.tape, EXPECTED_OBJECTS)
+            "tape is not a prefix of what was written: " + _first_difference(o.tape, want_tape)
         )
     if not _is_prefix(o.placements, baseline.placements):
         out.append(
@@ -71,16 +77,18 @@ def problems(o: Outcome, baseline: Outcome) -> list[str]:
     if not _is_prefix(order, READ_ORDER):
         out.append(f"files read in the order {order}, not {list(READ_ORDER)}")
     for n, (f, records) in enumerate(o.read_back):
-        want = FILES[f]
+        want: Sequence[object] = written[f]
+        got: Sequence[object] = records
+        if o.block_size:  # fixed blocks: read returns chunks of blocks, compare the bytes
+            want, got = b"".join(written[f]), b"".join(records)
         last = n == len(o.read_back) - 1
-        ok = _is_prefix(records, want) if (last and o.error is not None) else records == want
+        ok = _is_prefix(got, want) if (last and o.error is not None) else got == want
         if not ok:
-            out.append(f"file {f} read back wrong: " + _first_difference(records, want))
+            out.append(f"file {f} read back wrong: " + _first_difference(got, want))
     if o.error is None:
-        if o.tape != EXPECTED_OBJECTS:
+        if o.tape != want_tape:
             out.append(
-                "no error but the tape is incomplete: "
-                + _first_difference(o.tape, EXPECTED_OBJECTS)
+                "no error but the tape is incomplete: " + _first_difference(o.tape, want_tape)
             )
         if order != list(READ_ORDER):
             out.append(f"no error but files {order} read back, not {list(READ_ORDER)}")

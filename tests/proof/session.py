@@ -49,6 +49,35 @@ READ_ORDER = (1, 0)
 EXPECTED_OBJECTS: tuple[bytes | object, ...] = tuple(
     obj for records in FILES for obj in (*records, FILEMARK)
 )
+#: The block size of the fixed-block variant of the session.
+FIXED = 512
+#: Its records: whole blocks, each block different (so a block twice or missing shows).
+FIXED_FILES: tuple[tuple[bytes, ...], ...] = tuple(
+    tuple(
+        b"".join(f"file {f} record {i} block {k} ".encode().ljust(FIXED, b".") for k in range(n))
+        for i, n in enumerate(counts)
+    )
+    for f, counts in enumerate(((1, 2, 3), (2, 1)))
+)
+
+
+def files(block_size: int) -> tuple[tuple[bytes, ...], ...]:
+    """The records the session writes in that mode (0: variable blocks)."""
+    return FIXED_FILES if block_size else FILES
+
+
+def expected_objects(block_size: int) -> tuple[bytes | object, ...]:
+    """What the tape must hold at the end in that mode (fixed: one object per block)."""
+    if not block_size:
+        return EXPECTED_OBJECTS
+    out: list[bytes | object] = []
+    for records in FIXED_FILES:
+        for r in records:
+            out.extend(r[k : k + block_size] for k in range(0, len(r), block_size))
+        out.append(FILEMARK)
+    return tuple(out)
+
+
 #: Seconds (on the virtual clock) a robot move takes, so faults can land mid-move.
 MOVE_TIME = 4.0
 
@@ -82,6 +111,8 @@ class Outcome:
         error: the exception that stopped the session, or None.
         step: the session step that was running when it stopped ("done" if none).
         recovery_events: the ``recovery_transition`` log events of the run.
+        block_size: the session's mode: 0 for variable blocks, else fixed blocks of that
+            size (the records read back are then the chunks ``read`` returned).
     """
 
     read_back: tuple[tuple[int, tuple[bytes, ...]], ...]
@@ -93,6 +124,7 @@ class Outcome:
     error: BaseException | None
     step: str
     recovery_events: tuple[MutableMapping[str, Any], ...] = field(default=())
+    block_size: int = 0
 
 
 @contextmanager
@@ -143,6 +175,7 @@ def _script(
     read_back: list[tuple[int, list[bytes]]],
     position: list[tuple[int | None, int | None] | None],
     step: list[str],
+    block_size: int,
 ) -> None:
     """The session itself, through tapepath.open_library / open_drive only.
 
@@ -158,7 +191,10 @@ def _script(
         with tapepath.open_drive(vlib.drive_urls(0), **policy) as drive:
             step[0] = "rewind before writing"
             drive.rewind()
-            for f, records in enumerate(FILES):
+            if block_size:
+                step[0] = f"set block size {block_size}"
+                drive.set_block_size(block_size)
+            for f, records in enumerate(files(block_size)):
                 for i, record in enumerate(records):
                     step[0] = f"write file {f} record {i}"
                     drive.write(record)
@@ -186,12 +222,15 @@ def _script(
     step[0] = "done"
 
 
-def run_session(*faults: Any, catch: type[BaseException] = Exception) -> Outcome:
+def run_session(
+    *faults: Any, catch: type[BaseException] = Exception, block_size: int = 0
+) -> Outcome:
     """Run the session on a fresh library with ``faults`` installed.
 
     Args:
         *faults: fault values (see :mod:`tapepath.testing.faults`).
         catch: the exceptions recorded in the outcome instead of propagating.
+        block_size: 0 for variable blocks, else the fixed block size to set.
 
     Returns:
         What the session left behind.
@@ -225,7 +264,7 @@ def run_session(*faults: Any, catch: type[BaseException] = Exception) -> Outcome
     ):
         vlib.install(plan)
         try:
-            _script(vlib, read_back, position, step)
+            _script(vlib, read_back, position, step, block_size)
         except catch as exc:
             error = exc
         cart = vlib.cartridge(BARCODE)
@@ -239,4 +278,5 @@ def run_session(*faults: Any, catch: type[BaseException] = Exception) -> Outcome
             error=error,
             step=step[0],
             recovery_events=tuple(e for e in logs if e.get("event") == "recovery_transition"),
+            block_size=block_size,
         )

@@ -36,22 +36,34 @@ from tests.proof.session import (
     BARCODE,
     EXPECTED_OBJECTS,
     FILES,
+    FIXED,
+    FIXED_FILES,
     OTHER_BARCODE,
     READ_ORDER,
     Command,
     Outcome,
+    expected_objects,
     run_session,
 )
 
 BASELINE: Outcome = run_session()
+#: The same session in fixed-block mode (its faults go only to drive commands: the
+#: changer part is the same as in BASELINE).
+FIXED_BASELINE: Outcome = run_session(block_size=FIXED)
+#: Fault kinds left out of the fixed-block variant, with the test that shows why.
+FIXED_LEFT_OUT = {"power_cycle": "TestBlockSizeAfterPowerCycle"}
 
 #: (fault kind, verdict) -> cases; read by tests/proof/conftest.py for the summary.
 TALLY: Counter[tuple[str, Verdict]] = Counter()
 
 
-def _id(case: tuple[FaultKind, int, Command, int]) -> str:
-    kind, index, c, _n = case
-    return f"{kind.name}@{index:02d}-{c.device}:{c.port}-op{c.opcode:02X}"
+Case = tuple[FaultKind, int, Command, int, Outcome]
+
+
+def _id(case: Case) -> str:
+    kind, index, c, _n, base = case
+    mode = f"fixed{base.block_size}-" if base.block_size else ""
+    return f"{mode}{kind.name}@{index:02d}-{c.device}:{c.port}-op{c.opcode:02X}"
 
 
 READ_POSITION = 0x34
@@ -65,10 +77,10 @@ _RESET_AFTER_SPACE = pytest.mark.xfail(
 )
 
 
-def _known_bug(kind: FaultKind, index: int) -> pytest.MarkDecorator | None:
+def _known_bug(kind: FaultKind, index: int, base: Outcome) -> pytest.MarkDecorator | None:
     """The mark of a case that shows a known bug (see the final report), else None."""
-    c = BASELINE.commands[index - 1]
-    after = BASELINE.commands[index - 2].opcode if index > 1 else None
+    c = base.commands[index - 1]
+    after = base.commands[index - 2].opcode if index > 1 else None
     resets = kind.name in ("drive_reset", "power_cycle")
     if resets and c.opcode == READ_POSITION and after == SPACE:
         return _RESET_AFTER_SPACE
@@ -77,18 +89,26 @@ def _known_bug(kind: FaultKind, index: int) -> pytest.MarkDecorator | None:
 
 def _cases() -> list[Any]:
     """One pytest param per (kind, 1-based command index, command, its count on its
-    device and port)."""
+    device and port, the fault-free run it is judged against)."""
     out = []
-    for kind in KINDS:
-        seen: Counter[tuple[str, int]] = Counter()
-        for index, c in enumerate(BASELINE.commands, start=1):
-            seen[(c.device, c.port)] += 1
-            if kind.applies(c):
-                case = (kind, index, c, seen[(c.device, c.port)])
-                bug = _known_bug(kind, index)
+    for base in (BASELINE, FIXED_BASELINE):
+        for kind in KINDS:
+            if base.block_size and kind.name in FIXED_LEFT_OUT:
+                continue
+            seen: Counter[tuple[str, int]] = Counter()
+            for index, c in enumerate(base.commands, start=1):
+                seen[(c.device, c.port)] += 1
+                if not kind.applies(c):
+                    continue
+                if base.block_size and not c.device.startswith("drive"):
+                    continue
+                case = (kind, index, c, seen[(c.device, c.port)], base)
+                bug = _known_bug(kind, index, base)
                 out.append(pytest.param(case, id=_id(case), marks=[bug] if bug else []))
     return out
 
+
+FIXED_FILES_BLOCKS = [sum(len(r) // FIXED for r in records) for records in FIXED_FILES]
 
 CASES = _cases()
 
@@ -122,6 +142,17 @@ class TestBaseline:
         assert {c.device for c in BASELINE.commands} == {"changer", "drive0"}
         assert len(BASELINE.commands) > 30
 
+    def test_the_fixed_block_variant_writes_blocks(self) -> None:
+        """In fixed mode the tape holds one object per block and reads back the bytes."""
+        o = FIXED_BASELINE
+        assert o.error is None, o.error
+        assert o.tape == expected_objects(FIXED)
+        assert all(len(b) == FIXED for b in o.tape if isinstance(b, bytes))
+        assert [f for f, _r in o.read_back] == list(READ_ORDER)
+        for f, records in o.read_back:
+            assert b"".join(records) == b"".join(FIXED_FILES[f])
+        assert o.position == (FIXED_FILES_BLOCKS[0] + 1, 1)
+
     def test_it_needs_no_recovery(self) -> None:
         """No recovery transition in a run without faults."""
         assert BASELINE.recovery_events == ()
@@ -131,17 +162,18 @@ class TestFaultMatrix:
     """Every fault kind at every command index: same end state, or a typed error."""
 
     @pytest.mark.parametrize("case", CASES)
-    def test_no_silent_duplicate_or_loss(self, case: tuple[FaultKind, int, Command, int]) -> None:
+    def test_no_silent_duplicate_or_loss(self, case: Case) -> None:
         """The session ends as the fault-free one or with a typed error; never dup/loss."""
-        kind, index, c, n = case
-        o = run_session(*kind.make(c, n))
-        found = problems(o, BASELINE)
+        kind, index, c, n, base = case
+        o = run_session(*kind.make(c, n), block_size=base.block_size)
+        found = problems(o, base)
         where = (
             f"{kind.name} at command {index} ({c}), stopped at step {o.step!r}, error {o.error!r}"
         )
         v = verdict(o)
         unrecovered = kind.must_recover and v is not Verdict.TRANSPARENT
-        TALLY[(kind.name, Verdict.WRONG if found or unrecovered else v)] += 1
+        row = f"{kind.name} (fixed {base.block_size})" if base.block_size else kind.name
+        TALLY[(row, Verdict.WRONG if found or unrecovered else v)] += 1
         assert not found, where + "\n" + "\n".join(found)
         assert not unrecovered, f"{where}: this fault leaves proof, it must recover"
 
@@ -196,7 +228,7 @@ class TestFaultPairs:
     )
     def test_two_faults(self, first: FaultKind, second: FaultKind, i: int, j: int) -> None:
         """Any two faults: the end state is the fault-free one or a typed error was raised."""
-        assume(_known_bug(first, i) is None and _known_bug(second, j) is None)
+        assume(_known_bug(first, i, BASELINE) is None and _known_bug(second, j, BASELINE) is None)
         faults: list[Fault] = []
         for kind, index in ((first, i), (second, j)):
             c = BASELINE.commands[index - 1]
