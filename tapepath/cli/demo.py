@@ -73,7 +73,7 @@ def demo_cmd(records: int) -> None:
             if st.json:
                 emit_json({"type": "step", "text": text})
             else:
-                click.echo(f"- {text}")
+                click.echo(text if text.startswith(" ") else f"- {text}")
 
     collector = EventCollector(live=live)
     st.sink = collector
