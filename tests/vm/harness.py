@@ -186,7 +186,13 @@ ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 [ -f /host/etc/iscsi/iscsid.conf ] && cp /host/etc/iscsi/iscsid.conf /iscsid.conf
+# The writable tmpfs places below would hide a checkout that lives under one of them
+# (CI clones into /tmp): keep a bind mount of it and put it back on top.
+case "$REPO" in
+  /tmp/*|/run/*|/var/lib/*|/etc/iscsi/*) mkdir -p /keep; mount --bind "/host$REPO" /keep ;;
+esac
 for d in tmp run var/lib etc/iscsi; do mount -t tmpfs tmpfs /host/$d; done
+if [ -d /keep ]; then mkdir -p "/host$REPO"; mount --bind /keep "/host$REPO"; fi
 mkdir -p /host/run/lock/iscsi /host/var/lib/iscsi /host/etc/iscsi
 [ -f /iscsid.conf ] && cp /iscsid.conf /host/etc/iscsi/iscsid.conf
 echo "InitiatorName=$GUEST_IQN" > /host/etc/iscsi/initiatorname.iscsi
