@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -51,7 +52,7 @@ BASELINE: Outcome = run_session()
 #: changer part is the same as in BASELINE).
 FIXED_BASELINE: Outcome = run_session(block_size=FIXED)
 #: Fault kinds left out of the fixed-block variant, with the test that shows why.
-FIXED_LEFT_OUT = {"power_cycle": "TestBlockSizeAfterPowerCycle"}
+FIXED_LEFT_OUT: dict[str, str] = {}
 
 #: (fault kind, verdict) -> cases; read by tests/proof/conftest.py for the summary.
 TALLY: Counter[tuple[str, Verdict]] = Counter()
@@ -67,23 +68,19 @@ def _id(case: Case) -> str:
 
 
 READ_POSITION = 0x34
-SPACE = 0x11
 
-_RESET_AFTER_SPACE = pytest.mark.xfail(
-    strict=True,
-    reason="TapeDrive.space(filemarks) keeps no block number and asks READ POSITION; a "
-    "reset reported there is taken as harmless (tracked block None), so the tape is "
-    "silently back at BOP and the next reads return file 0 instead of file 1",
-)
+#: Cases that show a known, unfixed bug: (predicate, strict xfail mark). Empty now: the
+#: reset met by the READ POSITION after SPACE (TestResetAfterSpace) was fixed.
+KNOWN_BUGS: list[tuple[Callable[[FaultKind, Command, int | None], bool], pytest.MarkDecorator]] = []
 
 
 def _known_bug(kind: FaultKind, index: int, base: Outcome) -> pytest.MarkDecorator | None:
     """The mark of a case that shows a known bug (see the final report), else None."""
     c = base.commands[index - 1]
-    after = base.commands[index - 2].opcode if index > 1 else None
-    resets = kind.name in ("drive_reset", "power_cycle")
-    if resets and c.opcode == READ_POSITION and after == SPACE:
-        return _RESET_AFTER_SPACE
+    before = base.commands[index - 2].opcode if index > 1 else None
+    for applies, mark in KNOWN_BUGS:
+        if applies(kind, c, before):
+            return mark
     return None
 
 
@@ -305,9 +302,8 @@ class TestJudge:
 
 
 class TestResetAfterSpace:
-    """The matrix's known bug, on its own: a reset met by the READ POSITION after SPACE."""
+    """A bug the matrix found (since fixed): a reset met by the READ POSITION after SPACE."""
 
-    @_RESET_AFTER_SPACE
     def test_reading_after_space_never_returns_the_wrong_file(self) -> None:
         """After space(1, "filemarks") and a reset, read gives file 1 or a typed error."""
         with VirtualLibrary("proof-reset-after-space", clock=VirtualClock()) as vlib:
@@ -333,14 +329,8 @@ class TestResetAfterSpace:
 
 
 class TestBlockSizeAfterPowerCycle:
-    """Found with a fixed-block variant of the session: the block size after a power cycle."""
+    """A bug the fixed-block variant found (since fixed): the block size after a power cycle."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="after a power cycle TapeDrive forgets the block size the application set "
-        "and re-reads the drive's default (variable): the WRITE built for fixed blocks "
-        "fails with 24/00 and the next one silently writes one variable-length record",
-    )
     def test_writes_keep_the_block_size_the_application_set(self) -> None:
         """set_block_size(512), power cycle: data still goes as 512-byte blocks (or raises)."""
         size = 512
