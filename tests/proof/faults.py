@@ -96,8 +96,8 @@ KINDS: tuple[FaultKind, ...] = (
     _kind("delay_past_deadline", Delay, seconds=1e5),
     _kind("unit_attention_reset", InjectUnitAttention, asc=0x29, ascq=0x00, must_recover=True),
     _kind("unit_attention_mode", InjectUnitAttention, asc=0x2A, ascq=0x01, must_recover=True),
-    _kind("busy", Busy, times=3, must_recover=True),
-    _kind("task_set_full", TaskSetFull, times=3, must_recover=True),
+    _kind("busy", Busy, must_recover=True),  # once: each retry sleeps (real time) in the API
+    _kind("task_set_full", TaskSetFull, must_recover=True),
     _kind("reservation_conflict", ReservationConflict),
     _kind("response_lost", ResponseLost),
     _kind("drive_reset", DriveReset, applies=_on_drive, must_recover=True),
