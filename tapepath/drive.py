@@ -112,16 +112,21 @@ class TapePosition:
 class _Tracked:
     block: int | None = None
     file: int | None = None
+    file_start: bool = False
+    """Just after a filemark (or at the beginning): REWIND and SPACE ``file`` filemarks
+    find the place again even when ``block`` is unknown."""
 
     def moved(self, blocks: int, files: int = 0) -> _Tracked:
         return _Tracked(
             None if self.block is None else max(self.block + blocks, 0),
             None if self.file is None else max(self.file + files, 0),
+            files > 0 or (blocks == 0 and self.file_start),
         )
 
 
 class _Relocate(Exception):
-    """Internal: a reset was reported before a positional command; locate back first."""
+    """Internal: a reset was reported before a positional command; restore the mode
+    settings and locate back first."""
 
 
 class TapeDrive(DeviceHandle):
@@ -160,6 +165,10 @@ class TapeDrive(DeviceHandle):
         self._pending_filemark = False
         self._reservation: tuple[int, int] | None = None
         self._serial: str | None = None
+        self._moved = False
+        self._wanted_block_size: int | None = None
+        self._wanted_compression: bool | None = None
+        self._restore_modes = False
         self.early_warning = False
         """True once a write reported the early-warning zone (end of tape is near)."""
 
@@ -171,12 +180,15 @@ class TapeDrive(DeviceHandle):
     def _on_unit_attention(self, kind: UnitAttention) -> None:
         if kind is UnitAttention.POWER_ON_RESET:
             self._block_size = None
-            if self._tracked.block:
+            if self._wanted_block_size is not None or self._wanted_compression is not None:
+                self._restore_modes = True
+            t = self._tracked
+            if t.block or (t.block is None and self._moved):
                 self._relocate = True
-                if self._positional:
-                    raise _Relocate
+            if self._positional and (self._relocate or self._restore_modes):
+                raise _Relocate
         elif kind is UnitAttention.MEDIUM_CHANGED:
-            self._tracked = _Tracked(0, 0)
+            self._tracked = _Tracked(0, 0, True)
             self._known_again()
             self._clear_pending()
         elif kind is UnitAttention.MODE_CHANGED:
@@ -204,24 +216,70 @@ class TapeDrive(DeviceHandle):
         self._pending_filemark = False
 
     def _locate_back(self) -> None:
-        block = self._tracked.block
-        if block is None:  # pragma: no cover - _relocate is set only with a known block
-            raise AmbiguousPositionError("the drive was reset and the position is unknown")
-        # A new I_T nexus reports the same 29/00 as a reset: ask the drive first.
-        here = self._read_device_position()
-        if here is not None and here.block == block:
-            self._relocate = False
-            return
-        try:
-            self._run(self._locate_cdb(block), f"LOCATE {block}", timeout=self.long_timeout)
-        except CheckConditionError as exc:
-            raise AmbiguousPositionError(
-                f"the drive reported a reset and cannot say where the tape is; the last "
-                f"known position was block {block}, file {self._tracked.file}, and LOCATE "
-                f"back failed: {exc}"
-            ) from exc
-        self._relocate = False
-        log.info("tape_located_after_reset", device=getattr(self.device, "name", ""), block=block)
+        """After a reported reset, bring the tape back to the tracked position.
+
+        By block (LOCATE) when the block is known, else by file (REWIND, then SPACE over
+        ``file`` filemarks) when the tape was just after a filemark; otherwise, or when
+        the drive cannot, raise AmbiguousPositionError (and keep raising it until the
+        application positions the tape).
+        """
+        t = self._tracked
+        failure = "the block number is not known"
+        if t.block is not None:
+            # A new I_T nexus reports the same 29/00 as a reset: ask the drive first.
+            here = self._read_device_position()
+            if here is not None and here.block == t.block:
+                self._relocate = False
+                return
+            try:
+                self._run(self._locate_cdb(t.block), f"LOCATE {t.block}", timeout=self.long_timeout)
+            except CheckConditionError as exc:
+                failure = f"LOCATE back failed: {exc}"
+            else:
+                self._relocate = False
+                log.info(
+                    "tape_located_after_reset",
+                    device=getattr(self.device, "name", ""),
+                    block=t.block,
+                )
+                return
+        if t.file is not None and t.file_start:
+            try:
+                self._run(Rewind().to_bytes(), "REWIND", timeout=self.long_timeout)
+                if t.file:
+                    cdb = Space6(SpaceCode.FILEMARKS, t.file).to_bytes()
+                    self._run(cdb, f"SPACE {t.file} filemarks", timeout=self.long_timeout)
+            except CheckConditionError as exc:
+                failure = f"REWIND and SPACE back to file {t.file} failed: {exc}"
+            else:
+                self._relocate = False
+                log.info(
+                    "tape_located_after_reset",
+                    device=getattr(self.device, "name", ""),
+                    file=t.file,
+                )
+                return
+        where = "unknown" if t.block is None else f"block {t.block}"
+        raise AmbiguousPositionError(
+            f"the drive reported a reset and the tape may have moved; the last known "
+            f"position was {where}, file {'unknown' if t.file is None else t.file}, and "
+            f"it cannot be found again ({failure}); rewind() or locate() first"
+        )
+
+    def _restore(self) -> None:
+        """After a reported reset, set the block size and compression the application
+        chose again (a reset returns them to the drive's defaults)."""
+        self._restore_modes = False
+        if self._wanted_block_size is not None:
+            self._apply_block_size(self._wanted_block_size)
+        if self._wanted_compression is not None:
+            self._apply_compression(self._wanted_compression)
+        log.info(
+            "tape_modes_restored",
+            device=getattr(self.device, "name", ""),
+            block_size=self._wanted_block_size,
+            compression=self._wanted_compression,
+        )
 
     def _tape(
         self,
@@ -238,11 +296,13 @@ class TapeDrive(DeviceHandle):
             self._seeded = True
             self._refresh()
         for _ in range(4):
+            if self._restore_modes:
+                self._restore()
             if self._relocate:
                 self._locate_back()
             self._positional = True
             try:
-                return self._run(
+                r = self._run(
                     cdb,
                     what,
                     data_out=data_out,
@@ -252,6 +312,8 @@ class TapeDrive(DeviceHandle):
                     conditions=True,
                     repeatable=False,
                 )
+                self._moved = True
+                return r
             except _Relocate:
                 continue
             except CheckConditionError as exc:
@@ -312,6 +374,8 @@ class TapeDrive(DeviceHandle):
         """The block size the drive uses: 0 for variable blocks (read with MODE SENSE
         once, then remembered until a reset or a mode change)."""
         with self._lock:
+            if self._restore_modes:
+                self._restore()
             if self._block_size is None:
                 params = self._mode_sense(0x0F)
                 descs = params.block_descriptors
@@ -321,6 +385,8 @@ class TapeDrive(DeviceHandle):
     def set_block_size(self, size: int) -> None:
         """Set fixed blocks of ``size`` bytes, or variable blocks (0).
 
+        The setting is remembered and set again after the drive reports a reset.
+
         Raises:
             ValueError: the size does not fit in 24 bits.
             CheckConditionError: the drive refuses it.
@@ -328,43 +394,48 @@ class TapeDrive(DeviceHandle):
         if not 0 <= size <= _MAX_TRANSFER:
             raise ValueError(f"block size must be 0..{_MAX_TRANSFER}, not {size}")
         with self._lock:
-            params = self._mode_sense(0x0F)
-            descs = params.block_descriptors
-            base = descs[0] if descs else None
-            desc = with_block_length(base, size) if base is not None else None
-            new = ModeParameters(
-                device_specific_parameter=params.device_specific_parameter & 0x70,
-                block_descriptors=(desc,) if desc is not None else (),
-            )
-            if desc is None:
-                new = attrs.evolve(new, block_descriptors=(BlockDescriptor(0, 0, size),))
-            cmd, data = ModeSelect6.for_parameters(new)
-            self._run(cmd.to_bytes(), f"MODE SELECT block size {size}", data_out=data)
-            self._block_size = size
-            log.info("tape_block_size_set", device=getattr(self.device, "name", ""), size=size)
+            self._apply_block_size(size)
+            self._wanted_block_size = size
+
+    def _apply_block_size(self, size: int) -> None:
+        params = self._mode_sense(0x0F)
+        descs = params.block_descriptors
+        desc = with_block_length(descs[0], size) if descs else BlockDescriptor(0, 0, size)
+        new = ModeParameters(
+            device_specific_parameter=params.device_specific_parameter & 0x70,
+            block_descriptors=(desc,),
+        )
+        cmd, data = ModeSelect6.for_parameters(new)
+        self._run(cmd.to_bytes(), f"MODE SELECT block size {size}", data_out=data)
+        self._block_size = size
+        log.info("tape_block_size_set", device=getattr(self.device, "name", ""), size=size)
 
     def set_compression(self, on: bool) -> None:
         """Turn hardware compression on or off (data compression page 0Fh, DCE).
+
+        The setting is remembered and set again after the drive reports a reset.
 
         Raises:
             CheckConditionError: the drive has no compression page or refuses it.
         """
         with self._lock:
-            params = self._mode_sense(0x0F)
-            page = params.page(0x0F)
-            if page is None:
-                raise CheckConditionError("set_compression: the drive has no compression page")
-            current = DataCompressionPage.from_mode_page(page)
-            wanted = attrs.evolve(current, dce=bool(on), ps=False)
-            new = ModeParameters(
-                device_specific_parameter=params.device_specific_parameter & 0x70,
-                pages=(wanted.to_mode_page(),),
-            )
-            cmd, data = ModeSelect6.for_parameters(new)
-            self._run(
-                cmd.to_bytes(), f"MODE SELECT compression {'on' if on else 'off'}", data_out=data
-            )
-            log.info("tape_compression_set", device=getattr(self.device, "name", ""), on=bool(on))
+            self._apply_compression(bool(on))
+            self._wanted_compression = bool(on)
+
+    def _apply_compression(self, on: bool) -> None:
+        params = self._mode_sense(0x0F)
+        page = params.page(0x0F)
+        if page is None:
+            raise CheckConditionError("set_compression: the drive has no compression page")
+        current = DataCompressionPage.from_mode_page(page)
+        wanted = attrs.evolve(current, dce=on, ps=False)
+        new = ModeParameters(
+            device_specific_parameter=params.device_specific_parameter & 0x70,
+            pages=(wanted.to_mode_page(),),
+        )
+        cmd, data = ModeSelect6.for_parameters(new)
+        self._run(cmd.to_bytes(), f"MODE SELECT compression {'on' if on else 'off'}", data_out=data)
+        log.info("tape_compression_set", device=getattr(self.device, "name", ""), on=on)
 
     @property
     def compression(self) -> bool:
@@ -590,7 +661,9 @@ class TapeDrive(DeviceHandle):
                 if code is SpaceCode.BLOCKS:
                     self._tracked = before.moved(n)
                 elif code is SpaceCode.FILEMARKS:
-                    self._tracked = _Tracked(None, None if before.file is None else before.file + n)
+                    self._tracked = _Tracked(
+                        None, None if before.file is None else before.file + n, n > 0
+                    )
                 else:
                     self._lose_position()
                 self._refresh()
@@ -616,7 +689,7 @@ class TapeDrive(DeviceHandle):
             what = f"LOCATE {block}"
             self._run(self._locate_cdb(block), what, timeout=self.long_timeout)
             self._known_again()
-            self._tracked = _Tracked(block, 0 if block == 0 else None)
+            self._tracked = _Tracked(block, 0 if block == 0 else None, block == 0)
             self._refresh()
 
     def rewind(self) -> None:
@@ -625,7 +698,7 @@ class TapeDrive(DeviceHandle):
             self._clear_pending()
             self._run(Rewind().to_bytes(), "REWIND", timeout=self.long_timeout)
             self._known_again()
-            self._tracked = _Tracked(0, 0)
+            self._tracked = _Tracked(0, 0, True)
 
     def load(self) -> None:
         """Load the cartridge in the drive and position it at the beginning."""
@@ -633,7 +706,7 @@ class TapeDrive(DeviceHandle):
             self._clear_pending()
             self._run(LoadUnload(load=True).to_bytes(), "LOAD", timeout=self.long_timeout)
             self._known_again()
-            self._tracked = _Tracked(0, 0)
+            self._tracked = _Tracked(0, 0, True)
 
     def unload(self) -> None:
         """Rewind and unload the cartridge (the robot can then take it out)."""
@@ -642,6 +715,7 @@ class TapeDrive(DeviceHandle):
             self._run(LoadUnload(load=False).to_bytes(), "UNLOAD", timeout=self.long_timeout)
             self._known_again()
             self._lose_position()
+            self._moved = False
 
     def wait_ready(self, timeout: float = 300.0) -> None:
         """Wait until the drive is ready (TEST UNIT READY), as after the robot loads it.
@@ -713,10 +787,17 @@ class TapeDrive(DeviceHandle):
                 return p
         raise AmbiguousPositionError("READ POSITION: the drive keeps reporting resets")
 
+    def _from_device(self, p: TapePosition) -> _Tracked:
+        """The tracked position after the drive reported ``p`` (keeping "just after a
+        filemark" when the report agrees with what was tracked)."""
+        t = self._tracked
+        agrees = t.file in (None, p.file) and t.block in (None, p.block)
+        return _Tracked(p.block, p.file, t.file_start and agrees)
+
     def _refresh(self) -> None:
         p = self._device_position()
         if p is not None:
-            self._tracked = _Tracked(p.block, p.file)
+            self._tracked = self._from_device(p)
 
     def position(self) -> TapePosition:
         """Where the tape is: READ POSITION (long form for the file number), or the
@@ -733,7 +814,7 @@ class TapeDrive(DeviceHandle):
                 self._doubt = None
                 if p.file is None and self._tracked.block == p.block:
                     p = attrs.evolve(p, file=self._tracked.file)
-                self._tracked = _Tracked(p.block, p.file)
+                self._tracked = self._from_device(p)
                 return p
             t = self._tracked
             return TapePosition(t.block, t.file, 0, t.block == 0, False, "tracked")

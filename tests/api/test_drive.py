@@ -27,6 +27,7 @@ from tapepath.scsi.tape import Write6
 from tapepath.testing import (
     FILEMARK,
     AtCommand,
+    DriveReset,
     FaultPlan,
     LinkDown,
     MockTransport,
@@ -283,6 +284,53 @@ class TestReset:
         drive.write(b"three")
         assert virtual_library.tape(0).records() == [b"one", b"two", b"three"]
         assert UnitAttention.POWER_ON_RESET in drive.unit_attentions
+
+    def test_reset_after_spacing_filemarks(
+        self, virtual_library: VirtualLibrary, drive: tapepath.TapeDrive
+    ) -> None:
+        """A reset met by the READ POSITION after SPACE: the tape goes back to file 1."""
+        for f in (b"file0", b"file1"):
+            drive.write(f)
+            drive.write_filemarks(1)
+        drive.rewind()
+        plan = FaultPlan()
+        plan.add(DriveReset(device="drive0", trigger=When(lambda c: c.opcode == 0x34), times=1))
+        virtual_library.install(plan)
+        drive.space(1, "filemarks")
+        assert plan.fired
+        assert drive.read(100) == b"file1"
+        assert (drive.position().block, drive.position().file) == (3, 1)
+
+    def test_modes_restored_after_power_cycle(
+        self, virtual_library: VirtualLibrary, drive: tapepath.TapeDrive
+    ) -> None:
+        """The block size and compression the application set survive a power cycle."""
+        drive.set_block_size(512)
+        drive.set_compression(False)
+        drive.write(b"a" * 1024)
+        virtual_library.power_cycle()
+        assert virtual_library.drive(0).block_size == 0
+        drive.write(b"b" * 1024)
+        assert virtual_library.drive(0).block_size == 512
+        assert virtual_library.drive(0).compression is False
+        assert [len(r) for r in virtual_library.tape(0).records()] == [512] * 4
+
+    def test_reset_with_unknown_block_is_ambiguous(self, virtual_library: VirtualLibrary) -> None:
+        """On a drive that cannot report its position, a reset mid-file raises, never guesses."""
+        virtual_library.insert(virtual_library.drive_address(0), "UB0001L8")
+        d = tapepath.TapeDrive(_unknown_position(virtual_library.drive_urls(0)[0]))
+        d.rewind()
+        d.write(b"x")
+        d.space(0, "eod")
+        virtual_library.reset_drive(0)
+        with pytest.raises(AmbiguousPositionError, match="cannot be found again"):
+            d.write(b"y")
+        with pytest.raises(AmbiguousPositionError):
+            d.write(b"y")
+        d.rewind()
+        d.space(1)
+        d.write(b"y")
+        assert virtual_library.tape(0).records() == [b"x", b"y"]
 
     def test_reset_seen_by_another_command(
         self, virtual_library: VirtualLibrary, drive: tapepath.TapeDrive
