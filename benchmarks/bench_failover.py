@@ -15,7 +15,9 @@
 3. Black hole (default 10 per setting): tgtd SIGSTOPped (no reset, no answer) under an
    outstanding TEST UNIT READY on an iSCSI transport with ``nop_interval=1``; detection
    time: from the SIGSTOP to the command's LINK_LOST, for ``nop_misses`` 2 (the default)
-   and 1.
+   and 1. Then the same through the library: one path black-holed by the relay (both
+   directions held) under an outstanding MOVE MEDIUM; from the hole to the move's
+   completion on the other portal.
 
 Goals: p99 <= 250 ms for a hard cut; a black hole detected within 2 x the NOP interval.
 Usage: ``python -m benchmarks failover`` or
@@ -190,6 +192,38 @@ def bench_black_hole(holes: int, misses: int) -> list[float] | None:
     return out
 
 
+def bench_black_hole_failover(holes: int, misses: int) -> list[float] | None:
+    """One path black-holed under an outstanding MOVE MEDIUM (the relay holds both
+    directions, no reset): seconds from the hole to the move's completion on the other
+    portal (detection by NOP-Out pings, then recovery and the resend)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tapepath.testing.tgtd import TgtdInstance  # noqa: PLC0415
+    from tests.proof.holding_proxy import HoldingProxy  # noqa: PLC0415
+    from tests.support.tools import missing  # noqa: PLC0415
+
+    if missing("tgtd", "tgtadm", "tgtimg"):
+        return None
+    out: list[float] = []
+    args = f"?nop_interval={NOP_INTERVAL:g}&nop_misses={misses}"
+    with TgtdInstance() as tgt:
+        layout = tgt.configure_vtl(drives=1, slots=4)
+        second = tgt.add_portal()
+        with HoldingProxy(tgt.portals[0]) as proxy:
+            urls = [tgt.url(layout.changer_lun, port=p) + args for p in (proxy.port, second)]
+            for i in range(holes):
+                with tapepath.open_library(urls, monitor=False) as lib:
+                    lib.inventory()
+                    move = _move(lib, load=i % 2 == 0)
+                    proxy.hold(requests=True, answers=True)
+                    started = time.perf_counter()
+                    try:
+                        move()
+                    finally:
+                        proxy.release()
+                    out.append(time.perf_counter() - started)
+    return out
+
+
 def main(argv: list[str]) -> int:
     """Run the three measurements; exit 1 if a goal is missed."""
     ap = argparse.ArgumentParser(prog="bench_failover")
@@ -225,6 +259,14 @@ def main(argv: list[str]) -> int:
                 )
                 if misses == 1:
                     ok &= met
+            holes = bench_black_hole_failover(args.holes, misses)
+            if holes:
+                _report(
+                    f"  one path black-holed under a MOVE, nop_misses={misses}: hole->done",
+                    holes,
+                    GOAL_BLACK_HOLE,
+                    "",
+                )
     return 0 if ok else 1
 
 
