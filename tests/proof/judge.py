@@ -8,7 +8,8 @@ silently duplicated or lost. Concretely, in every case:
   filemark twice, none skipped, none out of order);
 - the files are read in the session's order and the records read back are a prefix of
   what was written, file by file;
-- the robot's placements are a prefix of the fault-free ones (no move done twice);
+- the robot's placements are a prefix of the fault-free ones (no move done twice), and
+  the library holds the same cartridges (wherever they are, the gripper included);
 
 and when no error was raised, all three are complete, ``position()`` said what it says
 in the fault-free session, and every cartridge is where the fault-free session left it.
@@ -73,6 +74,9 @@ def problems(o: Outcome, baseline: Outcome) -> list[str]:
             f"robot placements {o.placements} are not a prefix of the fault-free "
             f"{baseline.placements} (a move done twice or a wrong move)"
         )
+    held = sorted(str(b) for b in o.locations.values())
+    if held != sorted(str(b) for b in baseline.locations.values()):
+        out.append(f"the library holds {held}: a cartridge vanished or appeared")
     order = [f for f, _r in o.read_back]
     if not _is_prefix(order, READ_ORDER):
         out.append(f"files read in the order {order}, not {list(READ_ORDER)}")

@@ -282,6 +282,17 @@ class TestJudge:
         bad = attrs.evolve(BASELINE, position=((block or 0) + 1, file))
         assert any("position()" in p for p in problems(bad, BASELINE))
 
+    def test_a_vanished_cartridge_is_caught(self) -> None:
+        """A cartridge missing from the library fails the judge, even after a typed error."""
+        rest = sorted(BASELINE.locations)[1:]
+        bad = attrs.evolve(
+            BASELINE,
+            locations={a: BASELINE.locations[a] for a in rest},
+            error=TapepathError("x"),
+            step="load",
+        )
+        assert any("vanished" in p for p in problems(bad, BASELINE))
+
     def test_a_move_done_twice_is_caught(self) -> None:
         """An extra placement fails the judge."""
         bad = attrs.evolve(BASELINE, placements=(BASELINE.placements[0], *BASELINE.placements))
