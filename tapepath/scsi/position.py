@@ -111,17 +111,42 @@ class ReadPosition:
         return parse_position(self.service_action, buf)
 
 
-def _flags_short(buf: Bytes) -> dict[str, bool]:
-    b = buf[0]
-    return {
-        "bop": bool(b & 0x80),
-        "eop": bool(b & 0x40),
-        "locu": bool(b & 0x20),
-        "bycu": bool(b & 0x10),
-        "lolu": bool(b & 0x04),
-        "perr": bool(b & 0x02),
-        "bpew": bool(b & 0x01),
-    }
+#: The flag bits of byte 0, per form: (field name, bit number).
+_SHORT_FLAGS: tuple[tuple[str, int], ...] = (
+    ("bop", 7),
+    ("eop", 6),
+    ("locu", 5),
+    ("bycu", 4),
+    ("lolu", 2),
+    ("perr", 1),
+    ("bpew", 0),
+)
+_LONG_FLAGS: tuple[tuple[str, int], ...] = (
+    ("bop", 7),
+    ("eop", 6),
+    ("mpu", 3),
+    ("lonu", 2),
+    ("bpew", 0),
+)
+
+
+def _unpack_flags(byte: int, layout: tuple[tuple[str, int], ...]) -> dict[str, bool]:
+    """The flags of ``layout`` read from one byte, as field values."""
+    return {name: bool(byte >> bit & 1) for name, bit in layout}
+
+
+def _pack_flags(value: object, layout: tuple[tuple[str, int], ...]) -> int:
+    """The byte holding the flags of ``layout`` taken from ``value``'s fields."""
+    byte = 0
+    for name, bit in layout:
+        if getattr(value, name):
+            byte |= 1 << bit
+    return byte
+
+
+def _need_form(buf: Bytes, length: int, form: str) -> None:
+    if len(buf) < length:
+        raise DecodeError(f"READ POSITION {form} form: need {length} bytes, got {len(buf)}")
 
 
 @frozen
@@ -165,15 +190,7 @@ class PositionShort:
 
     def to_bytes(self) -> bytes:
         """The 20 data bytes."""
-        flags = (
-            int(self.bop) << 7
-            | int(self.eop) << 6
-            | int(self.locu) << 5
-            | int(self.bycu) << 4
-            | int(self.lolu) << 2
-            | int(self.perr) << 1
-            | int(self.bpew)
-        )
+        flags = _pack_flags(self, _SHORT_FLAGS)
         return (
             bytes((flags, self.partition, 0, 0))
             + self.first_location.to_bytes(4, "big")
@@ -186,10 +203,9 @@ class PositionShort:
     @classmethod
     def from_bytes(cls, buf: Bytes) -> PositionShort:
         """Parse 20 bytes (reserved bits ignored; DecodeError when short)."""
-        if len(buf) < cls.LENGTH:
-            raise DecodeError(f"READ POSITION short form: need 20 bytes, got {len(buf)}")
+        _need_form(buf, cls.LENGTH, "short")
         return cls(
-            **_flags_short(buf),
+            **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
             first_location=_int(buf, 4, 4),
             last_location=_int(buf, 8, 4),
@@ -233,13 +249,7 @@ class PositionLong:
 
     def to_bytes(self) -> bytes:
         """The 32 data bytes."""
-        flags = (
-            int(self.bop) << 7
-            | int(self.eop) << 6
-            | int(self.mpu) << 3
-            | int(self.lonu) << 2
-            | int(self.bpew)
-        )
+        flags = _pack_flags(self, _LONG_FLAGS)
         return (
             bytes((flags, 0, 0, 0))
             + self.partition.to_bytes(4, "big")
@@ -251,15 +261,9 @@ class PositionLong:
     @classmethod
     def from_bytes(cls, buf: Bytes) -> PositionLong:
         """Parse 32 bytes (reserved bits ignored; DecodeError when short)."""
-        if len(buf) < cls.LENGTH:
-            raise DecodeError(f"READ POSITION long form: need 32 bytes, got {len(buf)}")
-        b = buf[0]
+        _need_form(buf, cls.LENGTH, "long")
         return cls(
-            bop=bool(b & 0x80),
-            eop=bool(b & 0x40),
-            mpu=bool(b & 0x08),
-            lonu=bool(b & 0x04),
-            bpew=bool(b & 0x01),
+            **_unpack_flags(buf[0], _LONG_FLAGS),
             partition=_int(buf, 4, 4),
             logical_object_number=_int(buf, 8, 8),
             logical_file_identifier=_int(buf, 16, 8),
@@ -309,15 +313,7 @@ class PositionExtended:
 
     def to_bytes(self) -> bytes:
         """The 32 data bytes (additional length 1Ch)."""
-        flags = (
-            int(self.bop) << 7
-            | int(self.eop) << 6
-            | int(self.locu) << 5
-            | int(self.bycu) << 4
-            | int(self.lolu) << 2
-            | int(self.perr) << 1
-            | int(self.bpew)
-        )
+        flags = _pack_flags(self, _SHORT_FLAGS)
         return (
             bytes((flags, self.partition))
             + self.ADDITIONAL_LENGTH.to_bytes(2, "big")
@@ -335,10 +331,9 @@ class PositionExtended:
         Raises:
             DecodeError: fewer than 32 bytes.
         """
-        if len(buf) < cls.LENGTH:
-            raise DecodeError(f"READ POSITION extended form: need 32 bytes, got {len(buf)}")
+        _need_form(buf, cls.LENGTH, "extended")
         return cls(
-            **_flags_short(buf),
+            **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
             objects_in_buffer=_int(buf, 5, 3),
             first_location=_int(buf, 8, 8),
