@@ -46,6 +46,16 @@ def _get16(cdb: Bytes, offset: int) -> int:
     return int.from_bytes(cdb[offset : offset + 2], "big")
 
 
+def _element_cdb(opcode: int, addresses: tuple[int, ...], tail: bytes) -> bytes:
+    """A CDB of opcode, a zero byte 1, 16-bit element addresses from byte 2, then ``tail``."""
+    return bytes((opcode, 0)) + b"".join(_addr(a) for a in addresses) + tail
+
+
+def _element_addresses(cdb: Bytes, count: int) -> list[int]:
+    """The ``count`` 16-bit element addresses from byte 2 of a CDB."""
+    return [_get16(cdb, 2 + 2 * i) for i in range(count)]
+
+
 @frozen
 class MoveMedium:
     """MOVE MEDIUM (A5h, SMC-3): move a volume from one element to another.
@@ -67,12 +77,10 @@ class MoveMedium:
 
     def to_bytes(self) -> bytes:
         """Return the 12-byte CDB."""
-        return (
-            bytes((self.OPCODE, 0))
-            + _addr(self.transport)
-            + _addr(self.source)
-            + _addr(self.destination)
-            + bytes((0, 0, int(self.invert), self.control))
+        return _element_cdb(
+            self.OPCODE,
+            (self.transport, self.source, self.destination),
+            bytes((0, 0, int(self.invert), self.control)),
         )
 
     @classmethod
@@ -80,10 +88,11 @@ class MoveMedium:
         """Parse a MOVE MEDIUM CDB."""
         check_opcode(cdb, cls.OPCODE, 12, "MOVE MEDIUM")
         _reserved(cdb, "MOVE MEDIUM", {1: 0xFF, 8: 0xFF, 9: 0xFF, 10: 0xFE})
+        transport, source, destination = _element_addresses(cdb, 3)
         return cls(
-            transport=_get16(cdb, 2),
-            source=_get16(cdb, 4),
-            destination=_get16(cdb, 6),
+            transport=transport,
+            source=source,
+            destination=destination,
             invert=bool(cdb[10] & 1),
             control=cdb[11],
         )
@@ -123,13 +132,10 @@ class ExchangeMedium:
     def to_bytes(self) -> bytes:
         """Return the 12-byte CDB."""
         flags = int(self.inv1) << 1 | int(self.inv2)
-        return (
-            bytes((self.OPCODE, 0))
-            + _addr(self.transport)
-            + _addr(self.source)
-            + _addr(self.first_destination)
-            + _addr(self.second_destination)
-            + bytes((flags, self.control))
+        return _element_cdb(
+            self.OPCODE,
+            (self.transport, self.source, self.first_destination, self.second_destination),
+            bytes((flags, self.control)),
         )
 
     @classmethod
@@ -137,11 +143,12 @@ class ExchangeMedium:
         """Parse an EXCHANGE MEDIUM CDB."""
         check_opcode(cdb, cls.OPCODE, 12, "EXCHANGE MEDIUM")
         _reserved(cdb, "EXCHANGE MEDIUM", {1: 0xFF, 10: 0xFC})
+        transport, source, first_destination, second_destination = _element_addresses(cdb, 4)
         return cls(
-            transport=_get16(cdb, 2),
-            source=_get16(cdb, 4),
-            first_destination=_get16(cdb, 6),
-            second_destination=_get16(cdb, 8),
+            transport=transport,
+            source=source,
+            first_destination=first_destination,
+            second_destination=second_destination,
             inv1=bool(cdb[10] & 2),
             inv2=bool(cdb[10] & 1),
             control=cdb[11],
@@ -251,11 +258,10 @@ class PositionToElement:
 
     def to_bytes(self) -> bytes:
         """Return the 10-byte CDB."""
-        return (
-            bytes((self.OPCODE, 0))
-            + _addr(self.transport)
-            + _addr(self.destination)
-            + bytes((0, 0, int(self.invert), self.control))
+        return _element_cdb(
+            self.OPCODE,
+            (self.transport, self.destination),
+            bytes((0, 0, int(self.invert), self.control)),
         )
 
     @classmethod
@@ -263,9 +269,10 @@ class PositionToElement:
         """Parse a POSITION TO ELEMENT CDB."""
         check_opcode(cdb, cls.OPCODE, 10, "POSITION TO ELEMENT")
         _reserved(cdb, "POSITION TO ELEMENT", {1: 0xFF, 6: 0xFF, 7: 0xFF, 8: 0xFE})
+        transport, destination = _element_addresses(cdb, 2)
         return cls(
-            transport=_get16(cdb, 2),
-            destination=_get16(cdb, 4),
+            transport=transport,
+            destination=destination,
             invert=bool(cdb[8] & 1),
             control=cdb[9],
         )
