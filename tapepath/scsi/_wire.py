@@ -9,7 +9,7 @@ Parsers read through :func:`u8`, :func:`u16`, ... which raise
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from attrs import Attribute
 
@@ -23,6 +23,7 @@ __all__ = [
     "check_uint",
     "flag_field",
     "need",
+    "parse_entries",
     "u8",
     "u16",
     "u24",
@@ -69,6 +70,43 @@ def need(buf: Bytes, length: int, what: str) -> None:
     """
     if len(buf) < length:
         raise DecodeError(f"{what}: need {length} bytes, got {len(buf)}")
+
+
+_T = TypeVar("_T")
+
+
+def parse_entries(
+    region: Bytes,
+    offset: int,
+    end: int,
+    parse: Callable[[Bytes, int], tuple[_T, int]],
+    *,
+    complete: bool,
+) -> tuple[_T, ...]:
+    """Parse the variable-length entries of a list from ``offset`` up to ``end``.
+
+    Args:
+        region: the bytes holding the list (``parse`` must not read past its end).
+        offset: where the first entry starts.
+        end: where the list ends.
+        parse: reads one entry at an offset; returns it and the offset after it.
+        complete: the whole list is there. When False (an allocation length cut the
+            list short), a last entry that does not parse is dropped; when True its
+            DecodeError is raised.
+
+    Raises:
+        DecodeError: an entry of a complete list does not parse.
+    """
+    found: list[_T] = []
+    while offset < end:
+        try:
+            entry, offset = parse(region, offset)
+        except DecodeError:
+            if complete:
+                raise
+            break
+        found.append(entry)
+    return tuple(found)
 
 
 def uint(buf: Bytes, offset: int, size: int, what: str = "field") -> int:

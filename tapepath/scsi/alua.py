@@ -9,8 +9,17 @@ from typing import Any, ClassVar
 from attrs import Attribute, field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, check_uint, flag_field, need, u16, u32, uint_field
-from tapepath.scsi.cdb import check_opcode, check_reserved, check_zero
+from tapepath.scsi._wire import (
+    Bytes,
+    check_uint,
+    flag_field,
+    need,
+    parse_entries,
+    u16,
+    u32,
+    uint_field,
+)
+from tapepath.scsi.cdb import ParameterListCommand, check_opcode, check_reserved, check_zero
 from tapepath.scsi.inquiry import enum_or_int
 
 __all__ = [
@@ -270,17 +279,10 @@ class TargetPortGroups:
         offset, itt = 4, 0
         if extended:
             itt, offset = buf[5], 8
-        region = bytes(buf[:end])
-        groups = []
-        while offset < end:
-            try:
-                g, offset = TargetPortGroup.parse(region, offset)
-            except DecodeError:
-                if complete:
-                    raise
-                break
-            groups.append(g)
-        return cls(tuple(groups), extended, itt)
+        groups = parse_entries(
+            bytes(buf[:end]), offset, end, TargetPortGroup.parse, complete=complete
+        )
+        return cls(groups, extended, itt)
 
 
 @frozen
@@ -332,9 +334,10 @@ class StpgParameters:
 
 
 @frozen
-class SetTargetPortGroups:
+class SetTargetPortGroups(ParameterListCommand):
     """SET TARGET PORT GROUPS (MAINTENANCE OUT A4h, service action 0Ah, 12 bytes)."""
 
+    NAME: ClassVar[str] = "SET TARGET PORT GROUPS"
     OPCODE: ClassVar[int] = _MAINTENANCE_OUT
     SERVICE_ACTION: ClassVar[int] = _SA
     parameter_list_length: int = field(default=4, validator=uint_field(32))
@@ -347,14 +350,6 @@ class SetTargetPortGroups:
         """The CDB and the data-out bytes for ``params``."""
         data = params.to_bytes()
         return cls(len(data), control), data
-
-    def check_data_out(self, data: Bytes) -> None:
-        """Raise ValueError unless ``data`` is exactly ``parameter_list_length`` bytes."""
-        if len(data) != self.parameter_list_length:
-            raise ValueError(
-                f"SET TARGET PORT GROUPS: parameter_list_length={self.parameter_list_length} "
-                f"but the parameter data is {len(data)} bytes"
-            )
 
     def to_bytes(self) -> bytes:
         """Return the 12-byte CDB."""
@@ -373,13 +368,3 @@ class SetTargetPortGroups:
         check_zero(cdb, "SET TARGET PORT GROUPS", 2, 6)
         check_reserved(cdb, "SET TARGET PORT GROUPS", (10, 0xFF))
         return cls(u32(cdb, 6), cdb[11])
-
-    @property
-    def data_in_length(self) -> int:
-        """SET TARGET PORT GROUPS reads nothing."""
-        return 0
-
-    @property
-    def data_out_length(self) -> int:
-        """The parameter list length."""
-        return self.parameter_list_length

@@ -10,7 +10,16 @@ from attrs import Attribute as AttrsAttribute
 from attrs import field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, check_uint, flag_field, need, u16, u32, uint_field
+from tapepath.scsi._wire import (
+    Bytes,
+    check_uint,
+    flag_field,
+    need,
+    parse_entries,
+    u16,
+    u32,
+    uint_field,
+)
 from tapepath.scsi.cdb import check_opcode, check_reserved
 from tapepath.scsi.inquiry import enum_or_int
 
@@ -327,18 +336,8 @@ class AttributeList:
         length = u32(buf, 0)
         end = min(len(buf), 4 + length)
         complete = end == 4 + length
-        region = bytes(buf[:end])
-        found = []
-        offset = 4
-        while offset < end:
-            try:
-                a, offset = Attribute.parse(region, offset)
-            except DecodeError:
-                if complete:
-                    raise
-                break
-            found.append(a)
-        return cls(tuple(found), length)
+        found = parse_entries(bytes(buf[:end]), 4, end, Attribute.parse, complete=complete)
+        return cls(found, length)
 
 
 def _ids(_inst: Any, attr: AttrsAttribute[tuple[int, ...]], value: tuple[int, ...]) -> None:

@@ -23,6 +23,7 @@ from tapepath.scsi._wire import Bytes, flag_field, uint_field
 
 __all__ = [
     "Command",
+    "ParameterListCommand",
     "RequestSense",
     "TestUnitReady",
     "check_opcode",
@@ -140,3 +141,35 @@ class RequestSense:
     def data_in_length(self) -> int:
         """The allocation length."""
         return self.allocation_length
+
+
+class ParameterListCommand:
+    """What a CDB that sends a parameter list (data-out) shares.
+
+    A command class (attrs ``@frozen``) sets ``NAME`` and has a ``parameter_list_length``
+    field; this base adds the data-out check and the transfer lengths. Used by MODE
+    SELECT(6)/(10), PERSISTENT RESERVE OUT and SET TARGET PORT GROUPS.
+    """
+
+    __slots__ = ()
+
+    NAME: ClassVar[str]
+    parameter_list_length: int
+
+    def check_data_out(self, data: Bytes) -> None:
+        """Raise ValueError unless ``data`` is exactly ``parameter_list_length`` bytes."""
+        if len(data) != self.parameter_list_length:
+            raise ValueError(
+                f"{self.NAME}: parameter_list_length={self.parameter_list_length} "
+                f"but the parameter data is {len(data)} bytes"
+            )
+
+    @property
+    def data_in_length(self) -> int:
+        """A command that sends a parameter list reads nothing."""
+        return 0
+
+    @property
+    def data_out_length(self) -> int:
+        """The parameter list length."""
+        return self.parameter_list_length

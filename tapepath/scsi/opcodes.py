@@ -10,7 +10,7 @@ from attrs import Attribute, field, frozen
 from attrs.validators import instance_of, optional
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, flag_field, need, u16, u32, uint_field
+from tapepath.scsi._wire import Bytes, flag_field, need, parse_entries, u16, u32, uint_field
 from tapepath.scsi.cdb import check_opcode, check_reserved
 from tapepath.scsi.inquiry import enum_or_int
 
@@ -230,18 +230,8 @@ class SupportedOpcodes:
         length = u32(buf, 0)
         end = min(len(buf), 4 + length)
         complete = end == 4 + length
-        region = bytes(buf[:end])
-        found = []
-        offset = 4
-        while offset < end:
-            try:
-                c, offset = SupportedCommand.parse(region, offset)
-            except DecodeError:
-                if complete:
-                    raise
-                break
-            found.append(c)
-        return cls(tuple(found))
+        found = parse_entries(bytes(buf[:end]), 4, end, SupportedCommand.parse, complete=complete)
+        return cls(found)
 
 
 @frozen

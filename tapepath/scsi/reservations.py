@@ -10,8 +10,18 @@ from attrs import Attribute, field, frozen
 from attrs.validators import instance_of
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, check_uint, flag_field, need, u16, u32, u64, uint_field
-from tapepath.scsi.cdb import check_opcode, check_reserved, check_zero
+from tapepath.scsi._wire import (
+    Bytes,
+    check_uint,
+    flag_field,
+    need,
+    parse_entries,
+    u16,
+    u32,
+    u64,
+    uint_field,
+)
+from tapepath.scsi.cdb import ParameterListCommand, check_opcode, check_reserved, check_zero
 from tapepath.scsi.inquiry import enum_or_int
 
 __all__ = [
@@ -121,7 +131,7 @@ class PersistentReserveIn:
 
 
 @frozen
-class PersistentReserveOut:
+class PersistentReserveOut(ParameterListCommand):
     """The PERSISTENT RESERVE OUT CDB (5Fh, 10 bytes); the parameter list goes as data out.
 
     Attributes:
@@ -133,6 +143,7 @@ class PersistentReserveOut:
         control: the CONTROL byte.
     """
 
+    NAME: ClassVar[str] = "PERSISTENT RESERVE OUT"
     OPCODE: ClassVar[int] = 0x5F
     service_action: int = field(converter=_out_action, validator=uint_field(5))
     pr_type: int = field(default=0, converter=_pr_type, validator=uint_field(4))
@@ -164,14 +175,6 @@ class PersistentReserveOut:
         data = params.to_bytes()
         return cls(service_action, pr_type, scope, len(data), control), data
 
-    def check_data_out(self, data: Bytes) -> None:
-        """Raise ValueError unless ``data`` is exactly ``parameter_list_length`` bytes."""
-        if len(data) != self.parameter_list_length:
-            raise ValueError(
-                f"PERSISTENT RESERVE OUT: parameter_list_length={self.parameter_list_length} "
-                f"but the parameter data is {len(data)} bytes"
-            )
-
     def to_bytes(self) -> bytes:
         """Return the 10-byte CDB."""
         return (
@@ -195,16 +198,6 @@ class PersistentReserveOut:
         check_reserved(cdb, "PERSISTENT RESERVE OUT", (1, 0xE0))
         check_zero(cdb, "PERSISTENT RESERVE OUT", 3, 5)
         return cls(cdb[1] & 0x1F, cdb[2] & 0x0F, cdb[2] >> 4, u32(cdb, 5), cdb[9])
-
-    @property
-    def data_in_length(self) -> int:
-        """PERSISTENT RESERVE OUT reads nothing."""
-        return 0
-
-    @property
-    def data_out_length(self) -> int:
-        """The parameter list length."""
-        return self.parameter_list_length
 
 
 @frozen
@@ -671,15 +664,7 @@ class ReadFullStatus:
     def from_bytes(cls, buf: Bytes) -> ReadFullStatus:
         """Parse READ FULL STATUS data (whole descriptors only when cut short)."""
         generation, body, length = _pr_in(buf, "READ FULL STATUS data")
-        found = []
-        offset = 0
-        complete = len(body) == length
-        while offset < len(body):
-            try:
-                d, offset = FullStatusDescriptor.parse(body, offset)
-            except DecodeError:
-                if complete:
-                    raise
-                break
-            found.append(d)
-        return cls(generation, tuple(found))
+        found = parse_entries(
+            body, 0, len(body), FullStatusDescriptor.parse, complete=len(body) == length
+        )
+        return cls(generation, found)
