@@ -15,33 +15,15 @@ from attrs import field, frozen
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import Bytes, flag_field, uint_field
 from tapepath.scsi.element_status import ElementType
-from tapepath.scsi.mode import ModePage
+from tapepath.scsi.mode import ModePageCodec
 
 __all__ = ["DeviceCapabilitiesPage", "ElementAddressAssignmentPage", "ElementTypeSet"]
 
 _BODY_LENGTH = 0x12
 
 
-def _page_header(code: int, ps: bool, body: bytes) -> bytes:
-    return bytes((int(ps) << 7 | code, len(body))) + body
-
-
-def _split_page(buf: Bytes, code: int, name: str) -> tuple[bool, bytes]:
-    """Check a whole page's code and length; return (PS, body)."""
-    if len(buf) < 2:
-        raise DecodeError(f"{name}: need the 2-byte page header, got {len(buf)} bytes")
-    if buf[0] & 0x3F != code:
-        raise DecodeError(f"{name}: page code {code:02X}h expected, got {buf[0] & 0x3F:02X}h")
-    if buf[0] & 0x40:
-        raise DecodeError(f"{name}: a sub-page format (SPF) page is not expected")
-    length = buf[1]
-    if 2 + length > len(buf):
-        raise DecodeError(f"{name}: page length {length} runs past the {len(buf)}-byte buffer")
-    return bool(buf[0] & 0x80), bytes(buf[2 : 2 + length])
-
-
 @frozen
-class ElementAddressAssignmentPage:
+class ElementAddressAssignmentPage(ModePageCodec):
     """Element Address Assignment mode page (1Dh): where each element type starts.
 
     Attributes:
@@ -56,6 +38,7 @@ class ElementAddressAssignmentPage:
         ps: the parameters saveable bit (MODE SENSE only).
     """
 
+    PAGE_NAME: ClassVar[str] = "element address assignment page"
     PAGE_CODE: ClassVar[int] = 0x1D
     first_transport: int = field(default=0, validator=uint_field(16))
     transport_count: int = field(default=0, validator=uint_field(16))
@@ -116,31 +99,6 @@ class ElementAddressAssignmentPage:
             ps=ps,
         )
 
-    def to_bytes(self) -> bytes:
-        """The whole page: code, length 12h and body."""
-        return _page_header(self.PAGE_CODE, self.ps, self.to_body())
-
-    @classmethod
-    def from_bytes(cls, buf: Bytes) -> ElementAddressAssignmentPage:
-        """Parse the whole page (code and length included)."""
-        ps, body = _split_page(buf, cls.PAGE_CODE, "element address assignment page")
-        return cls.from_body(body, ps=ps)
-
-    def to_mode_page(self) -> ModePage:
-        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
-        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
-
-    @classmethod
-    def from_mode_page(cls, page: ModePage) -> ElementAddressAssignmentPage:
-        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
-        if page.page_code != cls.PAGE_CODE or page.subpage_code:
-            raise DecodeError(
-                f"element address assignment page: got page "
-                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
-                f"{cls.PAGE_CODE:02X}h"
-            )
-        return cls.from_body(page.data, ps=page.ps)
-
 
 def _bits4(_inst: object, attr: object, value: ElementTypeSet) -> None:
     if not isinstance(value, ElementTypeSet):
@@ -199,7 +157,7 @@ _ORDER = (
 
 
 @frozen
-class DeviceCapabilitiesPage:
+class DeviceCapabilitiesPage(ModePageCodec):
     """Device Capabilities mode page (1Fh): what can be stored, moved and exchanged.
 
     Attributes:
@@ -216,6 +174,7 @@ class DeviceCapabilitiesPage:
         ps: the parameters saveable bit (MODE SENSE only).
     """
 
+    PAGE_NAME: ClassVar[str] = "device capabilities page"
     PAGE_CODE: ClassVar[int] = 0x1F
     storage: ElementTypeSet = field(default=_EMPTY, validator=_bits4)
     move_from_transport: ElementTypeSet = field(default=_EMPTY, validator=_bits4)
@@ -300,28 +259,3 @@ class DeviceCapabilitiesPage:
             exchange_data_transfer=bits(13),
             ps=ps,
         )
-
-    def to_bytes(self) -> bytes:
-        """The whole page: code, length 12h and body."""
-        return _page_header(self.PAGE_CODE, self.ps, self.to_body())
-
-    @classmethod
-    def from_bytes(cls, buf: Bytes) -> DeviceCapabilitiesPage:
-        """Parse the whole page (code and length included)."""
-        ps, body = _split_page(buf, cls.PAGE_CODE, "device capabilities page")
-        return cls.from_body(body, ps=ps)
-
-    def to_mode_page(self) -> ModePage:
-        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
-        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
-
-    @classmethod
-    def from_mode_page(cls, page: ModePage) -> DeviceCapabilitiesPage:
-        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
-        if page.page_code != cls.PAGE_CODE or page.subpage_code:
-            raise DecodeError(
-                f"device capabilities page: got page "
-                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
-                f"{cls.PAGE_CODE:02X}h"
-            )
-        return cls.from_body(page.data, ps=page.ps)

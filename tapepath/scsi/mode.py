@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from attrs import Attribute, field, frozen
 
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import Bytes, flag_field, need, u16, u24, u32, u64, uint_field
-from tapepath.scsi.cdb import check_opcode, check_reserved, check_zero
+from tapepath.scsi.cdb import ParameterListCommand, check_opcode, check_reserved, check_zero
 
 __all__ = [
     "BlockDescriptor",
     "ModePage",
+    "ModePageCodec",
     "ModeParameters",
     "ModeSelect6",
     "ModeSelect10",
@@ -153,15 +154,8 @@ class ModeSense10:
         return self.allocation_length
 
 
-def _check_list_length(name: str, declared: int, data: Bytes) -> None:
-    if len(data) != declared:
-        raise ValueError(
-            f"{name}: parameter_list_length={declared} but the parameter data is {len(data)} bytes"
-        )
-
-
 @frozen
-class ModeSelect6:
+class ModeSelect6(ParameterListCommand):
     """MODE SELECT(6) (15h). The parameter list is sent separately as data out.
 
     Attributes:
@@ -172,6 +166,7 @@ class ModeSelect6:
         rtd: revert to defaults (SPC-5 RTD, byte 1 bit 1).
     """
 
+    NAME: ClassVar[str] = "MODE SELECT(6)"
     OPCODE: ClassVar[int] = 0x15
     pf: bool = field(default=True, validator=flag_field)
     sp: bool = field(default=False, validator=flag_field)
@@ -190,10 +185,6 @@ class ModeSelect6:
         """
         data = params.to_bytes(select=True, ten_byte=False)
         return cls(pf, sp, len(data), control), data
-
-    def check_data_out(self, data: Bytes) -> None:
-        """Raise ValueError unless ``data`` is exactly ``parameter_list_length`` bytes."""
-        _check_list_length("MODE SELECT(6)", self.parameter_list_length, data)
 
     def to_bytes(self) -> bytes:
         """Return the 6-byte CDB."""
@@ -216,21 +207,12 @@ class ModeSelect6:
         check_zero(cdb, "MODE SELECT(6)", 2, 4)
         return cls(bool(cdb[1] & 0x10), bool(cdb[1] & 1), cdb[4], cdb[5], bool(cdb[1] & 2))
 
-    @property
-    def data_in_length(self) -> int:
-        """MODE SELECT reads nothing."""
-        return 0
-
-    @property
-    def data_out_length(self) -> int:
-        """The parameter list length."""
-        return self.parameter_list_length
-
 
 @frozen
-class ModeSelect10:
+class ModeSelect10(ParameterListCommand):
     """MODE SELECT(10) (55h): as :class:`ModeSelect6` with a 16-bit list length."""
 
+    NAME: ClassVar[str] = "MODE SELECT(10)"
     OPCODE: ClassVar[int] = 0x55
     pf: bool = field(default=True, validator=flag_field)
     sp: bool = field(default=False, validator=flag_field)
@@ -245,10 +227,6 @@ class ModeSelect10:
         """The CDB and the data-out bytes for ``params`` (8-byte header format)."""
         data = params.to_bytes(select=True, ten_byte=True)
         return cls(pf, sp, len(data), control), data
-
-    def check_data_out(self, data: Bytes) -> None:
-        """Raise ValueError unless ``data`` is exactly ``parameter_list_length`` bytes."""
-        _check_list_length("MODE SELECT(10)", self.parameter_list_length, data)
 
     def to_bytes(self) -> bytes:
         """Return the 10-byte CDB."""
@@ -265,16 +243,6 @@ class ModeSelect10:
         check_reserved(cdb, "MODE SELECT(10)", (1, 0xEC))
         check_zero(cdb, "MODE SELECT(10)", 2, 7)
         return cls(bool(cdb[1] & 0x10), bool(cdb[1] & 1), u16(cdb, 7), cdb[9], bool(cdb[1] & 2))
-
-    @property
-    def data_in_length(self) -> int:
-        """MODE SELECT reads nothing."""
-        return 0
-
-    @property
-    def data_out_length(self) -> int:
-        """The parameter list length."""
-        return self.parameter_list_length
 
 
 @frozen
@@ -542,3 +510,76 @@ class ModeParameters:
             long_lba=long_lba,
             ten_byte=ten_byte,
         )
+
+
+_P = TypeVar("_P", bound="ModePageCodec")
+
+
+def split_page(buf: Bytes, code: int, name: str) -> tuple[bool, bytes]:
+    """Check a whole page_0 format page's code and length; return (PS, body).
+
+    Raises:
+        DecodeError: no 2-byte header, another page code, the SPF bit set, or a page
+            length that runs past the buffer.
+    """
+    if len(buf) < 2:
+        raise DecodeError(f"{name}: need the 2-byte page header, got {len(buf)} bytes")
+    if buf[0] & 0x3F != code:
+        raise DecodeError(f"{name}: page code {code:02X}h expected, got {buf[0] & 0x3F:02X}h")
+    if buf[0] & 0x40:
+        raise DecodeError(f"{name}: a sub-page format (SPF) page is not expected")
+    length = buf[1]
+    if 2 + length > len(buf):
+        raise DecodeError(f"{name}: page length {length} runs past the {len(buf)}-byte buffer")
+    return bool(buf[0] & 0x80), bytes(buf[2 : 2 + length])
+
+
+class ModePageCodec:
+    """The conversions a typed page_0 format mode page shares.
+
+    A page class (attrs ``@frozen``) sets ``PAGE_CODE`` and ``PAGE_NAME``, has a ``ps``
+    field, and writes ``to_body()`` / ``from_body(body, ps=...)``; this base derives the
+    whole page (``to_bytes()`` / ``from_bytes()``) and the :class:`ModePage` conversions
+    (``to_mode_page()`` / ``from_mode_page()``) from them.
+    """
+
+    __slots__ = ()
+
+    PAGE_CODE: ClassVar[int]
+    PAGE_NAME: ClassVar[str]
+    ps: bool
+
+    def to_body(self) -> bytes:
+        """The page body: the bytes after the page code and page length."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_body(cls: type[_P], body: Bytes, *, ps: bool = False) -> _P:
+        """Parse the page body (DecodeError when it is too short)."""
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        """The whole page: code (with PS), length and body."""
+        body = self.to_body()
+        return bytes((int(self.ps) << 7 | self.PAGE_CODE, len(body))) + body
+
+    @classmethod
+    def from_bytes(cls: type[_P], buf: Bytes) -> _P:
+        """Parse the whole page (code and length included)."""
+        ps, body = split_page(buf, cls.PAGE_CODE, cls.PAGE_NAME)
+        return cls.from_body(body, ps=ps)
+
+    def to_mode_page(self) -> ModePage:
+        """The page as a :class:`ModePage` for a mode parameter list."""
+        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
+
+    @classmethod
+    def from_mode_page(cls: type[_P], page: ModePage) -> _P:
+        """Decode a :class:`ModePage` (DecodeError for another page)."""
+        if page.page_code != cls.PAGE_CODE or page.subpage_code:
+            raise DecodeError(
+                f"{cls.PAGE_NAME}: got page "
+                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
+                f"{cls.PAGE_CODE:02X}h"
+            )
+        return cls.from_body(page.data, ps=page.ps)

@@ -19,7 +19,7 @@ from attrs import field, frozen
 
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import Bytes, check_uint, flag_field, uint_field
-from tapepath.scsi.mode import BlockDescriptor, ModePage
+from tapepath.scsi.mode import BlockDescriptor, ModePageCodec
 
 __all__ = [
     "COMPRESSION_ALGORITHMS",
@@ -45,20 +45,8 @@ COMPRESSION_ALGORITHMS: dict[int, str] = {
 }
 
 
-def _split_page(buf: Bytes, code: int, name: str) -> tuple[bool, bytes]:
-    if len(buf) < 2:
-        raise DecodeError(f"{name}: need the 2-byte page header, got {len(buf)} bytes")
-    if buf[0] & 0x3F != code:
-        raise DecodeError(f"{name}: page code {code:02X}h expected, got {buf[0] & 0x3F:02X}h")
-    if buf[0] & 0x40:
-        raise DecodeError(f"{name}: a sub-page format (SPF) page is not expected")
-    if 2 + buf[1] > len(buf):
-        raise DecodeError(f"{name}: page length {buf[1]} runs past the {len(buf)}-byte buffer")
-    return bool(buf[0] & 0x80), bytes(buf[2 : 2 + buf[1]])
-
-
 @frozen
-class DataCompressionPage:
+class DataCompressionPage(ModePageCodec):
     """Data Compression mode page (0Fh).
 
     Attributes:
@@ -71,6 +59,7 @@ class DataCompressionPage:
         ps: the parameters saveable bit (MODE SENSE only).
     """
 
+    PAGE_NAME: ClassVar[str] = "data compression page"
     PAGE_CODE: ClassVar[int] = 0x0F
     BODY_LENGTH: ClassVar[int] = 0x0E
     dce: bool = field(default=False, validator=flag_field)
@@ -109,34 +98,9 @@ class DataCompressionPage:
             ps=ps,
         )
 
-    def to_bytes(self) -> bytes:
-        """The whole page: code, length 0Eh and body."""
-        return bytes((int(self.ps) << 7 | self.PAGE_CODE, self.BODY_LENGTH)) + self.to_body()
-
-    @classmethod
-    def from_bytes(cls, buf: Bytes) -> DataCompressionPage:
-        """Parse the whole page (code and length included)."""
-        ps, body = _split_page(buf, cls.PAGE_CODE, "data compression page")
-        return cls.from_body(body, ps=ps)
-
-    def to_mode_page(self) -> ModePage:
-        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
-        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
-
-    @classmethod
-    def from_mode_page(cls, page: ModePage) -> DataCompressionPage:
-        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
-        if page.page_code != cls.PAGE_CODE or page.subpage_code:
-            raise DecodeError(
-                f"data compression page: got page "
-                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not "
-                f"{cls.PAGE_CODE:02X}h"
-            )
-        return cls.from_body(page.data, ps=page.ps)
-
 
 @frozen
-class DeviceConfigurationPage:
+class DeviceConfigurationPage(ModePageCodec):
     """Device Configuration mode page (10h, SSC-3).
 
     Attributes:
@@ -172,6 +136,7 @@ class DeviceConfigurationPage:
         ps: the parameters saveable bit (MODE SENSE only).
     """
 
+    PAGE_NAME: ClassVar[str] = "device configuration page"
     PAGE_CODE: ClassVar[int] = 0x10
     BODY_LENGTH: ClassVar[int] = 0x0E
     cap: bool = field(default=False, validator=flag_field)
@@ -289,30 +254,6 @@ class DeviceConfigurationPage:
             prmwp=bool(b15 & 1),
             ps=ps,
         )
-
-    def to_bytes(self) -> bytes:
-        """The whole page: code, length 0Eh and body."""
-        return bytes((int(self.ps) << 7 | self.PAGE_CODE, self.BODY_LENGTH)) + self.to_body()
-
-    @classmethod
-    def from_bytes(cls, buf: Bytes) -> DeviceConfigurationPage:
-        """Parse the whole page (code and length included)."""
-        ps, body = _split_page(buf, cls.PAGE_CODE, "device configuration page")
-        return cls.from_body(body, ps=ps)
-
-    def to_mode_page(self) -> ModePage:
-        """The page as a :class:`~tapepath.scsi.mode.ModePage` for a mode parameter list."""
-        return ModePage(self.PAGE_CODE, self.to_body(), 0, self.ps)
-
-    @classmethod
-    def from_mode_page(cls, page: ModePage) -> DeviceConfigurationPage:
-        """Decode a :class:`~tapepath.scsi.mode.ModePage` (DecodeError for another page)."""
-        if page.page_code != cls.PAGE_CODE or page.subpage_code:
-            raise DecodeError(
-                f"device configuration page: got page "
-                f"{page.page_code:02X}h/{page.subpage_code:02X}h, not 10h"
-            )
-        return cls.from_body(page.data, ps=page.ps)
 
 
 @frozen
