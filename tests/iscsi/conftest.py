@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,15 +34,6 @@ class Lab:
         return base + (f"?{query}" if query else "")
 
 
-def control_channel() -> int:
-    """A random tgtd control channel that tgtd accepts (it refuses -C above 32767).
-
-    TgtdInstance's own pick (20000..60000) fails about half the time; this private
-    helper stays until that is fixed there.
-    """
-    return random.randint(20000, 32767)
-
-
 def _disk(tgt: TgtdInstance, tid: int, iqn: str, name: str) -> Path:
     path = tgt.workdir / name
     with open(path, "wb") as f:
@@ -57,7 +47,7 @@ def _disk(tgt: TgtdInstance, tid: int, iqn: str, name: str) -> Path:
 def lab() -> Iterator[Lab]:
     """tgtd with a VTL and disk (tid 1), a CHAP target (2), mutual CHAP (3), digests (4)."""
     require_tool("tgtd", "tgtadm", "tgtimg")
-    with TgtdInstance(control_port=control_channel()) as tgt:
+    with TgtdInstance() as tgt:
         vtl = tgt.configure_vtl(drives=2, slots=8, disk_mb=64)
         assert vtl.disk_lun is not None
         _disk(tgt, 2, CHAP_IQN, "chap.img")
@@ -74,7 +64,7 @@ def lab() -> Iterator[Lab]:
 def own_tgtd() -> Iterator[Lab]:
     """A tgtd of the test's own (for pausing it), with a small VTL and disk."""
     require_tool("tgtd", "tgtadm", "tgtimg")
-    with TgtdInstance(control_port=control_channel()) as tgt:
+    with TgtdInstance() as tgt:
         vtl = tgt.configure_vtl(drives=1, slots=4, disk_mb=16)
         assert vtl.disk_lun is not None
         yield Lab(tgt, vtl, vtl.disk_lun)

@@ -31,7 +31,6 @@ from tests.iscsi.conftest import (
     TGT_SECRET,
     TGT_USER,
     Lab,
-    control_channel,
 )
 
 pytestmark = [pytest.mark.needs("tgtd", "tgtadm", "tgtimg"), pytest.mark.tgtd]
@@ -527,7 +526,7 @@ class TestRedirect:
 
     def test_redirect_followed(self, own_tgtd: Lab) -> None:
         """A target redirected to another portal (another tgtd) is reached there."""
-        other = TgtdInstance(control_port=control_channel())
+        other = TgtdInstance()
         with other:
             vtl = other.configure_vtl(drives=1, slots=4, disk_mb=16)
             port = find_free_port("127.0.0.2")
