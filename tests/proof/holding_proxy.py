@@ -133,6 +133,8 @@ class HoldingProxy:
 
     def close(self) -> None:
         """Stop listening and close every relayed connection."""
+        with contextlib.suppress(OSError):  # wakes the accepting thread (close alone does not)
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._cond:
             pairs = list(self._pairs)
