@@ -22,6 +22,7 @@ __all__ = [
     "check_flag",
     "check_uint",
     "flag_field",
+    "items_of",
     "need",
     "parse_entries",
     "u8",
@@ -169,3 +170,19 @@ def uint_field(bits: int) -> Callable[[Any, Attribute[int], int], None]:
 def flag_field(_inst: Any, attr: Attribute[bool], value: bool) -> None:
     """An attrs validator that checks a field is a bool."""
     check_flag(attr.name, value)
+
+
+def items_of(kind: type) -> Callable[[Any, Attribute[Any], tuple[Any, ...]], None]:
+    """An attrs validator that checks every item of a tuple field is a ``kind``.
+
+    Example:
+        ``pages: tuple[ModePage, ...] = field(default=(), validator=items_of(ModePage))``
+    """
+    article = "an" if kind.__name__[:1] in "AEIOU" else "a"
+
+    def _validate(_inst: Any, attr: Attribute[Any], value: tuple[Any, ...]) -> None:
+        for i, v in enumerate(value):
+            if not isinstance(v, kind):
+                raise ValueError(f"{attr.name}[{i}] is not {article} {kind.__name__}")
+
+    return _validate

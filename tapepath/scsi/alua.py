@@ -13,6 +13,7 @@ from tapepath.scsi._wire import (
     Bytes,
     check_uint,
     flag_field,
+    items_of,
     need,
     parse_entries,
     u16,
@@ -221,12 +222,6 @@ class TargetPortGroup:
         )
 
 
-def _groups(_inst: Any, attr: Attribute[Any], value: tuple[Any, ...]) -> None:
-    for i, v in enumerate(value):
-        if not isinstance(v, TargetPortGroup):
-            raise ValueError(f"{attr.name}[{i}] is not a TargetPortGroup")
-
-
 def _group_tuple(value: Iterable[TargetPortGroup]) -> tuple[TargetPortGroup, ...]:
     return tuple(value)
 
@@ -242,7 +237,7 @@ class TargetPortGroups:
     """
 
     groups: tuple[TargetPortGroup, ...] = field(
-        default=(), converter=_group_tuple, validator=_groups
+        default=(), converter=_group_tuple, validator=items_of(TargetPortGroup)
     )
     extended: bool = field(default=False, validator=flag_field)
     implicit_transition_time: int = field(default=0, validator=uint_field(8))
@@ -297,12 +292,6 @@ class StpgDescriptor:
         return bytes((int(self.state), 0)) + self.tpg_id.to_bytes(2, "big")
 
 
-def _stpg(_inst: Any, attr: Attribute[Any], value: tuple[Any, ...]) -> None:
-    for i, v in enumerate(value):
-        if not isinstance(v, StpgDescriptor):
-            raise ValueError(f"{attr.name}[{i}] is not a StpgDescriptor")
-
-
 def _stpg_tuple(value: Iterable[StpgDescriptor]) -> tuple[StpgDescriptor, ...]:
     return tuple(value)
 
@@ -312,7 +301,7 @@ class StpgParameters:
     """SET TARGET PORT GROUPS parameter list: 4 reserved bytes, then the descriptors."""
 
     descriptors: tuple[StpgDescriptor, ...] = field(
-        default=(), converter=_stpg_tuple, validator=_stpg
+        default=(), converter=_stpg_tuple, validator=items_of(StpgDescriptor)
     )
 
     def to_bytes(self) -> bytes:

@@ -14,6 +14,7 @@ from tapepath.scsi._wire import (
     Bytes,
     check_uint,
     flag_field,
+    items_of,
     need,
     parse_entries,
     u16,
@@ -286,12 +287,6 @@ class Attribute:
         return attr
 
 
-def _attributes(_inst: Any, attr: AttrsAttribute[Any], value: tuple[Any, ...]) -> None:
-    for i, v in enumerate(value):
-        if not isinstance(v, Attribute):
-            raise ValueError(f"{attr.name}[{i}] is not an Attribute")
-
-
 def _attribute_tuple(value: Iterable[Attribute]) -> tuple[Attribute, ...]:
     return tuple(value)
 
@@ -307,7 +302,7 @@ class AttributeList:
     """
 
     attributes: tuple[Attribute, ...] = field(
-        default=(), converter=_attribute_tuple, validator=_attributes
+        default=(), converter=_attribute_tuple, validator=items_of(Attribute)
     )
     available_data: int | None = field(default=None, eq=False)
 

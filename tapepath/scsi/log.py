@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from attrs import Attribute, field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, check_uint, flag_field, need, u16, uint_field
+from tapepath.scsi._wire import Bytes, check_uint, flag_field, items_of, need, u16, uint_field
 from tapepath.scsi.cdb import check_opcode, check_reserved, check_zero
 from tapepath.scsi.mode import PageControl
 
@@ -192,12 +192,6 @@ class LogParameter:
         return param
 
 
-def _params(_inst: Any, attr: Attribute[Any], value: tuple[Any, ...]) -> None:
-    for i, v in enumerate(value):
-        if not isinstance(v, LogParameter):
-            raise ValueError(f"{attr.name}[{i}] is not a LogParameter")
-
-
 @frozen
 class LogPage:
     """A log page.
@@ -212,7 +206,7 @@ class LogPage:
 
     page_code: int = field(validator=uint_field(6))
     parameters: tuple[LogParameter, ...] = field(
-        default=(), converter=_param_tuple, validator=_params
+        default=(), converter=_param_tuple, validator=items_of(LogParameter)
     )
     subpage_code: int = field(default=0, validator=uint_field(8))
     ds: bool = field(default=False, validator=flag_field)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from attrs import Attribute, field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, flag_field, need, u16, u24, u32, u64, uint_field
+from tapepath.scsi._wire import Bytes, flag_field, items_of, need, u16, u24, u32, u64, uint_field
 from tapepath.scsi.cdb import ParameterListCommand, check_opcode, check_reserved, check_zero
 
 __all__ = [
@@ -385,15 +385,6 @@ def _page_tuple(value: Iterable[ModePage]) -> tuple[ModePage, ...]:
     return tuple(value)
 
 
-def _typed_tuple(kind: type) -> Any:
-    def _validate(_inst: Any, attr: Attribute[Any], value: tuple[Any, ...]) -> None:
-        for i, v in enumerate(value):
-            if not isinstance(v, kind):
-                raise ValueError(f"{attr.name}[{i}] is not a {kind.__name__}")
-
-    return _validate
-
-
 @frozen
 class ModeParameters:
     """The mode parameter list of MODE SENSE and MODE SELECT.
@@ -411,10 +402,10 @@ class ModeParameters:
     medium_type: int = field(default=0, validator=uint_field(8))
     device_specific_parameter: int = field(default=0, validator=uint_field(8))
     block_descriptors: tuple[BlockDescriptor, ...] = field(
-        default=(), converter=_descriptor_tuple, validator=_typed_tuple(BlockDescriptor)
+        default=(), converter=_descriptor_tuple, validator=items_of(BlockDescriptor)
     )
     pages: tuple[ModePage, ...] = field(
-        default=(), converter=_page_tuple, validator=_typed_tuple(ModePage)
+        default=(), converter=_page_tuple, validator=items_of(ModePage)
     )
     long_lba: bool = field(default=False, validator=flag_field)
     ten_byte: bool = field(default=False, validator=flag_field)

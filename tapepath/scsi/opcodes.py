@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from attrs import Attribute, field, frozen
+from attrs import field, frozen
 from attrs.validators import instance_of, optional
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, flag_field, need, parse_entries, u16, u32, uint_field
+from tapepath.scsi._wire import (
+    Bytes,
+    flag_field,
+    items_of,
+    need,
+    parse_entries,
+    u16,
+    u32,
+    uint_field,
+)
 from tapepath.scsi.cdb import check_opcode, check_reserved
 from tapepath.scsi.inquiry import enum_or_int
 
@@ -190,12 +199,6 @@ class SupportedCommand:
         )
 
 
-def _commands(_inst: Any, attr: Attribute[Any], value: tuple[Any, ...]) -> None:
-    for i, v in enumerate(value):
-        if not isinstance(v, SupportedCommand):
-            raise ValueError(f"{attr.name}[{i}] is not a SupportedCommand")
-
-
 def _command_tuple(value: Iterable[SupportedCommand]) -> tuple[SupportedCommand, ...]:
     return tuple(value)
 
@@ -205,7 +208,7 @@ class SupportedOpcodes:
     """The all-commands parameter data: every supported command."""
 
     commands: tuple[SupportedCommand, ...] = field(
-        default=(), converter=_command_tuple, validator=_commands
+        default=(), converter=_command_tuple, validator=items_of(SupportedCommand)
     )
 
     def find(self, opcode: int, service_action: int | None = None) -> SupportedCommand | None:

@@ -14,6 +14,7 @@ from tapepath.scsi._wire import (
     Bytes,
     check_uint,
     flag_field,
+    items_of,
     need,
     parse_entries,
     u16,
@@ -284,15 +285,6 @@ class TransportId:
         return tid
 
 
-def _typed(kind: type) -> Any:
-    def _validate(_inst: Any, attr: Attribute[Any], value: tuple[Any, ...]) -> None:
-        for i, v in enumerate(value):
-            if not isinstance(v, kind):
-                raise ValueError(f"{attr.name}[{i}] is not a {kind.__name__}")
-
-    return _validate
-
-
 def _keys(_inst: Any, attr: Attribute[tuple[int, ...]], value: tuple[int, ...]) -> None:
     for i, v in enumerate(value):
         check_uint(f"{attr.name}[{i}]", v, 64)
@@ -318,7 +310,7 @@ class PrOutParameters:
     all_tg_pt: bool = field(default=False, validator=flag_field)
     aptpl: bool = field(default=False, validator=flag_field)
     transport_ids: tuple[TransportId, ...] = field(
-        default=(), converter=_tid_tuple, validator=_typed(TransportId)
+        default=(), converter=_tid_tuple, validator=items_of(TransportId)
     )
 
     def __attrs_post_init__(self) -> None:
@@ -653,7 +645,7 @@ class ReadFullStatus:
 
     generation: int = field(default=0, validator=uint_field(32))
     descriptors: tuple[FullStatusDescriptor, ...] = field(
-        default=(), converter=_fsd_tuple, validator=_typed(FullStatusDescriptor)
+        default=(), converter=_fsd_tuple, validator=items_of(FullStatusDescriptor)
     )
 
     def to_bytes(self) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from attrs import Attribute, field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, check_uint, flag_field, need, u16, uint_field
+from tapepath.scsi._wire import Bytes, check_uint, flag_field, items_of, need, u16, uint_field
 from tapepath.scsi.inquiry import PeripheralDeviceType, enum_or_int
 
 __all__ = [
@@ -401,21 +401,13 @@ _LU_PREFERENCE = (
 )
 
 
-def _designators(
-    _inst: Any, attr: Attribute[tuple[Designator, ...]], value: tuple[Any, ...]
-) -> None:
-    for i, d in enumerate(value):
-        if not isinstance(d, Designator):
-            raise ValueError(f"{attr.name}[{i}] is not a Designator")
-
-
 @frozen
 class DeviceIdentification:
     """Device identification (83h): the list of designators."""
 
     PAGE_CODE: ClassVar[int] = 0x83
     designators: tuple[Designator, ...] = field(
-        default=(), converter=_designator_tuple, validator=_designators
+        default=(), converter=_designator_tuple, validator=items_of(Designator)
     )
     peripheral_qualifier: int = field(default=0, validator=uint_field(3))
     peripheral_device_type: int = field(default=0, converter=_pdt, validator=uint_field(5))
