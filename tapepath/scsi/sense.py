@@ -303,6 +303,36 @@ def _check_common(sense_key: int, asc: int, ascq: int, flags: dict[str, bool]) -
         check_flag(name, value)
 
 
+def _builder_fields(
+    sense_key: int,
+    asc: int,
+    ascq: int,
+    flags: dict[str, bool],
+    *,
+    deferred: bool,
+    fru: int,
+    information: int | None,
+    command_specific: int | None,
+    bits: int,
+) -> int | None:
+    """Check a sense builder's arguments; return INFORMATION as an unsigned ``bits`` value.
+
+    A negative INFORMATION (a residual) is stored in two's complement.
+    """
+    _check_common(sense_key, asc, ascq, flags)
+    check_flag("deferred", deferred)
+    check_uint("fru", fru, 8)
+    if information is not None and information < 0:
+        if information < -(1 << (bits - 1)):
+            raise ValueError(f"information={information} does not fit in {bits} bits")
+        information &= (1 << bits) - 1
+    if information is not None:
+        check_uint("information", information, bits)
+    if command_specific is not None:
+        check_uint("command_specific", command_specific, bits)
+    return information
+
+
 def fixed_sense(
     sense_key: int,
     asc: int = 0,
@@ -336,17 +366,17 @@ def fixed_sense(
     Raises:
         ValueError: a field does not fit.
     """
-    _check_common(sense_key, asc, ascq, {"filemark": filemark, "eom": eom, "ili": ili})
-    check_flag("deferred", deferred)
-    check_uint("fru", fru, 8)
-    if information is not None and information < 0:
-        if information < -(1 << 31):
-            raise ValueError(f"information={information} does not fit in 32 bits")
-        information &= 0xFFFFFFFF
-    if information is not None:
-        check_uint("information", information, 32)
-    if command_specific is not None:
-        check_uint("command_specific", command_specific, 32)
+    information = _builder_fields(
+        sense_key,
+        asc,
+        ascq,
+        {"filemark": filemark, "eom": eom, "ili": ili},
+        deferred=deferred,
+        fru=fru,
+        information=information,
+        command_specific=command_specific,
+        bits=32,
+    )
     out = bytearray(18)
     out[0] = (0x71 if deferred else 0x70) | (0x80 if information is not None else 0)
     out[2] = (0x80 if filemark else 0) | (0x40 if eom else 0) | (0x20 if ili else 0) | sense_key
@@ -385,19 +415,21 @@ def descriptor_sense(
     Raises:
         ValueError: a field does not fit, or the data would exceed 252 bytes.
     """
-    _check_common(sense_key, asc, ascq, {"filemark": filemark, "eom": eom, "ili": ili})
-    check_flag("deferred", deferred)
-    check_uint("fru", fru, 8)
-    if information is not None and information < 0:
-        if information < -(1 << 63):
-            raise ValueError(f"information={information} does not fit in 64 bits")
-        information &= (1 << 64) - 1
+    information = _builder_fields(
+        sense_key,
+        asc,
+        ascq,
+        {"filemark": filemark, "eom": eom, "ili": ili},
+        deferred=deferred,
+        fru=fru,
+        information=information,
+        command_specific=command_specific,
+        bits=64,
+    )
     body = bytearray()
     if information is not None:
-        check_uint("information", information, 64)
         body += b"\x00\x0a\x80\x00" + information.to_bytes(8, "big")
     if command_specific is not None:
-        check_uint("command_specific", command_specific, 64)
         body += b"\x01\x0a\x00\x00" + command_specific.to_bytes(8, "big")
     raw = _sks_bytes(sks)
     if raw is not None:
