@@ -6,6 +6,8 @@ import json
 
 from attrs import asdict, define, field
 
+from tapepath.errors import AmbiguityError, TapepathError
+
 __all__ = ["Tally"]
 
 _MUST_BE_ZERO = (
@@ -16,6 +18,7 @@ _MUST_BE_ZERO = (
     "cartridges_misplaced",
     "deadline_overruns",
     "untyped_errors",
+    "checks_failed",
 )
 
 
@@ -41,6 +44,7 @@ class Tally:
         cartridges_misplaced: cartridges neither where the model nor a doubted move
             put them (must be 0).
         deadline_overruns: calls that took longer than their bound (must be 0).
+        checks_failed: after-scenario checks that could not read the state (must be 0).
         max_call_seconds: the longest call.
         error_names: typed error class name -> count.
         failures: one line per scenario that broke a must-be-0 counter.
@@ -62,6 +66,7 @@ class Tally:
     reads_wrong: int = 0
     cartridges_misplaced: int = 0
     deadline_overruns: int = 0
+    checks_failed: int = 0
     max_call_seconds: float = 0.0
     error_names: dict[str, int] = field(factory=dict)
     failures: list[str] = field(factory=list)
@@ -91,8 +96,6 @@ class Tally:
 
     def note_error(self, exc: BaseException) -> None:
         """Count an exception a call raised, by kind."""
-        from tapepath.errors import AmbiguityError, TapepathError  # noqa: PLC0415
-
         name = type(exc).__name__
         self.error_names[name] = self.error_names.get(name, 0) + 1
         if isinstance(exc, AmbiguityError):
@@ -130,6 +133,7 @@ class Tally:
             ),
             ("cartridges misplaced (must be 0)", str(self.cartridges_misplaced)),
             ("calls over their deadline (must be 0)", str(self.deadline_overruns)),
+            ("checks that failed (must be 0)", str(self.checks_failed)),
             ("longest call", f"{self.max_call_seconds:.3f} s"),
         ]
         width = max(len(k) for k, _ in rows)

@@ -281,7 +281,7 @@ class TgtdCampaign:
                         )
                 actual = _locations(lib)
         except TapepathError as exc:
-            tally.untyped_errors += 1
+            tally.checks_failed += 1
             tally.failures.append(f"{tag}: the check itself failed: {type(exc).__name__}: {exc}")
             self._resync()
             return
