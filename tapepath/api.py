@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -173,6 +173,7 @@ def open_multipath(
     pol = base.updated(**policy) if policy else base
     hook = recovery if recovery is not None else default_recovery(kind)
     transports = [open_or_defer(u, open_transport)[0] for u in urls]
+    timing = _virtual_time(transports)
     return MultipathDevice(
         transports,
         name=name,
@@ -181,7 +182,22 @@ def open_multipath(
         handler=handler or "auto",
         recovery=hook,
         monitor=monitor,
+        **timing,
     )
+
+
+def _virtual_time(transports: Sequence[Transport]) -> dict[str, Any]:
+    """The clock and wait of a virtual library the paths lead to, when it runs on a
+    virtual clock (so the device's waits move that clock instead of taking wall time);
+    empty for real devices and for a virtual library on real time."""
+    for t in transports:
+        clock = getattr(getattr(t, "library", None), "clock", None)
+        if clock is None or type(clock).__name__ == "RealClock":
+            continue
+        now, sleep = getattr(clock, "now", None), getattr(clock, "sleep", None)
+        if callable(now) and callable(sleep):
+            return {"clock": now, "sleep": sleep}
+    return {}
 
 
 def open_library(
@@ -353,6 +369,10 @@ class DeviceHandle:
     """What :class:`~tapepath.library.Library` and :class:`~tapepath.drive.TapeDrive`
     share: a device, a lock, a command runner, ``paths``, ``close()`` and ``with``.
 
+    Retry waits (BUSY, becoming ready) use the device's clock and wait when it is a
+    :class:`~tapepath.multipath.MultipathDevice` (a virtual clock makes them free),
+    else :func:`time.monotonic` and :func:`time.sleep`.
+
     Args:
         device: the device: a :class:`~tapepath.multipath.MultipathDevice`, or any
             transport (one path, a mock).
@@ -368,6 +388,12 @@ class DeviceHandle:
         self._closed = False
         self.unit_attentions: list[UnitAttention] = []
         """Kinds of the unit attentions passed over, oldest first (the last 64)."""
+        if isinstance(device, MultipathDevice):
+            self._clock: Callable[[], float] = device.clock
+            self._sleep: Callable[[float], None] = device.wait
+        else:
+            self._clock = time.monotonic
+            self._sleep = time.sleep
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -439,7 +465,7 @@ class DeviceHandle:
         if self._closed:
             raise TapepathError(f"{what}: the device is closed")
         limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
+        deadline = self._clock() + limit
         delay = _RETRY_FIRST_DELAY
         attentions = 0
         while True:
@@ -468,9 +494,9 @@ class DeviceHandle:
             elif c.verdict is Verdict.TAPE_CONDITION and conditions:
                 return r
             elif c.verdict is Verdict.RETRY and (repeatable or not c.maybe_executed):
-                left = deadline - time.monotonic()
+                left = deadline - self._clock()
                 if left > 0:
-                    time.sleep(min(delay, left))
+                    self._sleep(min(delay, left))
                     delay = min(delay * 2, _RETRY_MAX_DELAY)
                     continue
             raise error_for(c, what)

@@ -16,7 +16,6 @@ a SPACE over blocks that meets a filemark raises
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 import attrs
@@ -727,7 +726,7 @@ class TapeDrive(DeviceHandle):
             MediumNotPresentError: still no cartridge when the time is up.
             NotReadyError: still not ready when the time is up.
         """
-        deadline = time.monotonic() + timeout
+        deadline = self._clock() + timeout
         delay = 0.05
         while True:
             try:
@@ -737,10 +736,10 @@ class TapeDrive(DeviceHandle):
                     )
                 return
             except (MediumNotPresentError, NotReadyError):
-                left = deadline - time.monotonic()
+                left = deadline - self._clock()
                 if left <= 0:
                     raise
-                time.sleep(min(delay, left))
+                self._sleep(min(delay, left))
                 delay = min(delay * 2, 2.0)
 
     def prevent_removal(self, prevent: bool = True) -> None:

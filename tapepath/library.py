@@ -8,7 +8,6 @@ operations run one at a time, in the order their threads reached them.
 
 from __future__ import annotations
 
-import time
 from typing import Union
 
 import structlog
@@ -250,14 +249,14 @@ class Library(DeviceHandle):
     def _move(self, src: int, dst: int, *, invert: bool = False, what: str = "") -> None:
         cdb = MoveMedium(self._transport_address(), src, dst, invert)
         text = what or f"MOVE MEDIUM {self._label(src)} -> {self._label(dst)}"
-        began = time.monotonic()
+        began = self._clock()
         self._run(cdb.to_bytes(), text, timeout=self.move_timeout, repeatable=False)
         log.info(
             "library_move",
             device=getattr(self.device, "name", ""),
             source=src,
             destination=dst,
-            seconds=round(time.monotonic() - began, 4),
+            seconds=round(self._clock() - began, 4),
         )
 
     def exchange(self, src: ElementRef, dst1: ElementRef, dst2: ElementRef | None = None) -> None:

@@ -18,10 +18,12 @@ from tapepath.errors import (
 from tapepath.multipath import PathState
 from tapepath.testing import (
     AtCommand,
+    Busy,
     ControlPathFailure,
     FaultPlan,
     LinkDown,
     ResponseLost,
+    VirtualClock,
     VirtualLibrary,
     When,
 )
@@ -272,3 +274,25 @@ class TestFailover:
         assert virtual_library.where("TP0001L8") == virtual_library.drive_address(1)
         assert library.unload(1) == 1
         assert virtual_library.where("TP0001L8") == virtual_library.slot_address(0)
+
+
+class TestVirtualTime:
+    """Retry waits use the device's clock: on a virtual library they move its clock."""
+
+    def test_busy_retries_wait_on_the_virtual_clock(self) -> None:
+        """Five BUSY answers before a move: the waits (10+20+40+80+160 ms) pass on the clock."""
+        clock = VirtualClock()
+        with VirtualLibrary("busy-virtual-time", clock=clock) as vlib:
+            with tapepath.open_library(vlib.changer_urls(), monitor=False) as lib:
+                lib.inventory()
+                vlib.install(
+                    FaultPlan().add(
+                        Busy(device="changer", port=0, trigger=AtCommand(1), times=5),
+                        Busy(device="changer", port=1, trigger=AtCommand(1), times=5),
+                    )
+                )
+                before = clock.now()
+                lib.load(1, 0)
+                waited = clock.now() - before
+            assert vlib.where("TP0001L8") == vlib.drive_address(0)
+        assert waited >= 0.31 - 1e-9
