@@ -19,6 +19,7 @@ Bytes: TypeAlias = "bytes | bytearray | memoryview"
 
 __all__ = [
     "Bytes",
+    "be_int",
     "check_flag",
     "check_uint",
     "flag_field",
@@ -108,6 +109,15 @@ def parse_entries(
             break
         found.append(entry)
     return tuple(found)
+
+
+def be_int(buf: Bytes, start: int, size: int, *, signed: bool = False) -> int:
+    """Read a big-endian integer of ``size`` bytes at ``start``, unchecked.
+
+    For fields the parser has already length-checked (a CDB of a known length, data
+    after a ``need``); a short buffer gives a smaller value, never an error.
+    """
+    return int.from_bytes(buf[start : start + size], "big", signed=signed)
 
 
 def uint(buf: Bytes, offset: int, size: int, what: str = "field") -> int:

@@ -28,6 +28,7 @@ __all__ = [
     "TestUnitReady",
     "check_opcode",
     "check_reserved",
+    "check_reserved_bits",
     "check_zero",
 ]
 
@@ -102,6 +103,19 @@ def check_reserved(cdb: Bytes, name: str, *spans: tuple[int, int]) -> None:
             raise DecodeError(
                 f"{name}: reserved bits {mask:02X}h of byte {offset} are set ({cdb[offset]:02X}h)"
             )
+
+
+def check_reserved_bits(cdb: Bytes, name: str, spec: dict[int, int]) -> None:
+    """Raise DecodeError when a reserved bit is set in a CDB of a checked length.
+
+    Args:
+        cdb: the CDB (its length already checked to cover every byte of ``spec``).
+        name: the command's name, for the message.
+        spec: maps a byte offset to the mask of its reserved bits.
+    """
+    for index, mask in spec.items():
+        if cdb[index] & mask:
+            raise DecodeError(f"{name}: reserved bits set in byte {index} ({cdb[index]:02X}h)")
 
 
 def check_zero(cdb: Bytes, name: str, start: int, end: int) -> None:

@@ -18,7 +18,7 @@ from attrs import field, frozen
 
 from tapepath.errors import DecodeError
 from tapepath.scsi._wire import Bytes, flag_field, uint_field
-from tapepath.scsi.cdb import check_opcode
+from tapepath.scsi.cdb import check_opcode, check_reserved_bits
 
 __all__ = [
     "ExchangeMedium",
@@ -29,13 +29,6 @@ __all__ = [
     "PreventAllowMediumRemoval",
     "RemovalPrevention",
 ]
-
-
-def _reserved(cdb: Bytes, name: str, spec: dict[int, int]) -> None:
-    """Raise DecodeError when a reserved bit is set: ``spec`` maps byte -> reserved mask."""
-    for index, mask in spec.items():
-        if cdb[index] & mask:
-            raise DecodeError(f"{name}: reserved bits set in byte {index} ({cdb[index]:02X}h)")
 
 
 def _addr(value: int) -> bytes:
@@ -87,7 +80,7 @@ class MoveMedium:
     def from_bytes(cls, cdb: Bytes) -> MoveMedium:
         """Parse a MOVE MEDIUM CDB."""
         check_opcode(cdb, cls.OPCODE, 12, "MOVE MEDIUM")
-        _reserved(cdb, "MOVE MEDIUM", {1: 0xFF, 8: 0xFF, 9: 0xFF, 10: 0xFE})
+        check_reserved_bits(cdb, "MOVE MEDIUM", {1: 0xFF, 8: 0xFF, 9: 0xFF, 10: 0xFE})
         transport, source, destination = _element_addresses(cdb, 3)
         return cls(
             transport=transport,
@@ -142,7 +135,7 @@ class ExchangeMedium:
     def from_bytes(cls, cdb: Bytes) -> ExchangeMedium:
         """Parse an EXCHANGE MEDIUM CDB."""
         check_opcode(cdb, cls.OPCODE, 12, "EXCHANGE MEDIUM")
-        _reserved(cdb, "EXCHANGE MEDIUM", {1: 0xFF, 10: 0xFC})
+        check_reserved_bits(cdb, "EXCHANGE MEDIUM", {1: 0xFF, 10: 0xFC})
         transport, source, first_destination, second_destination = _element_addresses(cdb, 4)
         return cls(
             transport=transport,
@@ -222,7 +215,7 @@ class InitializeElementStatusWithRange:
         """Parse an INITIALIZE ELEMENT STATUS WITH RANGE CDB."""
         name = "INITIALIZE ELEMENT STATUS WITH RANGE"
         check_opcode(cdb, cls.OPCODE, 10, name)
-        _reserved(cdb, name, {1: 0xFC, 4: 0xFF, 5: 0xFF, 8: 0xFF})
+        check_reserved_bits(cdb, name, {1: 0xFC, 4: 0xFF, 5: 0xFF, 8: 0xFF})
         return cls(
             range_=bool(cdb[1] & 1),
             fast=bool(cdb[1] & 2),
@@ -268,7 +261,7 @@ class PositionToElement:
     def from_bytes(cls, cdb: Bytes) -> PositionToElement:
         """Parse a POSITION TO ELEMENT CDB."""
         check_opcode(cdb, cls.OPCODE, 10, "POSITION TO ELEMENT")
-        _reserved(cdb, "POSITION TO ELEMENT", {1: 0xFF, 6: 0xFF, 7: 0xFF, 8: 0xFE})
+        check_reserved_bits(cdb, "POSITION TO ELEMENT", {1: 0xFF, 6: 0xFF, 7: 0xFF, 8: 0xFE})
         transport, destination = _element_addresses(cdb, 2)
         return cls(
             transport=transport,
@@ -314,7 +307,9 @@ class PreventAllowMediumRemoval:
     def from_bytes(cls, cdb: Bytes) -> PreventAllowMediumRemoval:
         """Parse a PREVENT ALLOW MEDIUM REMOVAL CDB."""
         check_opcode(cdb, cls.OPCODE, 6, "PREVENT ALLOW MEDIUM REMOVAL")
-        _reserved(cdb, "PREVENT ALLOW MEDIUM REMOVAL", {1: 0xFF, 2: 0xFF, 3: 0xFF, 4: 0xFC})
+        check_reserved_bits(
+            cdb, "PREVENT ALLOW MEDIUM REMOVAL", {1: 0xFF, 2: 0xFF, 3: 0xFF, 4: 0xFC}
+        )
         return cls(prevent=cdb[4] & 3, control=cdb[5])
 
     @property

@@ -15,7 +15,7 @@ from typing import ClassVar
 from attrs import field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, flag_field, uint_field
+from tapepath.scsi._wire import Bytes, be_int, flag_field, uint_field
 from tapepath.scsi.cdb import check_opcode
 
 __all__ = [
@@ -43,10 +43,6 @@ _DATA_LENGTH: dict[int, int] = {
     ReadPositionForm.LONG: 32,
     ReadPositionForm.EXTENDED: 32,
 }
-
-
-def _int(buf: Bytes, start: int, size: int) -> int:
-    return int.from_bytes(buf[start : start + size], "big")
 
 
 @frozen
@@ -97,7 +93,7 @@ class ReadPosition:
         action: int = cdb[1] & 0x1F
         if action in _DATA_LENGTH:
             action = ReadPositionForm(action)
-        return cls(action, _int(cdb, 7, 2), cdb[9])
+        return cls(action, be_int(cdb, 7, 2), cdb[9])
 
     @property
     def data_in_length(self) -> int:
@@ -207,10 +203,10 @@ class PositionShort:
         return cls(
             **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
-            first_location=_int(buf, 4, 4),
-            last_location=_int(buf, 8, 4),
-            blocks_in_buffer=_int(buf, 13, 3),
-            bytes_in_buffer=_int(buf, 16, 4),
+            first_location=be_int(buf, 4, 4),
+            last_location=be_int(buf, 8, 4),
+            blocks_in_buffer=be_int(buf, 13, 3),
+            bytes_in_buffer=be_int(buf, 16, 4),
         )
 
 
@@ -264,10 +260,10 @@ class PositionLong:
         _need_form(buf, cls.LENGTH, "long")
         return cls(
             **_unpack_flags(buf[0], _LONG_FLAGS),
-            partition=_int(buf, 4, 4),
-            logical_object_number=_int(buf, 8, 8),
-            logical_file_identifier=_int(buf, 16, 8),
-            logical_set_identifier=_int(buf, 24, 8),
+            partition=be_int(buf, 4, 4),
+            logical_object_number=be_int(buf, 8, 8),
+            logical_file_identifier=be_int(buf, 16, 8),
+            logical_set_identifier=be_int(buf, 24, 8),
         )
 
 
@@ -335,10 +331,10 @@ class PositionExtended:
         return cls(
             **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
-            objects_in_buffer=_int(buf, 5, 3),
-            first_location=_int(buf, 8, 8),
-            last_location=_int(buf, 16, 8),
-            bytes_in_buffer=_int(buf, 24, 8),
+            objects_in_buffer=be_int(buf, 5, 3),
+            first_location=be_int(buf, 8, 8),
+            last_location=be_int(buf, 16, 8),
+            bytes_in_buffer=be_int(buf, 24, 8),
         )
 
 
