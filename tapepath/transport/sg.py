@@ -35,7 +35,9 @@ import structlog
 
 from tapepath.errors import TransportError
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport, validate_request
+from tapepath.transport.sg_fence import PathStateMixin
 from tapepath.transport.sg_outcome import REFUSED_ERRNOS, completion_response, errno_failure
+from tapepath.transport.sg_state import DeviceStateWatch, PathDown
 from tapepath.transport.sg_struct import (
     KEEP_BUFFER,
     MAX_CDB,
@@ -68,7 +70,7 @@ _PACK_ID_MAX = 0x7FFFFFFF  # pack_id is a C int: ids wrap within it
 _TIMED_OUT = "no completion within the deadline; the command may still be in flight"
 
 
-class SgTransport(Transport):
+class SgTransport(PathStateMixin, Transport):
     """A path through a Linux SCSI generic node (``sg:///dev/sg3``).
 
     Args:
@@ -76,6 +78,11 @@ class SgTransport(Transport):
             with the synchronous ioctl in a helper thread).
         url: the URL to report (``sg://`` + path by default).
         syscalls: the system-call layer (tests inject a fake kernel).
+        sysfs: where sysfs is mounted (tests pass a fake tree).
+        state_interval: while a command waits longer than this (seconds), the device's
+            sysfs state is read every ``state_interval``; a blocked or offline device
+            ends the wait at once as ``LINK_LOST``. None: wait for the deadline only.
+            A command that completes within the first interval never reads sysfs.
 
     Raises:
         TransportError: permission denied, no such node, or not a SCSI generic device.
@@ -89,7 +96,11 @@ class SgTransport(Transport):
         *,
         url: str | None = None,
         syscalls: SgSyscalls | None = None,
+        sysfs: str | os.PathLike[str] = "/sys",
+        state_interval: float | None = 0.05,
     ) -> None:
+        if state_interval is not None and not state_interval > 0:
+            raise ValueError(f"state_interval must be > 0 seconds or None, got {state_interval}")
         self.path = path
         self.url = url or f"sg://{path}"
         self._sys: SgSyscalls = syscalls if syscalls is not None else OsSyscalls()
@@ -106,6 +117,12 @@ class SgTransport(Transport):
         self._rhdr = SgIoHdr()
         self._rlist = [self._rhdr]
         self._blocking = BlockingCalls(f"sg-io {path}")
+        self._watch = DeviceStateWatch.for_path(path, sysfs)
+        self._slice = state_interval if self._watch is not None else None
+        self._slice_ms = timeout_ms(self._slice) if self._slice is not None else 0
+        self._down: PathDown | None = None  # last seen down; checked before each submit
+        self._fenced = False
+        self._removed = False  # fence() deleted the logical unit on this path
         self._fd = self._open(path)
         self._closed = False
         try:
@@ -278,6 +295,10 @@ class SgTransport(Transport):
         else (another reader, a late completion first, an error, the deadline) registers
         the command and goes the general way.
         """
+        if self._down is not None:
+            refused = self._refuse_if_down(start)
+            if refused is not None:
+                return refused
         read_lock = self._read_lock
         if self._closed or not self._async or not read_lock.acquire(False):
             return self._issue_slow(kit, start, timeout)
@@ -291,7 +312,10 @@ class SgTransport(Transport):
             return self._write_failed(kit, pid, exc, start + timeout, start)
         ev = 0
         try:
-            ready = self._poll_in(kit.poll_ms)
+            wait_ms = kit.poll_ms
+            if self._slice_ms and wait_ms > self._slice_ms:
+                wait_ms = self._slice_ms
+            ready = self._poll_in(wait_ms)
             if ready:
                 ev = ready[0][1]
                 if ev & _POLLIN:
@@ -436,6 +460,7 @@ class SgTransport(Transport):
     def _wait(self, kit: Kit, pid: int, deadline: float, start: float) -> Response | None:
         """Wait for ``kit``'s completion, taking turns reading; None when it arrived."""
         lock = self._lock
+        step = self._slice
         while True:
             with lock:
                 if kit.done:
@@ -443,6 +468,10 @@ class SgTransport(Transport):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     return self._abandon(kit, pid, start)
+                if self._down is not None:
+                    return self._abandon(kit, pid, start, self._down)
+                if step is not None and remaining > step:
+                    remaining = step
                 if not self._take_reader(remaining):
                     continue
             try:
@@ -452,6 +481,8 @@ class SgTransport(Transport):
                     self._collect(kit)
                 elif ev & _POLL_BAD and not self._closed:
                     self._fail_all(errno.ENODEV)
+                elif step is not None and not ev:
+                    self._check_state()
             finally:
                 self._release_reader()
         if kit.error:
@@ -514,14 +545,26 @@ class SgTransport(Transport):
                 kit.done = True
             self._inflight.clear()
 
-    def _abandon(self, kit: Kit, pid: int, start: float) -> Response:
-        """Give up on ``kit`` (caller holds the lock): retire it and hand out a new one."""
+    def _abandon(self, kit: Kit, pid: int, start: float, down: PathDown | None = None) -> Response:
+        """Give up on ``kit`` (caller holds the lock): retire it and hand out a new one.
+
+        ``down``: the path showed down in sysfs (LINK_LOST), else the deadline passed or
+        the transport closed.
+        """
         self._inflight.pop(pid, None)
         if not self._fd_closed:  # the kernel may still write through the kit's pointers
             self._retired[pid] = kit
         self._local.__dict__.pop("kit", None)
         closed = self._closed
         log.debug("sg_command_abandoned", path=self.path, pack_id=pid, closed=closed)
+        if down is not None and not closed:
+            return Response.failure(
+                Outcome.LINK_LOST,
+                f"{down.describe()}: path down while the command was held in the kernel "
+                "(it may still run if the path returns unfenced)",
+                maybe_executed=True,
+                duration=time.monotonic() - start,
+            )
         return Response.failure(
             Outcome.ABORTED if closed else Outcome.TIMED_OUT,
             "transport closed while the command was outstanding" if closed else _TIMED_OUT,
@@ -568,6 +611,25 @@ class SgTransport(Transport):
             _TIMED_OUT,
             duration=time.monotonic() - start,
         )
+
+    def _replace_fd(self, path: str) -> None:
+        """Open ``path`` again after fencing removed the unit and a rescan brought it back."""
+        fd = self._open(path)
+        with self._cond:
+            old, self._fd = self._fd, fd
+            self._poll_in = self._sys.poller(fd, _POLLIN)
+            self._poll_room = self._sys.poller(fd, _POLLIN | _POLLOUT)
+            for kit in self._inflight.values():
+                kit.error = errno.ENODEV
+                kit.done = True
+            self._inflight.clear()
+            self._cond.notify_all()
+        try:
+            self._sys.close(old)
+        except OSError as exc:
+            log.debug("sg_close_failed", path=self.path, errno=exc.errno)
+        with self._lock:
+            self._retired.clear()  # the old fd is closed: the kernel drops their completions
 
     def __del__(self) -> None:
         # A transport dropped without close(): release the node (the kernel then drops
