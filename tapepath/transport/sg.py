@@ -612,22 +612,27 @@ class SgTransport(PathStateMixin, Transport):
             duration=time.monotonic() - start,
         )
 
-    def _replace_fd(self, path: str) -> None:
-        """Open ``path`` again after fencing removed the unit and a rescan brought it back."""
-        fd = self._open(path)
+    def _replace_fd(self, path: str | None) -> None:
+        """Swap the node's fd: close it (``path`` None: fencing removed the unit, and the
+        kernel frees its sg number only when the last fd closes), or open ``path`` (a
+        rescan brought the unit back). Outstanding commands fail with ENODEV.
+        """
+        fd = -1 if path is None else self._open(path)
         with self._cond:
             old, self._fd = self._fd, fd
-            self._poll_in = self._sys.poller(fd, _POLLIN)
-            self._poll_room = self._sys.poller(fd, _POLLIN | _POLLOUT)
+            if fd >= 0:
+                self._poll_in = self._sys.poller(fd, _POLLIN)
+                self._poll_room = self._sys.poller(fd, _POLLIN | _POLLOUT)
             for kit in self._inflight.values():
                 kit.error = errno.ENODEV
                 kit.done = True
             self._inflight.clear()
             self._cond.notify_all()
-        try:
-            self._sys.close(old)
-        except OSError as exc:
-            log.debug("sg_close_failed", path=self.path, errno=exc.errno)
+        if old >= 0:
+            try:
+                self._sys.close(old)
+            except OSError as exc:
+                log.debug("sg_close_failed", path=self.path, errno=exc.errno)
         with self._lock:
             self._retired.clear()  # the old fd is closed: the kernel drops their completions
 
@@ -658,7 +663,8 @@ class SgTransport(PathStateMixin, Transport):
             fd = self._fd
         self._blocking.close()
         try:
-            self._sys.close(fd)
+            if fd >= 0:  # -1: fencing closed it already
+                self._sys.close(fd)
         except OSError as exc:
             log.debug("sg_close_failed", path=self.path, errno=exc.errno)
         with self._lock:

@@ -49,7 +49,7 @@ class PathStateMixin:
     def _notify(self) -> None:
         raise NotImplementedError
 
-    def _replace_fd(self, path: str) -> None:
+    def _replace_fd(self, path: str | None) -> None:
         raise NotImplementedError
 
     def _check_state(self) -> None:
@@ -105,8 +105,10 @@ class PathStateMixin:
 
         Root only. ``running``/``offline``: writes ``offline``; ``transport-offline``:
         nothing to do; ``blocked``: deletes the logical unit on this path (the kernel
-        refuses a state write then). Waiting commands come back as path failures and
-        new ones are refused until :meth:`unfence`.
+        refuses a state write then) and closes the node, so that a rescan can give the
+        unit its old sg name back (it cannot while any process keeps the node open).
+        Waiting commands come back as path failures and new ones are refused until
+        :meth:`unfence`.
 
         Returns:
             A FenceResult; ``done`` False (with the reason) when not root, when sysfs
@@ -122,7 +124,9 @@ class PathStateMixin:
                 result = FenceResult(True, state)
             elif state in ("blocked", "created-blocked"):
                 result = watch.remove()
-                self._removed = result.done
+                if result.done:
+                    self._removed = True
+                    self._replace_fd(None)  # so the unit can come back under its name
             elif state is None:
                 result = FenceResult(True, None, "the logical unit is already removed")
             else:

@@ -76,6 +76,8 @@ class ReopenableSg(FakeSg):
     def open(self, path: str, flags: int) -> int:
         super().open(path, flags)
         self.opens += 1
+        with self.cond:
+            self.closed = False
         return 100 + self.opens
 
     def close(self, fd: int) -> None:
@@ -327,6 +329,7 @@ class TestFence:
         delete = sysfs.state_file.parent / "delete"
         assert delete.read_text() == "1\n"  # what the kernel's delete attribute takes
         assert sysfs.device() == "blocked"  # no state write was tried
+        assert fake.closed  # the node is closed so the kernel can free its number
         assert t.execute(TUR, timeout=5).outcome is Outcome.NO_CONNECT
         early = t.unfence()  # the session is still down: no scan yet
         assert not early.done

@@ -24,7 +24,7 @@ from tapepath.transport.sg_struct import SG_DXFER_FROM_DEV, SG_DXFER_NONE, SG_IO
 from tapepath.transport.sysfs import list_sg_devices
 
 _DAEMONS: dict[str, subprocess.Popen[bytes]] = {}
-_TRANSPORTS: dict[str, SgTransport] = {}
+_TRANSPORTS: dict[tuple[str, bool], SgTransport] = {}
 _BACKGROUND: dict[str, tuple[threading.Thread, threading.Event, list[dict[str, Any]]]] = {}
 
 
@@ -148,10 +148,14 @@ def list_paths() -> list[dict[str, Any]]:
 # -- commands through tapepath -------------------------------------------------------
 
 
-def _transport(path: str) -> SgTransport:
-    t = _TRANSPORTS.get(path)
+def _transport(path: str, watch: bool = False) -> SgTransport:
+    """The cached transport of ``path``; ``watch``: with the sysfs state watch (the default
+    of SgTransport), else deadline-only (what test_vm.py records the kernel phases with).
+    """
+    t = _TRANSPORTS.get((path, watch))
     if t is None:
-        t = _TRANSPORTS[path] = SgTransport(path)
+        interval = 0.05 if watch else None
+        t = _TRANSPORTS[path, watch] = SgTransport(path, state_interval=interval)
     return t
 
 
@@ -183,9 +187,14 @@ def execute(
     data_in_len: int = 0,
     data_out: str = "",
     timeout: float = 30.0,
+    watch: bool = False,
 ) -> dict[str, Any]:
-    """Run one command through tapepath's SgTransport; the whole Response as JSON."""
-    t = _transport(path)
+    """Run one command through tapepath's SgTransport; the whole Response as JSON.
+
+    ``watch``: use the transport with its device-state watch (off by default here, so
+    the phases test sees what the kernel alone does).
+    """
+    t = _transport(path, watch)
     r = t.execute(
         bytes.fromhex(cdb), data_in_len=data_in_len, data_out=bytes.fromhex(data_out),
         timeout=timeout,
@@ -381,3 +390,62 @@ def execute_fresh(path: str, cdb: str, timeout: float = 10.0) -> dict[str, Any]:
             return _response(t.execute(bytes.fromhex(cdb), timeout=timeout))
     except Exception as e:  # the open itself may fail: report it as data
         return {"outcome": "open_failed", "error": f"{type(e).__name__}: {e}"}
+
+
+# -- device state, notification and fencing -------------------------------------------
+
+_HELD: dict[str, tuple[threading.Thread, list[dict[str, Any]]]] = {}
+
+
+def states(path: str) -> dict[str, Any]:
+    """The sysfs device state of an sg node and its iSCSI session's state (None if unreadable)."""
+    from tapepath.transport.sg_state import DeviceStateWatch  # noqa: PLC0415
+
+    watch = DeviceStateWatch(os.path.basename(path))
+    return {"device": watch.device_state(), "session": watch.session_state()}
+
+
+def write_state(path: str, value: str) -> dict[str, Any]:
+    """Write ``value`` to the node's device/state: the errno name (0: accepted), the state."""
+    target = Path(f"/sys/class/scsi_generic/{os.path.basename(path)}/device/state")
+    err: object = 0
+    try:
+        target.write_text(value if value.endswith("\n") else value + "\n")
+    except OSError as e:
+        err = errno_mod.errorcode.get(e.errno or 0, e.errno)
+    return {"errno": err, "state": states(path)["device"]}
+
+
+def start_raw(name: str, path: str, cdb: str, timeout_ms: int = 300000) -> bool:
+    """Run :func:`raw_sg_io` in a thread (a command the kernel may hold); see :func:`raw_result`."""
+    results: list[dict[str, Any]] = []
+
+    def run() -> None:
+        results.append(raw_sg_io(path, cdb, timeout_ms=timeout_ms))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    _HELD[name] = (thread, results)
+    return True
+
+
+def raw_result(name: str, wait: float = 0.0) -> dict[str, Any] | None:
+    """The answer of a :func:`start_raw` command, None while it is still held."""
+    thread, results = _HELD[name]
+    thread.join(wait)
+    if thread.is_alive():
+        return None
+    _HELD.pop(name)
+    return results[0] if results else {"error": "the thread recorded nothing"}
+
+
+def fence_path(path: str) -> dict[str, Any]:
+    """``SgTransport.fence()`` on the node's cached transport."""
+    r = _transport(path, True).fence()
+    return {"done": r.done, "state": r.state, "reason": r.reason, "errno": r.errno}
+
+
+def unfence_path(path: str) -> dict[str, Any]:
+    """``SgTransport.unfence()`` on the node's cached transport."""
+    r = _transport(path, True).unfence()
+    return {"done": r.done, "state": r.state, "reason": r.reason, "errno": r.errno}
