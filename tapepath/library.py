@@ -25,7 +25,7 @@ from tapepath.inventory import Element, ElementKind, Inventory, element_from_des
 from tapepath.scsi.changer import ExchangeMedium, InitializeElementStatus, MoveMedium
 from tapepath.scsi.classify import UnitAttention
 from tapepath.scsi.element_status import ElementDescriptor, ElementStatus, ReadElementStatus
-from tapepath.transport.base import Transport
+from tapepath.transport.base import Response, Transport
 
 __all__ = ["ElementRef", "Library"]
 
@@ -122,15 +122,102 @@ class Library(DeviceHandle):
             self._layout = inv
             return inv
 
+    def descriptors(
+        self, kind: ElementKind, *, voltag: bool = True, dvcid: bool = False
+    ) -> list[ElementDescriptor]:
+        """Every element descriptor of one element type, as the changer reports them.
+
+        READ ELEMENT STATUS for ``kind`` only, paged by allocation length, through the
+        multipath device with failover. A changer that refuses a bit with ILLEGAL
+        REQUEST / INVALID FIELD IN CDB (24h) is asked again without DVCID, then without
+        VOLTAG.
+
+        Args:
+            kind: the element type.
+            voltag: ask for the volume tags (barcodes).
+            dvcid: ask for the device identifiers (drive serial numbers; drives only).
+
+        Returns:
+            The descriptors in address order.
+
+        Raises:
+            TapepathError: a typed error when the changer refuses or no path is left.
+            DecodeError: the changer's answer does not parse.
+        """
+        with self._lock:
+            bits = {"voltag": voltag, "dvcid": dvcid}
+            return self._read_descriptors(kind, bits)
+
+    def execute(
+        self,
+        cdb: bytes | bytearray,
+        *,
+        data_out: bytes = b"",
+        data_in_len: int = 0,
+        timeout: float | None = None,
+        what: str | None = None,
+        repeatable: bool = False,
+    ) -> Response:
+        """Send one command to the changer through the multipath device.
+
+        The command goes through the same runner as the library's own commands: it
+        fails over to another control path (the recovery hook decides what is
+        resent), passes over unit attentions, retries BUSY and "becoming ready", and
+        turns a failure into a typed error.
+
+        Args:
+            cdb: the command descriptor block.
+            data_out: the data to send.
+            data_in_len: the most bytes to accept back.
+            timeout: seconds (default: the library's ``timeout``).
+            what: the command in words, for error messages (default: its opcode).
+            repeatable: sending it twice does no harm (an ABORTED COMMAND is then
+                retried); leave False for commands that move cartridges.
+
+        Returns:
+            The response (GOOD or recovered): ``data`` holds what came back.
+
+        Raises:
+            ValueError: an empty CDB.
+            TapepathError: a typed error (see :func:`tapepath.api.error_for`),
+                NoPathError, an AmbiguityError from recovery, PathFailureError.
+        """
+        command = bytes(cdb)
+        if not command:
+            raise ValueError("execute: an empty CDB")
+        with self._lock:
+            return self._run(
+                command,
+                what or f"command {command[0]:02X}h",
+                data_out=bytes(data_out),
+                data_in_len=data_in_len,
+                timeout=timeout,
+                repeatable=repeatable,
+            )
+
     def _read_kind(self, kind: ElementKind) -> list[ElementDescriptor]:
-        """Every descriptor of one element type, paging by allocation length."""
+        """The inventory's read of one type: VOLTAG, DVCID for drives, and whatever bit
+        the changer refused stays off for the next inventories."""
+        bits = {"voltag": self._voltag, "dvcid": kind is ElementKind.DRIVE and self._dvcid}
+        found = self._read_descriptors(kind, bits)
+        if not bits["voltag"]:
+            self._voltag = False
+        if kind is ElementKind.DRIVE and not bits["dvcid"]:
+            self._dvcid = False
+        return found
+
+    def _read_descriptors(
+        self, kind: ElementKind, bits: dict[str, bool]
+    ) -> list[ElementDescriptor]:
+        """Every descriptor of one element type, paging by allocation length; ``bits``
+        (voltag, dvcid) lose what the changer refuses."""
         code = int(kind.element_type)
         found: dict[int, ElementDescriptor] = {}
         start = 0
         alloc = self.page_bytes
         for _ in range(_MAX_PAGES):
             try:
-                data = self._read_page(code, start, alloc, kind is ElementKind.DRIVE)
+                data = self._read_page(code, start, alloc, bits)
             except ElementAddressError:
                 if not found:
                     raise
@@ -169,13 +256,13 @@ class Library(DeviceHandle):
             start = last + 1
         return [found[a] for a in sorted(found)]
 
-    def _read_page(self, code: int, start: int, alloc: int, drives: bool) -> bytes:
+    def _read_page(self, code: int, start: int, alloc: int, bits: dict[str, bool]) -> bytes:
         while True:
             cdb = ReadElementStatus(
                 element_type=code,
-                voltag=self._voltag,
+                voltag=bits["voltag"],
                 starting_address=start,
-                dvcid=drives and self._dvcid,
+                dvcid=bits["dvcid"],
                 allocation_length=alloc,
             )
             try:
@@ -186,10 +273,10 @@ class Library(DeviceHandle):
                     raise
                 # an invalid field: drop the optional bits one at a time
                 if cdb.dvcid:
-                    self._dvcid = False
+                    bits["dvcid"] = False
                     continue
                 if cdb.voltag:
-                    self._voltag = False
+                    bits["voltag"] = False
                     continue
                 raise
             return r.data

@@ -227,7 +227,7 @@ class MtxSession:
         lib = self._lib()
         cdb = Inquiry(allocation_length=_INQUIRY_LEN).to_bytes()
         try:
-            r = lib._run(cdb, "INQUIRY", data_in_len=_INQUIRY_LEN)
+            r = lib.execute(cdb, what="INQUIRY", data_in_len=_INQUIRY_LEN, repeatable=True)
         except CheckConditionError as exc:
             raise MtxFatal("INQUIRY Command Failed", format_request_sense(exc.sense)) from None
         except TapepathError as exc:
@@ -246,7 +246,9 @@ class MtxSession:
         # START STOP UNIT with LOEJ: eject the magazine or the medium. mtx reports a
         # refusal (sense, "Eject (0x1B) failed", "mtx:eject failed") and exits 0.
         try:
-            self._lib()._run(bytes((0x1B, 0, 0, 0, 0x02, 0)), "START STOP UNIT (eject)")
+            self._lib().execute(
+                bytes((0x1B, 0, 0, 0, 0x02, 0)), what="START STOP UNIT (eject)", repeatable=True
+            )
         except TapepathError as exc:
             self.out.flush()
             err = self.err if self.err is not None else sys.stderr
@@ -259,7 +261,9 @@ class MtxSession:
 
     def _cmd_erase(self, _cmd: Command) -> None:
         try:
-            self._lib()._run(bytes((0x19, 0, 0, 0, 0, 0)), "ERASE (short)", timeout=3600.0)
+            self._lib().execute(
+                bytes((0x19, 0, 0, 0, 0, 0)), what="ERASE (short)", timeout=3600.0, repeatable=True
+            )
         except CheckConditionError as exc:
             raise MtxFatal("", format_request_sense(exc.sense)) from None
         except TapepathError as exc:
@@ -273,7 +277,7 @@ class MtxSession:
         dest = st.slots[max(index, 0)].address
         cdb = PositionToElement(st.transport, dest, self.invert).to_bytes()
         try:
-            self._lib()._run(cdb, "POSITION TO ELEMENT")
+            self._lib().execute(cdb, what="POSITION TO ELEMENT", repeatable=True)
         except CheckConditionError:
             raise MtxFatal("Could not position transport") from None
         except TapepathError as exc:
@@ -289,7 +293,7 @@ class MtxSession:
         ).to_bytes()
         what = f"MOVE MEDIUM {src} -> {dest}"
         try:
-            lib._run(cdb, what, timeout=lib.move_timeout)
+            lib.execute(cdb, what=what, timeout=lib.move_timeout)
         except CheckConditionError as exc:
             raise _move_error("MOVE MEDIUM", src, dest, exc) from None
         except TapepathError as exc:
@@ -377,7 +381,9 @@ class MtxSession:
             st.transport, src, dst, dst2, self.invert, self.invert2, control=self.eepos << 6
         ).to_bytes()
         try:
-            lib._run(cdb, f"EXCHANGE MEDIUM {src} -> {dst} -> {dst2}", timeout=lib.move_timeout)
+            lib.execute(
+                cdb, what=f"EXCHANGE MEDIUM {src} -> {dst} -> {dst2}", timeout=lib.move_timeout
+            )
         except CheckConditionError as exc:
             raise _move_error("EXCHANGE MEDIUM", src, dst, exc) from None
         except TapepathError as exc:

@@ -26,7 +26,10 @@ def _read(lib: Library, code: int, voltag: bool, dvcid: bool) -> bytes:
     cdb = ReadElementStatus(
         element_type=code, voltag=voltag, dvcid=dvcid, allocation_length=ALLOCATION
     )
-    return bytes(lib._run(cdb.to_bytes(), "READ ELEMENT STATUS", data_in_len=ALLOCATION).data)
+    r = lib.execute(
+        cdb.to_bytes(), what="READ ELEMENT STATUS", data_in_len=ALLOCATION, repeatable=True
+    )
+    return bytes(r.data)
 
 
 def read_elements(lib: Library, kind: ElementKind, *, barcodes: bool) -> list[ElementDescriptor]:
@@ -54,7 +57,8 @@ def read_elements(lib: Library, kind: ElementKind, *, barcodes: bool) -> list[El
         return []
     announced = _HEADER + int.from_bytes(data[5:8], "big")
     if announced > ALLOCATION:
-        return lib._read_kind(kind)  # more than one command holds: page through it
+        # more than one command holds: page through it
+        return lib.descriptors(kind, voltag=barcodes, dvcid=drives)
     if len(data) < announced:
         data = data + bytes(announced - len(data))  # mtx's zero-filled buffer
     status = ElementStatus.from_bytes(data)

@@ -15,7 +15,10 @@ from tapepath.errors import (
     MediumRemovalPreventedError,
     UnknownElementError,
 )
+from tapepath.inventory import ElementKind
 from tapepath.multipath import PathState
+from tapepath.scsi.changer import MoveMedium
+from tapepath.scsi.inquiry import Inquiry
 from tapepath.testing import (
     AtCommand,
     Busy,
@@ -274,6 +277,60 @@ class TestFailover:
         assert virtual_library.where("TP0001L8") == virtual_library.drive_address(1)
         assert library.unload(1) == 1
         assert virtual_library.where("TP0001L8") == virtual_library.slot_address(0)
+
+
+class TestExecute:
+    """Library.execute: one command through the multipath device, typed errors, failover."""
+
+    def test_inquiry(self, virtual_library: VirtualLibrary, library: tapepath.Library) -> None:
+        """INQUIRY answers with a medium changer (peripheral type 8)."""
+        r = library.execute(Inquiry(allocation_length=96).to_bytes(), data_in_len=96)
+        assert r.ok
+        assert r.data[0] & 0x1F == 8
+
+    def test_typed_error(self, virtual_library: VirtualLibrary, library: tapepath.Library) -> None:
+        """A MOVE MEDIUM from an empty slot raises ElementEmptyError naming the command."""
+        empty = virtual_library.slot_address(23)
+        cdb = MoveMedium(0, empty, virtual_library.slot_address(22)).to_bytes()
+        with pytest.raises(ElementEmptyError, match="my move"):
+            library.execute(cdb, what="my move")
+
+    def test_fails_over(self, virtual_library: VirtualLibrary, library: tapepath.Library) -> None:
+        """A MOVE MEDIUM whose path goes down finishes on the other control path, once."""
+        virtual_library.install(
+            FaultPlan().add(LinkDown(device="changer", port=0, trigger=AtCommand(1)))
+        )
+        src, dst = virtual_library.slot_address(0), virtual_library.slot_address(23)
+        library.execute(MoveMedium(0, src, dst).to_bytes(), what="MOVE")
+        assert virtual_library.where("TP0001L8") == dst
+
+    def test_empty_cdb(self, library: tapepath.Library) -> None:
+        """An empty CDB is a ValueError, sent nowhere."""
+        with pytest.raises(ValueError, match="empty"):
+            library.execute(b"")
+
+
+class TestDescriptors:
+    """Library.descriptors: one element type, with or without volume tags."""
+
+    def test_with_and_without_voltag(
+        self, virtual_library: VirtualLibrary, library: tapepath.Library
+    ) -> None:
+        """Every slot in address order; barcodes only when VOLTAG is asked."""
+        with_tags = library.descriptors(ElementKind.SLOT)
+        without = library.descriptors(ElementKind.SLOT, voltag=False)
+        addresses = [virtual_library.slot_address(i) for i in range(24)]
+        assert [d.address for d in with_tags] == addresses
+        assert [d.address for d in without] == addresses
+        assert with_tags[0].barcode == "TP0001L8"
+        assert all(d.barcode is None for d in without)
+        assert [d.full for d in with_tags] == [d.full for d in without]
+
+    def test_dvcid_for_drives(self, library: tapepath.Library) -> None:
+        """Drives give their identifiers with dvcid=True."""
+        drives = library.descriptors(ElementKind.DRIVE, dvcid=True)
+        assert len(drives) == 2
+        assert all(d.device_id is not None for d in drives)
 
 
 class TestVirtualTime:

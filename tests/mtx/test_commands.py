@@ -292,7 +292,7 @@ class TestCdbFlags:
         class Lib:
             move_timeout = 300.0
 
-            def _run(self, cdb: bytes, what: str, **_kw: object) -> None:
+            def execute(self, cdb: bytes, **_kw: object) -> None:
                 sent.append(cdb)
 
             def close(self) -> None:

@@ -17,7 +17,7 @@ from tapepath.scsi.element_status import ElementDescriptor
 
 @define
 class FakeResponse:
-    """What Library._run returns: only ``data`` is read."""
+    """What Library.execute returns: only ``data`` is read."""
 
     data: bytes
 
@@ -30,11 +30,11 @@ class FakeLibrary:
     cdbs: list[bytes] = field(factory=list)
     paged: int = 0
 
-    def _run(self, cdb: bytes, what: str, **_kw: Any) -> FakeResponse:
+    def execute(self, cdb: bytes, **_kw: Any) -> FakeResponse:
         self.cdbs.append(cdb)
         return FakeResponse(self.answer[:ALLOCATION])
 
-    def _read_kind(self, kind: ElementKind) -> list[ElementDescriptor]:
+    def descriptors(self, kind: ElementKind, **_kw: Any) -> list[ElementDescriptor]:
         self.paged += 1
         return []
 
