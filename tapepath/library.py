@@ -22,12 +22,13 @@ from tapepath.errors import (
     UnknownElementError,
 )
 from tapepath.inventory import Element, ElementKind, Inventory, element_from_descriptor
+from tapepath.scsi._wire import u16, u24
 from tapepath.scsi.changer import ExchangeMedium, InitializeElementStatus, MoveMedium
 from tapepath.scsi.classify import UnitAttention
 from tapepath.scsi.element_status import ElementDescriptor, ElementStatus, ReadElementStatus
 from tapepath.transport.base import Response, Transport
 
-__all__ = ["ElementRef", "Library"]
+__all__ = ["ElementRef", "Library", "fill_cut_descriptor"]
 
 log = structlog.get_logger("tapepath.library")
 
@@ -39,6 +40,59 @@ _KINDS = (ElementKind.TRANSPORT, ElementKind.SLOT, ElementKind.IMPORT_EXPORT, El
 _MAX_ALLOCATION = 0xFFFFFF
 _MAX_PAGES = 4096
 _MIN_PAGE = 64
+_HEADER = 8
+#: The fixed part of an element descriptor, which the codec needs whole.
+_FIXED = 12
+#: Bytes of a cut descriptor that must have arrived for it to be kept: the address
+#: and the flags byte (full, except, access).
+_MIN_RECEIVED = 3
+
+
+def fill_cut_descriptor(data: bytes, alloc: int) -> bytes:
+    """Complete the fixed 12 bytes of a last descriptor the changer sent cut.
+
+    tgtd announces 8 bytes more than it sends; without volume tags its descriptors
+    are 16 bytes long, so the last one of each answer arrives with 8 bytes and the codec
+    (which needs the 12 fixed bytes) would drop it: the last slot, the import/export
+    element or the transport would vanish from the inventory. When the answer is
+    shorter than both the length it announces and the allocation length (so the
+    changer, not the allocation, cut it) and the cut descriptor holds at least its
+    address and flags, the missing fixed bytes are zero-filled, as mtx's zero-filled
+    buffer does; the codec then returns it as ``partial``. Zeros read as "not known":
+    no source address (SVALID 0), no ASC/ASCQ. Re-reading that element alone does not
+    help on tgtd: the one-element answer is cut the same way.
+
+    Args:
+        data: the READ ELEMENT STATUS data as received.
+        alloc: the allocation length it was asked with.
+
+    Returns:
+        ``data``, or ``data`` with zeros appended (at most 11 bytes).
+    """
+    if len(data) < 2 * _HEADER or len(data) >= alloc:
+        return data
+    if len(data) >= _HEADER + u24(data, 5):
+        return data
+    pos = _HEADER
+    while pos + _HEADER <= len(data):
+        dlen = u16(data, pos + 2)
+        start = pos + _HEADER
+        stop = start + u24(data, pos + 5)
+        if stop > len(data):
+            if dlen < _FIXED:
+                return data
+            received = (len(data) - start) % dlen
+            if _MIN_RECEIVED <= received < _FIXED:
+                log.info(
+                    "element_descriptor_filled",
+                    element_type=data[pos],
+                    received=received,
+                    filled=_FIXED - received,
+                )
+                return bytes(data) + bytes(_FIXED - received)
+            return data
+        pos = stop
+    return data
 
 
 class Library(DeviceHandle):
@@ -130,7 +184,9 @@ class Library(DeviceHandle):
         READ ELEMENT STATUS for ``kind`` only, paged by allocation length, through the
         multipath device with failover. A changer that refuses a bit with ILLEGAL
         REQUEST / INVALID FIELD IN CDB (24h) is asked again without DVCID, then without
-        VOLTAG.
+        VOLTAG. A last descriptor the changer sends cut below its 12 fixed bytes (tgtd
+        without VOLTAG) is kept: the missing bytes read as zeros and the descriptor is
+        marked ``partial`` (its source address then reads as not known).
 
         Args:
             kind: the element type.
@@ -223,7 +279,7 @@ class Library(DeviceHandle):
                     raise
                 break  # asked past the last element of this type: there is no more
             try:
-                status = ElementStatus.from_bytes(data)
+                status = ElementStatus.from_bytes(fill_cut_descriptor(data, alloc))
             except DecodeError as exc:
                 raise DecodeError(
                     f"READ ELEMENT STATUS ({kind.value}, from {start:#x}): {exc}"

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import tapepath
 from tapepath.errors import DecodeError, UnknownElementError
 from tapepath.inventory import Element, ElementKind, Inventory
+from tapepath.library import fill_cut_descriptor
 from tapepath.scsi.element_status import (
     DeviceIdentifier,
     ElementDescriptor,
@@ -17,6 +18,7 @@ from tapepath.scsi.element_status import (
     ReadElementStatus,
     VolumeTag,
 )
+from tapepath.scsi.sense import SenseKey, fixed_sense
 from tapepath.testing import MockTransport, Request, VirtualLibrary
 from tapepath.transport.base import Response
 
@@ -318,3 +320,94 @@ class TestArbitraryAnswers:
         except DecodeError:
             return
         assert all(e.address in {d.address for d in descs} for e in inv)
+
+
+def _tgtd_without_voltag(pages: dict[int, list[ElementDescriptor]]) -> MockTransport:
+    """A changer that refuses VOLTAG (24/00) and, without it, answers as tgtd does:
+    16-byte descriptors, 8 bytes fewer sent than announced."""
+
+    def handle(req: Request) -> Response:
+        if req.cdb[0] != 0xB8:
+            return Response()
+        cmd = ReadElementStatus.from_bytes(req.cdb)
+        if cmd.voltag:
+            return Response(status=2, sense=fixed_sense(SenseKey.ILLEGAL_REQUEST, 0x24, 0))
+        kept = [d for d in pages[cmd.element_type] if d.address >= cmd.starting_address]
+        page = ElementStatusPage(cmd.element_type, kept, descriptor_length=16)
+        return Response(data=ElementStatus(0x4242, pages=[page]).to_bytes()[:-8])
+
+    return MockTransport(handle, url="mock://tgtd-no-voltag")
+
+
+class TestCutWithoutVoltag:
+    """Without VOLTAG tgtd's last descriptor arrives with 8 of its 16 bytes: kept, zero-filled."""
+
+    def test_every_element_after_the_fallback(self) -> None:
+        """The last transport, slot, import/export and drive are all in the inventory."""
+        pages = {
+            1: [ElementDescriptor(1)],
+            2: [
+                ElementDescriptor(1000, full=True, source_valid=True, source_address=100),
+                ElementDescriptor(1001),
+                ElementDescriptor(1002, full=True, source_valid=True, source_address=101),
+            ],
+            3: [ElementDescriptor(500, impexp=True, full=True)],
+            4: [
+                ElementDescriptor(100, full=True, source_valid=True, source_address=1001),
+                ElementDescriptor(101),
+            ],
+        }
+        mock = _tgtd_without_voltag(pages)
+        inv = tapepath.Library(mock).inventory()
+        assert [e.address for e in inv.transports] == [1]
+        assert [e.address for e in inv.slots] == [1000, 1001, 1002]
+        assert [e.address for e in inv.import_export] == [500]
+        assert [e.address for e in inv.drives] == [100, 101]
+        assert [e.full for e in inv.slots] == [True, False, True]
+        assert inv.import_export[0].full
+        # what arrived whole keeps its source; the cut one's source was not received
+        assert inv.slots[0].source == 100
+        assert not inv.slots[0].partial
+        assert inv.slots[2].partial
+        assert inv.slots[2].source is None
+        assert inv.drives[0].source == 1001
+        assert inv.drives[1].partial
+        assert not any(ReadElementStatus.from_bytes(r.cdb).voltag for r in mock.requests[-4:])
+
+    def test_descriptors_without_voltag(self) -> None:
+        """descriptors(kind, voltag=False) returns the cut last slot as partial."""
+        pages = {2: [ElementDescriptor(1000 + i, full=i % 2 == 0) for i in range(5)]}
+        lib = tapepath.Library(_tgtd_without_voltag(pages))
+        got = lib.descriptors(ElementKind.SLOT, voltag=False)
+        assert [d.address for d in got] == [1000 + i for i in range(5)]
+        assert [d.full for d in got] == [True, False, True, False, True]
+        assert [d.partial for d in got] == [False] * 4 + [True]
+
+
+class TestFillCutDescriptor:
+    """fill_cut_descriptor zero-fills the fixed part of a cut last descriptor, and only that."""
+
+    def test_cut_by_the_allocation_is_left_alone(self) -> None:
+        """An answer as long as the allocation is the allocation's cut: the next page reads on."""
+        page = ElementStatusPage(
+            2, [ElementDescriptor(7), ElementDescriptor(8)], descriptor_length=16
+        )
+        data = ElementStatus(pages=[page]).to_bytes()[:-8]
+        assert fill_cut_descriptor(data, len(data)) == data
+        assert fill_cut_descriptor(data, len(data) + 8) == data + bytes(4)
+
+    def test_too_little_of_it_arrived(self) -> None:
+        """Under the address and flags nothing is invented."""
+        page = ElementStatusPage(
+            2, [ElementDescriptor(7), ElementDescriptor(8)], descriptor_length=16
+        )
+        data = ElementStatus(pages=[page]).to_bytes()[:-14]
+        assert fill_cut_descriptor(data, 0xFFFF) == data
+
+    @given(st.binary(max_size=300), st.integers(0, 0x10000))
+    def test_arbitrary_bytes(self, blob: bytes, alloc: int) -> None:
+        """Any bytes: the answer is kept as a prefix and at most 11 zero bytes are added."""
+        out = fill_cut_descriptor(blob, alloc)
+        assert out[: len(blob)] == blob
+        assert out[len(blob) :] == bytes(len(out) - len(blob))
+        assert len(out) - len(blob) <= 11

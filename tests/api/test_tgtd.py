@@ -8,7 +8,12 @@ import pytest
 
 import tapepath
 from tapepath.errors import AmbiguousPositionError, ElementFullError
+from tapepath.inventory import ElementKind
+from tapepath.scsi.element_status import ReadElementStatus
+from tapepath.scsi.sense import SenseKey, fixed_sense
+from tapepath.testing import MockTransport, Request
 from tapepath.testing.tgtd import TgtdInstance, VtlLayout
+from tapepath.transport.base import Response
 from tests.tgtd.conftest import tgtd_vtl
 
 __all__ = ["tgtd_vtl"]
@@ -109,3 +114,66 @@ class TestTgtdDrive:
             assert [drive.read(100) for _ in range(3)] == [b"before %d" % i for i in range(3)]
             with pytest.raises(tapepath.EndOfDataError):
                 drive.read(100)
+
+
+def _refusing_voltag(url: str) -> MockTransport:
+    """tgtd's changer behind a shim that refuses READ ELEMENT STATUS with VOLTAG (24/00),
+    as some changers do, so the library falls back to reading without it."""
+    real = tapepath.open_transport(url)
+
+    def handle(req: Request) -> Response:
+        if req.cdb[0] == 0xB8 and ReadElementStatus.from_bytes(req.cdb).voltag:
+            return Response(status=2, sense=fixed_sense(SenseKey.ILLEGAL_REQUEST, 0x24, 0))
+        return real.execute(
+            req.cdb, data_out=req.data_out, data_in_len=req.data_in_len, timeout=req.timeout
+        )
+
+    mock = MockTransport(handle, url="mock://tgtd-no-voltag")
+    mock.real = real  # type: ignore[attr-defined]
+    return mock
+
+
+class TestTgtdWithoutVoltag:
+    """tgtd cuts the last descriptor of each type to 8 bytes without VOLTAG: none is lost."""
+
+    def test_descriptors(self, tgtd_vtl: Vtl, tgt_library: tapepath.Library) -> None:
+        """descriptors(kind, voltag=False) gives every element of each type."""
+        _, layout = tgtd_vtl
+        tgt_library.load(1, 0)
+        got = {
+            kind: tgt_library.descriptors(kind, voltag=False)
+            for kind in (
+                ElementKind.TRANSPORT,
+                ElementKind.SLOT,
+                ElementKind.IMPORT_EXPORT,
+                ElementKind.DRIVE,
+            )
+        }
+        assert [d.address for d in got[ElementKind.TRANSPORT]] == [layout.transport_address]
+        assert [d.address for d in got[ElementKind.SLOT]] == list(layout.slot_addresses)
+        assert [d.address for d in got[ElementKind.IMPORT_EXPORT]] == list(
+            layout.import_export_addresses
+        )
+        assert [d.address for d in got[ElementKind.DRIVE]] == list(layout.drive_addresses)
+        assert got[ElementKind.SLOT][-1].partial
+        assert all(d.barcode is None for d in got[ElementKind.SLOT])
+        full = {d.address for d in got[ElementKind.SLOT] if d.full}
+        assert full == set(layout.slot_addresses[1 : len(layout.barcodes)])
+        assert got[ElementKind.DRIVE][0].full
+
+    def test_inventory_after_the_voltag_fallback(self, tgtd_vtl: Vtl) -> None:
+        """inventory() over a changer refusing VOLTAG still has the last slot, the
+        import/export element and the transport."""
+        tgt, layout = tgtd_vtl
+        mock = _refusing_voltag(tgt.url(layout.changer_lun))
+        try:
+            inv = tapepath.Library(mock).inventory()
+        finally:
+            mock.real.close()  # type: ignore[attr-defined]
+        assert [e.address for e in inv.slots] == list(layout.slot_addresses)
+        assert [e.address for e in inv.import_export] == list(layout.import_export_addresses)
+        assert [e.address for e in inv.transports] == [layout.transport_address]
+        assert [e.address for e in inv.drives] == list(layout.drive_addresses)
+        assert [e.full for e in inv.slots] == [
+            i < len(layout.barcodes) for i in range(len(layout.slot_addresses))
+        ]
