@@ -620,7 +620,10 @@ class TapeDrive(DeviceHandle):
         if sense.ili and sense.sense_key == SenseKey.NO_SENSE:
             self._tracked = self._tracked.moved(1)
             if residual >= 0:
-                return min(n - residual, arrived), data
+                record = n - residual
+                if arrived < record:
+                    return self._reread(record, arrived, view, what, sense)
+                return record, data
             raise IncorrectLengthError(
                 f"{what}: the record is {n - residual} bytes, longer than the buffer",
                 sense,
@@ -629,6 +632,59 @@ class TapeDrive(DeviceHandle):
                 record_length=n - residual,
             )
         raise error_for(classify_response(r), what)
+
+    def _reread(
+        self, record: int, arrived: int, view: memoryview | None, what: str, sense: Sense
+    ) -> tuple[int, bytes]:
+        """A short record came back cut: fewer bytes than the record the sense implies
+        (tgtd swaps its residual and data length). Space back over it and read it again
+        with the allocation equal to its length; never return the cut bytes.
+
+        Raises:
+            IncorrectLengthError: the record could not be read whole; ``record_length``
+                names its length and ``data`` is empty. The tape is after the record
+                when the SPACE back failed, else wherever the failed re-read left it.
+        """
+        log.warning(
+            "tape_record_cut",
+            device=getattr(self.device, "name", ""),
+            record_length=record,
+            received=arrived,
+        )
+
+        def cut(reason: str) -> IncorrectLengthError:
+            return IncorrectLengthError(
+                f"{what}: the record is {record} bytes but only {arrived} arrived, and {reason}",
+                sense,
+                residual=sense.residual,
+                record_length=record,
+            )
+
+        try:
+            back = self._tape(
+                Space6(SpaceCode.BLOCKS, -1).to_bytes(),
+                "SPACE -1 blocks (re-read a cut record)",
+                timeout=self.long_timeout,
+            )
+        except TapepathError as exc:
+            raise cut(f"spacing back over it failed: {exc}") from exc
+        if not back.ok:
+            self._lose_position()
+            raise cut(f"spacing back over it failed: {self._condition(back)}")
+        self._tracked = self._tracked.moved(-1)
+        again = f"READ {record} bytes (re-read)"
+        try:
+            r = self._tape(Read6(record).to_bytes(), again, data_in_len=record)
+        except TapepathError as exc:
+            raise cut(f"the re-read failed: {exc}") from exc
+        if not r.ok or len(r.data) != record:
+            self._lose_position()
+            raise cut(f"the re-read gave {len(r.data)} bytes")
+        self._tracked = self._tracked.moved(1)
+        if view is not None:
+            view[:record] = r.data
+            return record, b""
+        return record, bytes(r.data)
 
     # -- positioning ---------------------------------------------------------------------
 

@@ -599,3 +599,72 @@ def test_write_cdb_matches_the_codec(virtual_library: VirtualLibrary) -> None:
     writes = [r for r in seen if r.cdb[0] == Write6.OPCODE]
     assert writes[-1].cdb == Write6.for_data(b"payload").to_bytes()
     assert writes[-1].data_out == b"payload"
+
+
+def _tgtd_short_reads(records: list[bytes], *, space_back: bool = True) -> MockTransport:
+    """A variable-block tape whose READ of a record shorter than the allocation answers
+    as tgtd 1.0.85 does: ILI, INFORMATION = allocation - record, and only
+    (allocation - record) data bytes when that is fewer than the record."""
+    at = [0]
+
+    def handle(req: Request) -> Response:
+        op = req.cdb[0]
+        if op == 0x1A:  # MODE SENSE(6): variable blocks
+            return Response(data=bytes((11, 0, 0, 8)) + bytes(8))
+        if op == 0x34:  # READ POSITION: not known (as tgtd)
+            return Response(data=PositionShort(bycu=True, lolu=True).to_bytes())
+        if op == 0x01:
+            at[0] = 0
+            return Response()
+        if op == 0x11:  # SPACE blocks
+            if not space_back:
+                return Response(status=2, sense=fixed_sense(SenseKey.ILLEGAL_REQUEST, 0x24, 0))
+            count = int.from_bytes(req.cdb[2:5], "big", signed=True)
+            at[0] += count
+            return Response()
+        if op == 0x08:
+            alloc = int.from_bytes(req.cdb[2:5], "big")
+            rec = records[at[0]]
+            at[0] += 1
+            if len(rec) == alloc:
+                return Response(data=rec)
+            residual = alloc - len(rec)
+            sense = fixed_sense(SenseKey.NO_SENSE, 0, 0, ili=True, information=residual)
+            sent = rec[: min(len(rec), residual)] if residual > 0 else rec[:alloc]
+            return Response(status=2, sense=sense, data=sent)
+        return Response()
+
+    return MockTransport(handle, url="mock://tgtd-short-read")
+
+
+class TestCutRecord:
+    """A record shorter than the allocation that arrives cut is read again, never returned cut."""
+
+    RECORDS = [b"A" * 2052, b"B" * 100, bytes(range(256)) * 12]
+
+    def test_read_again_whole(self) -> None:
+        """read(4096) of 2052- and 3072-byte records returns them whole; short ones as before."""
+        mock = _tgtd_short_reads(self.RECORDS)
+        d = tapepath.TapeDrive(mock)
+        d.rewind()
+        assert [d.read(4096) for _ in self.RECORDS] == self.RECORDS
+        spaces = [r.cdb for r in mock.requests if r.cdb[0] == 0x11]
+        assert len(spaces) == 2  # one SPACE -1 per cut record
+        assert d.position().block == 3
+
+    def test_readinto_again_whole(self) -> None:
+        """readinto gets the whole record into the buffer."""
+        d = tapepath.TapeDrive(_tgtd_short_reads(self.RECORDS))
+        d.rewind()
+        buf = bytearray(4096)
+        assert d.readinto(buf) == 2052
+        assert bytes(buf[:2052]) == self.RECORDS[0]
+
+    def test_no_space_back_raises(self) -> None:
+        """When the drive cannot space back, IncorrectLengthError names the record length."""
+        d = tapepath.TapeDrive(_tgtd_short_reads(self.RECORDS, space_back=False))
+        d.rewind()
+        with pytest.raises(IncorrectLengthError, match="2052 bytes") as info:
+            d.read(4096)
+        assert info.value.record_length == 2052
+        assert info.value.data == b""

@@ -177,3 +177,30 @@ class TestTgtdWithoutVoltag:
         assert [e.full for e in inv.slots] == [
             i < len(layout.barcodes) for i in range(len(layout.slot_addresses))
         ]
+
+
+class TestTgtdShortRecordRead:
+    """tgtd sends (allocation - record) bytes of a record shorter than the allocation:
+    such a record is read again, whole."""
+
+    def test_records_over_half_the_allocation(
+        self, tgtd_vtl: Vtl, tgt_library: tapepath.Library
+    ) -> None:
+        """2052-, 3000- and 100-byte records read back whole with read(4096) and readinto."""
+        tgt, layout = tgtd_vtl
+        tgt_library.load(1, 0)
+        records = [bytes(range(256)) * 8 + b"tail", b"x" * 3000, b"short" * 20]
+        with tapepath.open_drive(_urls(tgt, layout.drive_luns[0]), monitor=False) as drive:
+            drive.rewind()
+            for r in records:
+                drive.write(r)
+            drive.write_filemarks(1)
+            drive.rewind()
+            assert [drive.read(4096) for _ in records] == records
+            assert drive.read(4096) == b""
+            drive.rewind()
+            buf = bytearray(4096)
+            assert drive.readinto(buf) == len(records[0])
+            assert bytes(buf[: len(records[0])]) == records[0]
+            assert drive.read(4096) == records[1]
+            assert drive.position().block == 2
