@@ -145,6 +145,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         self._on_switch = getattr(self.recovery, "on_path_switch", None)
         if self._failover is None:  # spreading selectors change paths all the time
             self._on_switch = None
+        self._before_command = getattr(self.recovery, "before_command", None)
         self._sleep = sleep if sleep is not None else self.group.wait_for_change
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False
@@ -300,8 +301,15 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
             if last is not None and path is not last:
                 path = self._switched(last, path, req.timeout)
             self._last_used = path
+        if self._resync_wanted:
+            path = self._resync(path, req.cdb, req.timeout)
         with self.group._lock:  # no state change between this check and the listener
-            if not self.gate.busy and path._state is _ACTIVE and fo.current is path:
+            if (
+                not self.gate.busy
+                and path._state is _ACTIVE
+                and fo.current is path
+                and not self._resync_wanted
+            ):
                 self._fast = path
         r = self._send(path, req)
         if r.outcome is _OK and (r.status != _CHECK_CONDITION or not may_concern_path(r.sense)):
@@ -348,6 +356,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         path.account(r, len(data_out))
         if r.status == _CHECK_CONDITION and r.outcome is _OK and _is_unit_attention(r.sense):
             path.unit_attentions.append(r.sense)
+            self.request_resync()  # the hook reads it before the next command goes there
         return r
 
     def close(self) -> None:
@@ -421,6 +430,8 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
 
     def _execute_spread(self, req: _Req) -> Response:
         path = self._choose(req.timeout)
+        if self._resync_wanted:
+            path = self._resync(path, req.cdb, req.timeout)
         r = self._send(path, req)
         if r.outcome is _OK and r.status != _CHECK_CONDITION:
             return r

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SAFE_TO_REPEAT",
+    "BeforeCommand",
     "CommandInDoubtError",
     "Complete",
     "Decision",
@@ -146,6 +147,9 @@ Decision = Resend | Complete | Fail
 """What a :class:`RecoveryHook` returns."""
 
 Observer = Callable[[bytes, bytes, Response, "bytes | memoryview"], None]
+BeforeCommand = Callable[["MultipathDevice", "Path", bytes], "tuple[Path, bool]"]
+"""A hook's ``before_command(device, path, cdb) -> (path to use, call again next time)``,
+called before a command after the hook asked for it with ``request_resync()``."""
 """What :meth:`ObserverMixin.add_observer` takes: ``(cdb, data_out, response, data_in)``."""
 
 
@@ -155,6 +159,10 @@ class ObserverMixin:
 
     _observer: Observer | None = None
     _on_switch: Callable[[MultipathDevice, Path, Path], Path] | None = None
+    _before_command: BeforeCommand | None = None
+    _resync_wanted = False
+    """The hook asked (:meth:`request_resync`) to see the next command before it goes."""
+    _last_used: Path | None
     _fast: Path | None
     _failover: FailoverSelector | None
     gate: RecoveryGate
@@ -178,6 +186,45 @@ class ObserverMixin:
             path = self._choose(timeout)
         if self._failover is not None:
             self._failover.current = path
+        return path
+
+    def request_resync(self) -> None:
+        """Have the recovery hook's ``before_command(device, path, cdb)`` called before
+        the next command is sent (the hook saw a reset, for example: the settings of the
+        nexus and the tape position are to be restored first). Thread-safe; does
+        nothing when the hook has no ``before_command``."""
+        if self._before_command is not None:
+            self._resync_wanted = True
+            self._fast = None
+
+    def _resync(self, path: Path, cdb: bytes, timeout: float) -> Path:
+        """Let the hook bring ``path`` up to date for ``cdb`` (holding the other
+        commands); it may raise, and then ``cdb`` is not sent. Returns the path to use."""
+        from tapepath.multipath.path import PathState  # noqa: PLC0415
+
+        hook = self._before_command
+        assert hook is not None
+        for _ in range(len(self.group) + 1):
+            with self.gate.recovering():
+                self._fast = None
+                self._resync_wanted = False
+                try:
+                    path, again = hook(self, path, cdb)  # type: ignore[arg-type]
+                except BaseException:
+                    self._resync_wanted = True  # not settled: the next command asks again
+                    raise
+                if again:
+                    self._resync_wanted = True
+            if path.state is PathState.ACTIVE:
+                break
+            new = self._choose(timeout)
+            if self._on_switch is not None and new is not path:
+                new = self._switched(path, new, timeout)
+            path = new
+            self._resync_wanted = True
+        if self._failover is not None:
+            self._failover.current = path
+        self._last_used = path
         return path
 
     def add_observer(self, observer: Observer) -> None:
