@@ -40,7 +40,7 @@ from tapepath.recovery.handlers import (
     send_past_ua,
 )
 from tapepath.recovery.machine import Action, Event, RecoveryMachine, State
-from tapepath.recovery.tracking import DeviceState
+from tapepath.recovery.tracking import DeviceState, power_on_reset_sense
 from tapepath.transport.base import Response
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ class RecoveryStats:
         ambiguous: recoveries that raised an ambiguity error.
         failed: recoveries that failed otherwise (no path left, notify refused, ...).
         switches: path switches without a failed command (notify on the new path).
+        resyncs: nexus restorations after a power on or reset reported on the path in
+            use (notify on the same path).
     """
 
     recoveries: int = 0
@@ -121,6 +123,7 @@ class RecoveryStats:
     ambiguous: int = 0
     failed: int = 0
     switches: int = 0
+    resyncs: int = 0
 
 
 @define
@@ -217,6 +220,7 @@ class RecoveryDriver:
         if self.device is None:
             self.device = device
             device.add_observer(self.state.observe)
+            self.state.on_reset = device.request_resync
 
     @property
     def stats(self) -> RecoveryStats:
@@ -233,6 +237,7 @@ class RecoveryDriver:
                 ambiguous=s.ambiguous + add.get("ambiguous", 0),
                 failed=s.failed + add.get("failed", 0),
                 switches=s.switches + add.get("switches", 0),
+                resyncs=s.resyncs + add.get("resyncs", 0),
             )
 
     # -- the hook ----------------------------------------------------------------------
@@ -273,6 +278,52 @@ class RecoveryDriver:
         if self.device is None:
             self.attach(device)
         self._count(switches=1)
+        return self._switch(device, old, new)
+
+    def before_command(self, device: MultipathDevice, path: Path, cdb: bytes) -> tuple[Path, bool]:
+        """Called by the device before ``cdb`` goes on ``path`` once the hook asked for
+        it (``device.request_resync()``: a command's answer reported a power on or
+        reset, or an internal command met a unit attention there).
+
+        A reset returns the settings of the nexus to the device's defaults: when the
+        application had set any (PREVENT, MODE SELECT, a persistent reservation), notify
+        runs on the same path first, as after a failover. Then :meth:`check_command`
+        settles what else the command depends on (the tape position).
+
+        Returns:
+            The path to send on, and whether to be called again before the next command.
+
+        Raises:
+            NotifyRefusedError, PositionAmbiguousError, NoPathError: the state cannot be
+                restored; ``cdb`` is not sent.
+        """
+        if self.device is None:
+            self.attach(device)
+        if path.unit_attentions:  # an internal command met them: a reset among them?
+            kept = path.take_unit_attentions()
+            others = [s for s in kept if not power_on_reset_sense(s)]
+            path.unit_attentions.extend(others)  # left for the notify of a recovery
+            if len(others) != len(kept):
+                self.state.reset_seen()
+        if self.state.take_nexus_reset() and self.state.has_settings:
+            self._count(resyncs=1)
+            path = self._switch(device, path, path)
+        try:
+            return path, self.check_command(device, path, cdb)
+        except NotifyPathLost as exc:
+            device.group.path_failed(path, f"recovery: {exc}")
+            return path, True
+
+    def check_command(self, device: MultipathDevice, path: Path, cdb: bytes) -> bool:
+        """Settle what ``cdb`` depends on before it goes on ``path`` (the tape hook
+        locates back after a reset); return whether to check the next command too.
+
+        Raises:
+            NotifyPathLost: ``path`` failed meanwhile (the device picks another).
+        """
+        return False
+
+    def _switch(self, device: MultipathDevice, old: Path, new: Path) -> Path:
         m = RecoveryMachine(device.name, old.url, [], clock=self.clock)
         nothing = FailedCommand(b"", b"", 0, self.command_timeout, old, Response(), 0)
         run = Run(device, nothing, m, new, timeout=self.command_timeout)

@@ -25,28 +25,67 @@ that may have run before the reset is then checked by reading the record at that
 position (in fixed mode, its blocks): the same bytes prove it is there (complete), end
 of data proves it is not (resend), anything else is ambiguous. A WRITE FILEMARKS of one
 filemark is checked the same way.
+
+A power on or reset seen anywhere else (the notify of a recovery of a command that
+does not move the tape, a path switch, or any command's answer on the path in use) is
+settled before the next positional command (READ, WRITE, WRITE FILEMARKS, SPACE,
+ERASE, VERIFY) by :meth:`TapeRecovery.check_command`: LOCATE back to the tracked
+position when it was known (after READ POSITION shows the tape is not already there);
+when only the way there is known, SPACE to end of data (the tape was at end of data:
+after a write or SPACE to end of data) or REWIND and SPACE over filemarks (it was at
+the start of a file); else, unless the drive reports a position away from BOP (then it
+was not rewound), :class:`~tapepath.recovery.errors.PositionAmbiguousError`, raised at
+every positional command until a REWIND, LOCATE or LOAD.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from tapepath.errors import DecodeError
 from tapepath.recovery.driver import RecoveryDriver, Run, command_name
 from tapepath.recovery.errors import PositionAmbiguousError
+from tapepath.recovery.handlers import send_past_ua
 from tapepath.recovery.machine import Action, Event
 from tapepath.recovery.tracking import TapeState, TrackedPosition, position_known
+from tapepath.scsi.classify import UnitAttention
 from tapepath.scsi.position import PositionLong, ReadPosition, parse_position
-from tapepath.scsi.tape import Locate10, Locate16, Read6
+from tapepath.scsi.tape import Locate10, Locate16, Read6, Rewind, Space6, SpaceCode
 from tapepath.transport.base import Response
 
+if TYPE_CHECKING:
+    from tapepath.multipath.device import MultipathDevice
+    from tapepath.multipath.path import Path
+
 __all__ = ["TapeRecovery"]
+
+log = structlog.get_logger("tapepath.recovery")
 
 _WRITE, _READ, _WFM, _SPACE6, _SPACE16 = 0x0A, 0x08, 0x10, 0x11, 0x91
 _REWIND, _LOCATE10, _LOCATE16, _LOAD_UNLOAD = 0x01, 0x2B, 0x92, 0x1B
 _RELATIVE = frozenset({_WRITE, _READ, _WFM, _SPACE6, _SPACE16})
 _ABSOLUTE = frozenset({_REWIND, _LOCATE10, _LOCATE16})
 _WRITES = frozenset({_WRITE, _WFM})
+_SETS_POSITION = frozenset({_REWIND, _LOCATE10, _LOCATE16, _LOAD_UNLOAD})
+_POSITIONAL = frozenset(
+    {
+        _READ,
+        _WRITE,
+        _WFM,
+        _SPACE6,
+        _SPACE16,
+        0x13,  # VERIFY(6)
+        0x19,  # ERASE(6)
+        0x80,  # WRITE FILEMARKS(16)
+        0x88,  # READ(16)
+        0x8A,  # WRITE(16)
+        0x8F,  # VERIFY(16)
+    }
+)
+"""Commands that act at the current position (after a reset: not before it is settled)."""
 
 
 class TapeRecovery(RecoveryDriver):
@@ -91,6 +130,11 @@ class TapeRecovery(RecoveryDriver):
         if op == _LOAD_UNLOAD and len(f.cdb) >= 6 and f.maybe_executed:
             return self._load_unload(run)
         if op not in _RELATIVE and op not in _ABSOLUTE:
+            if UnitAttention.POWER_ON_RESET in run.report.unit_attentions:
+                # the new nexus reported a reset (notify restored the settings): the
+                # tape may be back at its beginning; the next positional command
+                # returns to the tracked position first, or raises
+                self.state.reset_seen(restored=True)
             return super().synchronize(run, action)
         before = self.state.position
         if op in _ABSOLUTE or _space_code(f.cdb) == 3:
@@ -152,11 +196,19 @@ class TapeRecovery(RecoveryDriver):
         """A path switch: after a reset seen on the new nexus, check the position and
         LOCATE back when the tape was rewound."""
         before = self.state.position
-        if run.relocated or not run.report.position_lost or not before.known:
+        if run.relocated or not run.report.position_lost:
+            return Event.NOTHING_OUTSTANDING
+        reset = UnitAttention.POWER_ON_RESET in run.report.unit_attentions
+        if not before.known:
+            if reset:  # settled before the next positional command (or it raises)
+                self.state.reset_seen(restored=True)
             return Event.NOTHING_OUTSTANDING
         seen = self.read_position(run)
-        if seen is None:  # the drive cannot tell: neither can we, from now on
-            self.state.forget_position()
+        if seen is None:  # the drive cannot tell: locate back before a positional command
+            if reset:
+                self.state.reset_seen(restored=True)
+            else:
+                self.state.forget_position()
             return Event.NOTHING_OUTSTANDING
         block, file = seen
         if block == 0 and before.block != 0:
@@ -219,11 +271,7 @@ class TapeRecovery(RecoveryDriver):
 
     def _locate_back(self, run: Run) -> Event:
         before = self.state.position
-        cdb = (
-            Locate10(block_address=before.block)
-            if before.block < 1 << 32
-            else Locate16(logical_identifier=before.block)
-        )
+        cdb = _locate(before.block)
         r = run.send(cdb.to_bytes(), timeout=max(run.failed.timeout, run.timeout))
         if not r.ok:
             run.error = self._ambiguous(run, before, f"LOCATE back failed ({_status(r)})")
@@ -234,18 +282,121 @@ class TapeRecovery(RecoveryDriver):
     def read_position(self, run: Run) -> tuple[int, int | None] | None:
         """READ POSITION on the recovery path: (block, file or None), or None when the
         drive says it does not know. Long form first, short when it is refused."""
+        return self._read_position(lambda cdb, n: run.send(cdb, data_in_len=n))
+
+    def _read_position(
+        self, send: Callable[[bytes, int], Response]
+    ) -> tuple[int, int | None] | None:
         if self._long_form:
             cdb = ReadPosition.long()
-            r = run.send(cdb.to_bytes(), data_in_len=cdb.data_in_length)
+            r = send(cdb.to_bytes(), cdb.data_in_length)
             s = r.sense_data if r.check_condition else None
             if s is not None and s.sense_key == 0x05:
                 self._long_form = False
             else:
-                return self._parse(run, cdb, r)
+                return self._parse(cdb, r)
         cdb = ReadPosition.short()
-        return self._parse(run, cdb, run.send(cdb.to_bytes(), data_in_len=cdb.data_in_length))
+        return self._parse(cdb, send(cdb.to_bytes(), cdb.data_in_length))
 
-    def _parse(self, run: Run, cdb: ReadPosition, r: Response) -> tuple[int, int | None] | None:
+    # -- after a reset -----------------------------------------------------------------
+
+    def check_command(self, device: MultipathDevice, path: Path, cdb: bytes) -> bool:
+        """After a power on or reset, before the next positional command: LOCATE back to
+        the tracked position (when it is known), or raise PositionAmbiguousError (when
+        the tape had moved to a position not known). A REWIND, LOCATE, LOAD or UNLOAD
+        (or SPACE to end of data) settles the position itself; other commands (MODE
+        SENSE, INQUIRY, READ POSITION, ...) go as they are and the check waits for the
+        next one.
+
+        Raises:
+            PositionAmbiguousError: the position cannot be found again; ``cdb`` is not
+                sent, nor any positional command after it until the application
+                positions the tape.
+            NotifyPathLost: ``path`` failed meanwhile.
+        """
+        target, doubt = self.state.reset_pending
+        by = self.state.return_by
+        if target is None and not doubt and by is None:
+            return False
+        op = cdb[0] if cdb else -1
+        if op in _SETS_POSITION or (op in (_SPACE6, _SPACE16) and _space_code(cdb) == 3):
+            self.state.settle_reset()
+            return False
+        if op not in _POSITIONAL:
+            return True
+
+        def send(c: bytes, n: int, timeout: float = self.command_timeout) -> Response:
+            return send_past_ua(device, path, c, data_in_len=n, timeout=timeout)
+
+        if by is not None:
+            return self._refind(device, path, cdb, by, send)
+        seen = self._read_position(send)
+        if target is None:
+            # a nexus never used reports 29/00 too: a drive away from BOP was not reset
+            if seen is not None and seen[0] != 0 and not self.state.locate_failed:
+                self.state.settle_reset(TrackedPosition(seen[0], seen[1], True))
+                return False
+            why = "the tape had moved to a position not known" + (
+                "" if seen is None else f" and the drive reports block {seen[0]}"
+            )
+            raise self._lost_error(device, cdb, self.state.position, why)
+        if seen is None or seen[0] != target.block:
+            r = send(_locate(target.block).to_bytes(), 0, max(self.command_timeout, 300.0))
+            if not r.ok:
+                self.state.reset_unresolved()
+                why = f"LOCATE back to block {target.block} failed ({_status(r)})"
+                raise self._lost_error(device, cdb, target, why)
+            log.info(
+                "tape_located_after_reset",
+                device=device.name,
+                path=path.url,
+                block=target.block,
+                seen=None if seen is None else seen[0],
+            )
+        self.state.settle_reset(target)
+        return False
+
+    def _refind(
+        self,
+        device: MultipathDevice,
+        path: Path,
+        cdb: bytes,
+        by: tuple[str, int],
+        send: Callable[..., Response],
+    ) -> bool:
+        """Find an unknown position again after a reset: SPACE to end of data (the
+        tape was at end of data: after a write or SPACE to end of data), or REWIND and
+        SPACE over ``n`` filemarks (it was at the start of file ``n``)."""
+        long = max(self.command_timeout, 300.0)
+        if by[0] == "eod":
+            steps: list[Space6 | Rewind] = [Space6(SpaceCode.END_OF_DATA, 0)]
+        else:
+            steps = [Rewind()] + ([Space6(SpaceCode.FILEMARKS, by[1])] if by[1] else [])
+        for step in steps:
+            r = send(step.to_bytes(), 0, long)
+            if not r.ok:
+                self.state.reset_unresolved()
+                where = "end of data" if by[0] == "eod" else f"the start of file {by[1]}"
+                why = f"finding {where} again failed ({_status(r)})"
+                raise self._lost_error(device, cdb, self.state.position, why)
+        log.info("tape_found_after_reset", device=device.name, path=path.url, by=by[0], file=by[1])
+        self.state.settle_reset()
+        return False
+
+    def _lost_error(
+        self, device: MultipathDevice, cdb: bytes, last: TrackedPosition, why: str
+    ) -> PositionAmbiguousError:
+        return PositionAmbiguousError(
+            f"{device.name}: the drive reported a power on or reset and the tape may be "
+            f"back at its beginning; the last known good position was {last}, and {why}; "
+            f"{command_name(cdb)} was not sent (rewind or locate first)",
+            last_known=last,
+            seen=why,
+            command=bytes(cdb),
+            expected=None,
+        )
+
+    def _parse(self, cdb: ReadPosition, r: Response) -> tuple[int, int | None] | None:
         if not r.ok:
             return None
         try:
@@ -283,6 +434,12 @@ class TapeRecovery(RecoveryDriver):
             command=bytes(f.cdb),
             expected=expected,
         )
+
+
+def _locate(block: int) -> Locate10 | Locate16:
+    if block < 1 << 32:
+        return Locate10(block_address=block)
+    return Locate16(logical_identifier=block)
 
 
 def _seen_text(block: int, file: int | None) -> str:

@@ -7,6 +7,11 @@ logical position of a tape drive (:class:`TrackedPosition`), updated after every
 completed command from its CDB, status, sense (FILEMARK, EOM, ILI, INFORMATION) and
 the READ POSITION answers the application asked for.
 
+A power on or reset (29/xx) in a command's answer marks the nexus settings for
+restoring (:attr:`DeviceState.nexus_reset`) and, for a tape, what the position needs
+(:attr:`TapeState.reset_pending`, :attr:`TapeState.return_by`); the hook settles both
+before the next command (``before_command``).
+
 Both are fed by :meth:`observe`, which a recovery hook registers as the device's
 completed-command observer. They are thread-safe.
 """
@@ -14,6 +19,7 @@ completed-command observer. They are thread-safe.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import attrs
 from attrs import frozen
@@ -37,6 +43,7 @@ __all__ = [
     "TapeState",
     "TrackedPosition",
     "position_known",
+    "power_on_reset_sense",
 ]
 
 _GOOD = 0x00
@@ -141,6 +148,22 @@ def _reset_reported(r: Response) -> bool:
     return key == 0x06 and asc in (0x28, 0x29)
 
 
+def _power_on_reset(r: Response) -> bool:
+    """A unit attention 29/xx: power on, reset, bus device reset (settings are lost)."""
+    return _reset_reported(r) and _asc(r.sense) == 0x29
+
+
+def power_on_reset_sense(sense: bytes) -> bool:
+    """Whether ``sense`` is a unit attention 29/xx (power on, reset: settings lost)."""
+    return _power_on_reset(Response(status=_CHECK, sense=sense))
+
+
+def _asc(sense: bytes) -> int:
+    if sense[0] & 0x7F in (0x72, 0x73):
+        return sense[2]
+    return sense[12] if len(sense) > 12 else -1
+
+
 def _not_run(r: Response) -> bool:
     """True when the answer proves the command did not run."""
     if r.outcome is not Outcome.OK:
@@ -160,6 +183,33 @@ class DeviceState:
         self._mode: dict[object, tuple[bytes, bytes]] = {}
         self._mode_settings = ModeSettings()
         self.reservation = Reservation()
+        self.nexus_reset = False
+        """A command's answer reported a power on or reset (29/xx): the settings of the
+        nexus (PREVENT, mode, reservation) are to be restored before the next command."""
+        self.on_reset: Callable[[], None] | None = None
+        """Called (in the caller's thread) when a power on or reset is seen."""
+
+    @property
+    def has_settings(self) -> bool:
+        """Whether a reset loses something the application set through the device."""
+        return self.prevent or bool(self._mode) or self.reservation.key is not None
+
+    def reset_seen(self, *, restored: bool = False) -> None:
+        """A power on or reset was reported: mark what it lost (``restored``: the nexus
+        settings were already restored, as recovery's notify does) and call
+        :attr:`on_reset`."""
+        if not restored:
+            with self._lock:
+                self.nexus_reset = True
+        callback = self.on_reset
+        if callback is not None:
+            callback()
+
+    def take_nexus_reset(self) -> bool:
+        """Whether the nexus settings are to be restored (and clear the mark)."""
+        with self._lock:
+            was, self.nexus_reset = self.nexus_reset, False
+            return was
 
     @property
     def mode_selects(self) -> list[tuple[bytes, bytes]]:
@@ -180,6 +230,9 @@ class DeviceState:
         self, cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview
     ) -> None:
         """Update from one completed command."""
+        if r.status == _CHECK and r.outcome is Outcome.OK and _power_on_reset(r):
+            self.reset_seen()
+            return
         if not cdb or not (r.outcome is Outcome.OK and r.status in (_GOOD, 0x04)):
             return
         op = cdb[0]
@@ -255,6 +308,66 @@ class TapeState(DeviceState):
         self._ahead = 0
         """Blocks passed by good READs and WRITEs since ``_pos`` was made (the hot path
         only adds here; :meth:`_fold` brings ``_pos`` up to date)."""
+        self._moved = False
+        """The tape moved since the position was last known."""
+        self._return_to: TrackedPosition | None = None
+        self._doubt = False
+        self.locate_failed = False
+        """LOCATE back after a reset failed: only an absolute command settles it."""
+        self._refind: tuple[str, int] | None = None
+        """How to find the unknown position again: ("eod", 0) after a write or SPACE to
+        end of data (writing leaves the tape at end of data); ("file", n) after SPACE
+        forward over filemarks into file ``n``, with the block unknown."""
+        self.return_by: tuple[str, int] | None = None
+        """After a reset with the position unknown: how to find it again (see above)."""
+
+    @property
+    def reset_pending(self) -> tuple[TrackedPosition | None, bool]:
+        """What a power on or reset left to settle before the next positional command:
+        (the position to return to, or None; True when the position was not known and
+        the tape had moved, so that it cannot be found again)."""
+        with self._lock:
+            return self._return_to, self._doubt
+
+    def settle_reset(self, position: TrackedPosition | None = None) -> None:
+        """The position after a reset is settled (back at ``position``, or an absolute
+        command is about to set it)."""
+        with self._lock:
+            self._return_to = None
+            self._doubt = False
+            self.locate_failed = False
+            self.return_by = None
+            if position is not None:
+                self._pos = position
+                self._ahead = 0
+                self._moved = False
+
+    def reset_unresolved(self) -> None:
+        """Returning to the position after a reset failed: every positional command
+        raises until an absolute one (REWIND, LOCATE, LOAD) settles it."""
+        with self._lock:
+            self._return_to = None
+            self.return_by = None
+            self._doubt = True
+            self.locate_failed = True
+
+    def reset_seen(self, *, restored: bool = False) -> None:
+        """A power on or reset: the tape may be back at its beginning. Remember the
+        position to return to (when known and not the beginning), or that it cannot be
+        found again (unknown after a motion); the tracked position becomes unknown."""
+        with self._lock:
+            pos = self._fold()
+            if self._return_to is None and not self._doubt and self.return_by is None:
+                if pos.known and pos.block != 0:
+                    self._return_to = pos
+                elif not pos.known and self._moved:
+                    if self._refind is not None:
+                        self.return_by = self._refind
+                    else:
+                        self._doubt = True
+            self._pos = pos.forgotten()
+            self._moved = self._moved or (pos.known and pos.block != 0)
+        super().reset_seen(restored=restored)
 
     def _fold(self) -> TrackedPosition:
         """``_pos`` with the pending blocks added (the lock is held)."""
@@ -280,6 +393,7 @@ class TapeState(DeviceState):
         """Mark the position unknown (keeping the last known good values)."""
         with self._lock:
             self._pos = self._fold().forgotten()
+            self._moved = True
 
     def observe(
         self, cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview
@@ -308,6 +422,12 @@ class TapeState(DeviceState):
             new = self._next_position(cdb, r, data_in)
             if new is not None:
                 self._pos = new
+            if self._pos.known:
+                self._moved = False
+                self._refind = None
+            elif cdb[0] in _MOVES and cdb[0] != 0x34 and not _not_run(r):
+                self._moved = True
+                self._refind = _refind(cdb, r, pos.known, self._pos)
 
     def _next_position(
         self, cdb: bytes, r: Response, data_in: bytes | memoryview
@@ -350,6 +470,25 @@ class TapeState(DeviceState):
         if op in (0x2B, 0x92):
             return _after_locate(cdb, good, pos)
         return pos.forgotten()  # ERASE and anything else that moves
+
+
+def _refind(
+    cdb: bytes, r: Response, was_known: bool, pos: TrackedPosition
+) -> tuple[str, int] | None:
+    """How to find the (unknown) position after ``cdb`` again, or None."""
+    if r.outcome is not Outcome.OK or r.status != _GOOD:
+        return None
+    op = cdb[0]
+    if op in (0x0A, 0x10):  # a write leaves the tape at end of data
+        return ("eod", 0)
+    if op in (0x11, 0x91) and len(cdb) >= 6:
+        code = cdb[1] & 0x0F
+        if code == 3:
+            return ("eod", 0)
+        raw = cdb[2:5] if op == 0x11 else cdb[4:12]
+        if code == 1 and was_known and pos.file is not None and _signed(raw) > 0:
+            return ("file", pos.file)
+    return None
 
 
 _MOVES = frozenset({0x01, 0x08, 0x0A, 0x10, 0x11, 0x19, 0x1B, 0x2B, 0x34, 0x91, 0x92})
