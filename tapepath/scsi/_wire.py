@@ -9,8 +9,10 @@ Parsers read through :func:`u8`, :func:`u16`, ... which raise
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MemberDescriptorType
 from typing import Any, TypeAlias, TypeVar
 
+import attrs
 from attrs import Attribute
 
 from tapepath.errors import DecodeError
@@ -26,6 +28,7 @@ __all__ = [
     "items_of",
     "need",
     "parse_entries",
+    "trusted",
     "u8",
     "u16",
     "u24",
@@ -196,3 +199,62 @@ def items_of(kind: type) -> Callable[[Any, Attribute[Any], tuple[Any, ...]], Non
                 raise ValueError(f"{attr.name}[{i}] is not {article} {kind.__name__}")
 
     return _validate
+
+
+#: Per attrs class: the function :func:`trusted` builds it with.
+_TRUSTED_BUILDERS: dict[type, Callable[..., Any]] = {}
+
+
+def _trusted_builder(cls: type) -> Callable[..., Any]:
+    """Compile, once per class, a function that sets every field without checks.
+
+    The function takes the fields as keyword arguments (defaults as the class has
+    them) and stores each straight into its slot (the slot descriptor's ``__set__``,
+    or ``object.__setattr__`` for a class without slots), as attrs' own ``__init__``
+    does for a frozen class, minus the converters, validators and post-init hook.
+    """
+    if hasattr(cls, "__attrs_post_init__"):
+        raise TypeError(f"{cls.__name__} has __attrs_post_init__: build it normally")
+    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__}
+    params, body = [], []
+    for a in attrs.fields(cls):
+        if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+            raise TypeError(f"{cls.__name__}.{a.name} has a factory default")
+        if a.default is attrs.NOTHING:
+            params.append(a.name)
+        else:
+            namespace[f"_default_{a.name}"] = a.default
+            params.append(f"{a.name}=_default_{a.name}")
+        slot = next((vars(k)[a.name] for k in cls.__mro__ if a.name in vars(k)), None)
+        if isinstance(slot, MemberDescriptorType):
+            namespace[f"_set_{a.name}"] = slot.__set__
+            body.append(f"    _set_{a.name}(inst, {a.name})")
+        else:
+            body.append(f"    _set(inst, {a.name!r}, {a.name})")
+    head = [f"def build(_cls, *, {', '.join(params)}):", "    inst = _new(_cls)"]
+    source = "\n".join([*head, *body, "    return inst"])
+    exec(compile(source, f"<trusted {cls.__qualname__}>", "exec"), namespace)
+    builder: Callable[..., Any] = namespace["build"]
+    _TRUSTED_BUILDERS[cls] = builder
+    return builder
+
+
+def trusted(cls: type[_T], /, **values: Any) -> _T:
+    """Build an attrs ``@frozen`` value from fields a parser has already bounded.
+
+    The parsers' fast construction path: no validator and no converter runs, so every
+    value must already be what the field holds after conversion (an enum member where
+    a converter makes one) and within the field's range, as the parser's own bounded
+    reads guarantee (a byte is 0..255, ``buf[1] & 7`` fits 3 bits, ...). Builders and
+    anything a user calls keep the normal, fully validated construction.
+
+    Args:
+        cls: an attrs class without ``__attrs_post_init__`` or factory defaults.
+        values: field values by name; a field left out takes its default.
+
+    Raises:
+        TypeError: a required field is missing or a name is not a field.
+    """
+    builder = _TRUSTED_BUILDERS.get(cls) or _trusted_builder(cls)
+    result: _T = builder(cls, **values)
+    return result

@@ -15,7 +15,7 @@ from typing import ClassVar
 from attrs import field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, be_int, flag_field, uint_field
+from tapepath.scsi._wire import Bytes, be_int, flag_field, trusted, uint_field
 from tapepath.scsi.cdb import check_opcode
 
 __all__ = [
@@ -200,7 +200,8 @@ class PositionShort:
     def from_bytes(cls, buf: Bytes) -> PositionShort:
         """Parse 20 bytes (reserved bits ignored; DecodeError when short)."""
         _need_form(buf, cls.LENGTH, "short")
-        return cls(
+        return trusted(
+            cls,
             **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
             first_location=be_int(buf, 4, 4),
@@ -258,7 +259,8 @@ class PositionLong:
     def from_bytes(cls, buf: Bytes) -> PositionLong:
         """Parse 32 bytes (reserved bits ignored; DecodeError when short)."""
         _need_form(buf, cls.LENGTH, "long")
-        return cls(
+        return trusted(
+            cls,
             **_unpack_flags(buf[0], _LONG_FLAGS),
             partition=be_int(buf, 4, 4),
             logical_object_number=be_int(buf, 8, 8),
@@ -328,7 +330,8 @@ class PositionExtended:
             DecodeError: fewer than 32 bytes.
         """
         _need_form(buf, cls.LENGTH, "extended")
-        return cls(
+        return trusted(
+            cls,
             **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
             objects_in_buffer=be_int(buf, 5, 3),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from attrs import field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, check_flag, check_uint
+from tapepath.scsi._wire import Bytes, check_flag, check_uint, trusted
 from tapepath.scsi.asc import asc_description
 from tapepath.scsi.sense_fields import (
     ActualRetryCount,
@@ -199,9 +199,10 @@ def _decode_fixed(data: bytes, code: int) -> Sense:
 
     information = field_at(3, 4) if data[0] & 0x80 else None
     sks = decode_sks(b2 & 0x0F, data[15:18]) if end >= 18 else None
-    return Sense(
+    return trusted(
+        Sense,
         response_code=code,
-        sense_key=b2 & 0x0F,
+        sense_key=SenseKey(b2 & 0x0F),
         asc=data[12] if end > 12 else 0,
         ascq=data[13] if end > 13 else 0,
         deferred=code == 0x71,
@@ -239,16 +240,17 @@ def _decode_descriptor(data: bytes, code: int) -> Sense:
         pos += 2 + dlen
     if end - pos == 1:
         short = True
-    return Sense(
+    return trusted(
+        Sense,
         response_code=code,
-        sense_key=key,
+        sense_key=SenseKey(key),
         asc=data[2] if end > 2 else 0,
         ascq=data[3] if end > 3 else 0,
         deferred=code == 0x73,
         descriptor_format=True,
         descriptors=tuple(descriptors),
         short=short,
-        **values,  # type: ignore[arg-type]
+        **values,
     )
 
 

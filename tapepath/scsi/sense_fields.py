@@ -12,7 +12,7 @@ from typing import TypeAlias
 from attrs import field, frozen
 
 from tapepath.errors import DecodeError
-from tapepath.scsi._wire import Bytes, check_flag, uint_field
+from tapepath.scsi._wire import Bytes, check_flag, trusted, uint_field
 
 
 class SenseKey(enum.IntEnum):
@@ -167,16 +167,28 @@ def decode_sks(sense_key: int, sks: Bytes) -> SenseKeySpecific | None:
     if not b0 & 0x80:
         return None
     if sense_key == SenseKey.ILLEGAL_REQUEST:
-        return FieldPointer(bool(b0 & 0x40), bool(b0 & 0x08), b0 & 0x07, value)
+        return trusted(
+            FieldPointer,
+            cdb=bool(b0 & 0x40),
+            bpv=bool(b0 & 0x08),
+            bit_pointer=b0 & 0x07,
+            field_pointer=value,
+        )
     if sense_key in (SenseKey.RECOVERED_ERROR, SenseKey.MEDIUM_ERROR, SenseKey.HARDWARE_ERROR):
-        return ActualRetryCount(value)
+        return trusted(ActualRetryCount, count=value)
     if sense_key in (SenseKey.NO_SENSE, SenseKey.NOT_READY):
-        return ProgressIndication(value)
+        return trusted(ProgressIndication, progress=value)
     if sense_key == SenseKey.COPY_ABORTED:
-        return SegmentPointer(bool(b0 & 0x20), bool(b0 & 0x08), b0 & 0x07, value)
+        return trusted(
+            SegmentPointer,
+            sd=bool(b0 & 0x20),
+            bpv=bool(b0 & 0x08),
+            bit_pointer=b0 & 0x07,
+            field_pointer=value,
+        )
     if sense_key == SenseKey.UNIT_ATTENTION:
-        return UnitAttentionQueueOverflow(bool(b0 & 0x01))
-    return RawSenseKeySpecific(int.from_bytes(sks[:3], "big") & 0x7FFFFF)
+        return trusted(UnitAttentionQueueOverflow, overflow=bool(b0 & 0x01))
+    return trusted(RawSenseKeySpecific, value=int.from_bytes(sks[:3], "big") & 0x7FFFFF)
 
 
 # --------------------------------------------------------------------------------------
