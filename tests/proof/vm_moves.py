@@ -3,7 +3,10 @@
 ``python tests/proof/vm_moves.py --urls sg:///dev/sgA,sg:///dev/sgB --out FILE`` opens
 the changer over its two sg nodes, empties drive 0 if needed, then loads the first full
 slot into drive 0 and unloads it back, ``--moves`` times in all, pausing ``--pause``
-seconds after each move (the host cuts a path meanwhile). After every move it appends
+seconds after each move; after ``--wait-after`` moves it waits until ``--wait-file``
+exists (the host cuts a path, then creates it); with ``--final-file`` it reads the
+inventory once more, a second after that file appears (the host brings the path back,
+then creates it). After every move it appends
 the move's index to ``--progress`` and, at the end, writes one JSON document to
 ``--out``: the moves (error, seconds, commands sent per path, the inventory seen after
 it) and the final path states. It imports only tapepath, so it runs wherever tapepath
@@ -27,7 +30,23 @@ def _sent(lib: tapepath.Library) -> dict[str, int]:
     return {p.url: p.stats.commands for p in lib.paths}
 
 
-def run(urls: list[str], moves: int, pause: float, progress: str) -> dict[str, Any]:
+def _wait_for_file(path: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear in {timeout} s")
+        time.sleep(0.05)
+
+
+def run(
+    urls: list[str],
+    moves: int,
+    pause: float,
+    progress: str,
+    wait_after: int = 0,
+    wait_file: str = "",
+    final_file: str = "",
+) -> dict[str, Any]:
     """The sequence; returns what :func:`main` writes out."""
     done: list[dict[str, Any]] = []
     with tapepath.open_library(urls, monitor=False, move_timeout=60.0, timeout=60.0) as lib:
@@ -63,12 +82,25 @@ def run(urls: list[str], moves: int, pause: float, progress: str) -> dict[str, A
                     "drive_source": seen.drive(0).source,
                     "slot_barcode": seen.slot(slot.ordinal).barcode,
                     "states": {p.url: p.state.value for p in lib.paths},
+                    "last_errors": {p.url: p.stats.last_error for p in lib.paths},
                 }
             )
             with open(progress, "a", encoding="ascii") as f:
                 f.write(f"{i}\n")
+            if wait_file and i + 1 == wait_after:
+                _wait_for_file(wait_file)  # the host cuts a path meanwhile
             time.sleep(pause)
+        final: dict[str, Any] = {}
+        if final_file:  # a command held on the cut path could run when it comes back
+            _wait_for_file(final_file)
+            time.sleep(1.0)
+            seen = lib.inventory()
+            final = {
+                "drive_barcode": seen.drive(0).barcode,
+                "slot_barcode": seen.slot(slot.ordinal).barcode,
+            }
         return {
+            "final": final,
             "barcode": barcode,
             "slot_address": slot.address,
             "moves": done,
@@ -84,9 +116,20 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--pause", type=float, default=1.0)
     ap.add_argument("--progress", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--wait-after", type=int, default=0, help="moves before the pause")
+    ap.add_argument("--wait-file", default="", help="go on once this file exists")
+    ap.add_argument("--final-file", default="", help="once it exists, read the inventory")
     args = ap.parse_args(argv)
     try:
-        result = run(args.urls.split(","), args.moves, args.pause, args.progress)
+        result = run(
+            args.urls.split(","),
+            args.moves,
+            args.pause,
+            args.progress,
+            args.wait_after,
+            args.wait_file,
+            args.final_file,
+        )
     except Exception as exc:
         result = {"failed": f"{type(exc).__name__}: {exc}"}
     tmp = args.out + ".tmp"

@@ -2,7 +2,7 @@
 
 In the guest, ``tests/proof/vm_moves.py`` opens the changer with
 ``tapepath.open_library`` over its two sg nodes (one per iSCSI session) and loads and
-unloads one cartridge eight times, a second apart. After the second move the host cuts
+unloads one cartridge eight times. After the second move it waits while the host cuts
 the session the library is using (its portal, then its connection, on the tgtd side).
 The library must go on over the other sg node: every move done exactly once, as the
 inventory after each move shows, with the cut path FAILED.
@@ -27,10 +27,13 @@ pytestmark = [
 SCRIPT = REPO / "tests" / "proof" / "vm_moves.py"
 RECORD = REPO / ".cache" / "vm" / "move-sequence-cut.json"
 """What the last run saw (for docs/failover.md), written before the assertions."""
+HELD_RECORD = REPO / ".cache" / "vm" / "held-move.json"
 MOVES = 8
 CUT_AFTER = 2
 PROGRESS = "/tmp/tapepath-vm-moves.progress"
 OUT = "/tmp/tapepath-vm-moves.json"
+GO = "/tmp/tapepath-vm-moves.go"
+BACK = "/tmp/tapepath-vm-moves.back"
 
 
 def _changer_node(g: GuestLibrary, portal_index: int) -> str:
@@ -75,21 +78,28 @@ def _wait_for(g: GuestLibrary, what: str, done: Any, timeout: float) -> str:
 class TestMoveSequenceCut:
     """open_library over two sg nodes: a cut session mid-sequence, the moves go on."""
 
+    def _start(self, g: GuestLibrary, urls: list[str], moves: int, *, final: bool) -> None:
+        g.vm.sh("rm", "-f", PROGRESS, OUT, GO, BACK)
+        command = (
+            f"{sys.executable} {SCRIPT} --urls {','.join(urls)} --moves {moves} "
+            f"--pause 0.2 --progress {PROGRESS} --out {OUT} "
+            f"--wait-after {CUT_AFTER} --wait-file {GO}"
+            + (f" --final-file {BACK}" if final else "")
+            + f" > {OUT}.log 2>&1 &"
+        )
+        g.vm.sh("sh", "-c", command)
+
     def test_moves_continue_over_the_other_sg_node(self, guest: GuestLibrary) -> None:
         """Each of the eight moves done once; those after the cut went over the other node."""
         g = guest
         urls = [_changer_node(g, 0), _changer_node(g, 1)]
-        g.vm.sh("rm", "-f", PROGRESS, OUT)
-        command = (
-            f"{sys.executable} {SCRIPT} --urls {','.join(urls)} --moves {MOVES} "
-            f"--pause 1.0 --progress {PROGRESS} --out {OUT} > {OUT}.log 2>&1 &"
-        )
-        g.vm.sh("sh", "-c", command)
+        self._start(g, urls, MOVES, final=False)
         cut = False
         try:
             _wait_for(g, PROGRESS, lambda t: len(t.split()) >= CUT_AFTER, 120.0)
             _cut(g, 0)
             cut = True
+            g.vm.sh("touch", GO)  # the guest waits for this after move CUT_AFTER
             text = _wait_for(g, OUT, lambda t: t.strip().startswith("{"), 180.0)
         finally:
             if cut:
@@ -111,8 +121,51 @@ class TestMoveSequenceCut:
         first, second = urls
         assert result["states"][first] == "failed", result["states"]
         assert result["states"][second] == "active", result["states"]
-        for m in moves[:CUT_AFTER]:  # done before the cut: all on the first node
+        for m in moves[:CUT_AFTER]:  # before the cut: all on the first node
             assert m["sent"][second] == 0, m
-        last = moves[-1]  # after the cut: all on the second node
-        assert last["sent"][second] > 0, last
-        assert last["sent"][first] == 0, last
+        assert moves[CUT_AFTER]["sent"][second] > 0, moves[CUT_AFTER]  # it failed over
+        for m in moves[CUT_AFTER + 1 :]:  # after the failover: all on the second node
+            assert m["sent"][first] == 0, m
+            assert m["sent"][second] > 0, m
+
+    def test_a_move_held_on_the_cut_path_does_not_run_when_it_returns(
+        self, guest: GuestLibrary
+    ) -> None:
+        """The MOVE the kernel still holds on the cut session never runs after the failover.
+
+        The cut session gets a 30 s replacement timeout, so the kernel still holds the
+        first move after the cut (a load) when the portal returns, after the next move
+        (an unload) has put the cartridge back in its slot. Recovery resent that load on
+        the other node; if the held copy ran on the session's return, the cartridge would
+        silently go back into the drive.
+        """
+        g = guest
+        urls = [_changer_node(g, 0), _changer_node(g, 1)]
+        assert g.vm.call("set_recovery_tmo", session=g.sessions[0], seconds=30) == 30
+        cut = False
+        try:
+            self._start(g, urls, CUT_AFTER + 2, final=True)
+            _wait_for(g, PROGRESS, lambda t: len(t.split()) >= CUT_AFTER, 120.0)
+            _cut(g, 0)
+            cut = True
+            g.vm.sh("touch", GO)
+            _wait_for(g, PROGRESS, lambda t: len(t.split()) >= CUT_AFTER + 2, 60.0)
+            _restore(g, 0)  # within the 30 s: the session comes back with what it held
+            cut = False
+            g.vm.sh("touch", BACK)
+            text = _wait_for(g, OUT, lambda t: t.strip().startswith("{"), 120.0)
+        finally:
+            if cut:
+                _restore(g, 0)
+            g.vm.call("set_recovery_tmo", session=g.sessions[0], seconds=5)
+        result = json.loads(text)
+        result["guest_kernel_log"] = g.vm.sh("dmesg")["stdout"].splitlines()[-40:]
+        HELD_RECORD.write_text(json.dumps(result, indent=1))
+        assert "failed" not in result, result
+        assert all(m["error"] is None for m in result["moves"]), result["moves"]
+        last = result["moves"][-1]
+        assert (last["drive_barcode"], last["slot_barcode"]) == (None, result["barcode"]), last
+        final = result["final"]
+        assert (final["drive_barcode"], final["slot_barcode"]) == (None, result["barcode"]), (
+            f"after the cut session came back: {final}"
+        )
