@@ -137,7 +137,10 @@ class TestMoveSequenceCut:
         first move after the cut (a load) when the portal returns, after the next move
         (an unload) has put the cartridge back in its slot. Recovery resent that load on
         the other node; if the held copy ran on the session's return, the cartridge would
-        silently go back into the drive.
+        silently go back into the drive. (Seen here: it does not run, because it is the
+        first command on the new I_T nexus and tgtd answers it with the unit attention
+        29/00, which the guest kernel logs as "Power-on or device reset occurred"; the
+        sg transport's fence() is not used by recovery yet.)
         """
         g = guest
         urls = [_changer_node(g, 0), _changer_node(g, 1)]
