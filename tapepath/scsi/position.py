@@ -146,7 +146,20 @@ def _need_form(buf: Bytes, length: int, form: str) -> None:
 
 
 @frozen
-class PositionShort:
+class _ShortFlags:
+    """The flag fields the short and extended forms share (byte 0), first in both."""
+
+    bop: bool = field(default=False, validator=flag_field)
+    eop: bool = field(default=False, validator=flag_field)
+    locu: bool = field(default=False, validator=flag_field)
+    bycu: bool = field(default=False, validator=flag_field)
+    lolu: bool = field(default=False, validator=flag_field)
+    perr: bool = field(default=False, validator=flag_field)
+    bpew: bool = field(default=False, validator=flag_field)
+
+
+@frozen
+class PositionShort(_ShortFlags):
     """READ POSITION short form data (service action 00h or 01h, 20 bytes).
 
     Attributes:
@@ -164,13 +177,6 @@ class PositionShort:
         bytes_in_buffer: bytes in the buffer.
     """
 
-    bop: bool = field(default=False, validator=flag_field)
-    eop: bool = field(default=False, validator=flag_field)
-    locu: bool = field(default=False, validator=flag_field)
-    bycu: bool = field(default=False, validator=flag_field)
-    lolu: bool = field(default=False, validator=flag_field)
-    perr: bool = field(default=False, validator=flag_field)
-    bpew: bool = field(default=False, validator=flag_field)
     partition: int = field(default=0, validator=uint_field(8))
     first_location: int = field(default=0, validator=uint_field(32))
     last_location: int = field(default=0, validator=uint_field(32))
@@ -270,7 +276,7 @@ class PositionLong:
 
 
 @frozen
-class PositionExtended:
+class PositionExtended(_ShortFlags):
     """READ POSITION extended form data (service action 08h, 32 bytes).
 
     Attributes:
@@ -288,13 +294,6 @@ class PositionExtended:
         bytes_in_buffer: bytes in the buffer (64 bits).
     """
 
-    bop: bool = field(default=False, validator=flag_field)
-    eop: bool = field(default=False, validator=flag_field)
-    locu: bool = field(default=False, validator=flag_field)
-    bycu: bool = field(default=False, validator=flag_field)
-    lolu: bool = field(default=False, validator=flag_field)
-    perr: bool = field(default=False, validator=flag_field)
-    bpew: bool = field(default=False, validator=flag_field)
     partition: int = field(default=0, validator=uint_field(8))
     objects_in_buffer: int = field(default=0, validator=uint_field(24))
     first_location: int = field(default=0, validator=uint_field(64))
