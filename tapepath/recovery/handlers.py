@@ -12,7 +12,8 @@ the path changed and brings the new I_T nexus to the state the old one had. The
    activation handler;
 3. move the own persistent reservation: REGISTER AND IGNORE EXISTING KEY with the own
    key on the new nexus, then PREEMPT with the own key (nothing when the registration
-   was ALL_TG_PT);
+   was ALL_TG_PT); RESERVE instead of PREEMPT when READ RESERVATION shows none held (a
+   power loss without APTPL dropped it);
 4. send PREVENT MEDIUM REMOVAL again when the application had prevented removal;
 5. replay the MODE SELECTs that completed through the device (block length,
    compression, ...).
@@ -31,9 +32,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from attrs import define, frozen
 
-from tapepath.errors import TapepathError
+from tapepath.errors import DecodeError, TapepathError
 from tapepath.scsi.classify import UnitAttention, classify
-from tapepath.scsi.reservations import PersistentReserveOut, PrOutAction, PrOutParameters
+from tapepath.scsi.reservations import (
+    PersistentReserveIn,
+    PersistentReserveOut,
+    PrInAction,
+    PrOutAction,
+    PrOutParameters,
+    ReadReservation,
+)
 from tapepath.transport.base import Response
 
 if TYPE_CHECKING:
@@ -295,19 +303,36 @@ class GenericDeviceHandler:
             )
         if res.pr_type is None:
             return True
-        params = PrOutParameters(reservation_key=res.key, service_action_reservation_key=res.key)
-        cdb, data = PersistentReserveOut.for_parameters(
-            PrOutAction.PREEMPT, params, pr_type=res.pr_type
-        )
+        if self.reservation_gone(ctx):  # a power loss dropped it: take it again
+            action, params = PrOutAction.RESERVE, PrOutParameters(reservation_key=res.key)
+        else:  # held through the old nexus: move it here
+            action = PrOutAction.PREEMPT
+            params = PrOutParameters(
+                reservation_key=res.key, service_action_reservation_key=res.key
+            )
+        cdb, data = PersistentReserveOut.for_parameters(action, params, pr_type=res.pr_type)
         r = ctx.send_past_ua(cdb.to_bytes(), data_out=data)
         if not r.ok:
             raise NotifyRefusedError(
-                f"{ctx.device.name}: PREEMPT with the own key refused on {ctx.path.url} "
+                f"{ctx.device.name}: {action.name} with the own key refused on {ctx.path.url} "
                 f"(status {r.status:02X}h)",
                 step="reservation",
                 response=r,
             )
         return True
+
+    def reservation_gone(self, ctx: NotifyContext) -> bool:
+        """READ RESERVATION: True when the device holds no reservation at all (a power
+        loss without APTPL dropped it; PREEMPT would not bring it back). False when one
+        is held or the device does not say."""
+        cdb = PersistentReserveIn(PrInAction.READ_RESERVATION, 24)
+        r = ctx.send_past_ua(cdb.to_bytes(), data_in_len=24)
+        if not r.ok:
+            return False
+        try:
+            return ReadReservation.from_bytes(r.data).reservation_key is None
+        except (DecodeError, ValueError):
+            return False
 
     def restore_prevent(self, ctx: NotifyContext) -> bool:
         """Send PREVENT MEDIUM REMOVAL again if the application had sent it."""

@@ -17,6 +17,14 @@ from tapepath.recovery import TapeRecovery, TrackedPosition
 from tapepath.recovery.tracking import TapeState
 from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6
 from tapepath.scsi.position import ReadPosition
+from tapepath.scsi.reservations import (
+    PersistentReserveIn,
+    PersistentReserveOut,
+    PrInAction,
+    PrOutAction,
+    PrOutParameters,
+    ReadReservation,
+)
 from tapepath.scsi.tape import Locate10, Read6, Rewind, Space6, Write6, WriteFilemarks6
 from tapepath.testing import FILEMARK
 from tapepath.testing.faults import AtCommand, BlackHole, DriveReset, FaultPlan, PowerCycle, When
@@ -25,6 +33,7 @@ from tapepath.transport.base import Outcome, Response
 
 from .support import library, send, tape_device
 
+KEY = 0x7A9E0001
 MODE_SENSE_6 = bytes((0x1A, 0, 0x3F, 0, 0xFF, 0))
 POWER_ON_SENSE = bytes((0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x29, 0x00, 0, 0, 0, 0))
 
@@ -196,6 +205,31 @@ class TestResetOnThePathInUse:
         assert lib.tape(0).records() == [blocks[:512], blocks[512:], one]  # type: ignore[union-attr]
         assert hook.position == TrackedPosition(3, 0, True)
         assert hook.stats.resyncs == 1
+
+    def test_power_cycle_takes_the_reservation_again(self, lib: VirtualLibrary) -> None:
+        """A power loss dropped the persistent reservation (no APTPL): the key is
+        registered and the reservation RESERVEd again before the WRITE goes."""
+        hook = TapeRecovery()
+        dev = tape_device(lib, hook)
+        send(dev, Rewind().to_bytes())
+        reg, data = PersistentReserveOut.for_parameters(
+            PrOutAction.REGISTER, PrOutParameters(service_action_reservation_key=KEY)
+        )
+        assert send(dev, reg.to_bytes(), data_out=data).ok
+        res, data = PersistentReserveOut.for_parameters(
+            PrOutAction.RESERVE, PrOutParameters(reservation_key=KEY), pr_type=3
+        )
+        assert send(dev, res.to_bytes(), data_out=data).ok
+        assert write(dev, b"a").ok
+        lib.install(FaultPlan().add(PowerCycle(device="drive0", port=0, trigger=AtCommand(1))))
+        assert write(dev, b"b").ok
+        r = send(
+            dev, PersistentReserveIn(PrInAction.READ_RESERVATION, 24).to_bytes(), data_in_len=24
+        )
+        held = ReadReservation.from_bytes(r.data)
+        assert held.reservation_key == KEY
+        assert held.pr_type == 3
+        assert lib.tape(0).records() == [b"a", b"b"]  # type: ignore[union-attr]
 
     def test_reset_on_read_position_after_space_filemarks(self, lib: VirtualLibrary) -> None:
         """After SPACE over a filemark the block is unknown; a reset reported on the READ
