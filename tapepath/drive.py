@@ -12,6 +12,12 @@ Tape events are typed: a READ that meets a filemark returns ``b""`` (0 for
 read returns at its end; the end of data raises :class:`~tapepath.errors.EndOfDataError`;
 a SPACE over blocks that meets a filemark raises
 :class:`~tapepath.errors.FilemarkEncountered`.
+
+The drive is built in layers, one responsibility each: :mod:`tapepath.tape_modes`
+(block size and compression, set again after a reset), :mod:`tapepath.tape_position`
+(:class:`TapePosition`, the tracked position, positional commands and finding the tape
+again after a reset), :mod:`tapepath.tape_reading` (the READ path) and this module
+(writing, spacing, loading, reservations, TapeAlert).
 """
 
 from __future__ import annotations
@@ -20,42 +26,29 @@ from typing import Literal
 
 import attrs
 import structlog
-from attrs import field, frozen
-from attrs.validators import in_, optional
 
-from tapepath.api import DEFAULT_TIMEOUT, DeviceHandle, error_for
+from tapepath.api import DEFAULT_TIMEOUT, error_for
 from tapepath.errors import (
-    AmbiguityError,
-    AmbiguousPositionError,
     CheckConditionError,
     DecodeError,
     FilemarkEncountered,
-    IncorrectLengthError,
     MediumNotPresentError,
-    NoPathError,
     NotReadyError,
-    PathFailureError,
     TapepathError,
 )
-from tapepath.scsi._wire import flag_field, uint_field
 from tapepath.scsi.changer import PreventAllowMediumRemoval
 from tapepath.scsi.classify import UnitAttention, classify_response
 from tapepath.scsi.inquiry import Inquiry
 from tapepath.scsi.log import LogSense, TapeAlert
-from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6, ModeSense6
-from tapepath.scsi.position import PositionLong, PositionShort, ReadPosition
 from tapepath.scsi.reservations import (
     PersistentReserveOut,
     PrOutAction,
     PrOutParameters,
     PrType,
 )
-from tapepath.scsi.sense import Sense, SenseKey
+from tapepath.scsi.sense import SenseKey
 from tapepath.scsi.tape import (
     LoadUnload,
-    Locate10,
-    Locate16,
-    Read6,
     Rewind,
     Space6,
     Space16,
@@ -63,9 +56,11 @@ from tapepath.scsi.tape import (
     Write6,
     WriteFilemarks6,
 )
-from tapepath.scsi.tape_pages import DataCompressionPage, with_block_length
+from tapepath.scsi.tape_pages import DataCompressionPage
 from tapepath.scsi.vpd import UnitSerialNumber
-from tapepath.transport.base import Response, Transport
+from tapepath.tape_position import Relocate, TapePosition, Tracked
+from tapepath.tape_reading import MAX_TRANSFER, RecordReading
+from tapepath.transport.base import Transport
 
 __all__ = ["SpaceUnit", "TapeDrive", "TapePosition"]
 
@@ -77,58 +72,9 @@ _SPACE_CODES: dict[str, SpaceCode] = {
     "filemarks": SpaceCode.FILEMARKS,
     "eod": SpaceCode.END_OF_DATA,
 }
-_MAX_TRANSFER = 0xFFFFFF
-#: Sense keys after which the command did not run (the tape did not move).
-_NOT_RUN_KEYS = frozenset(
-    {SenseKey.NOT_READY, SenseKey.UNIT_ATTENTION, SenseKey.ILLEGAL_REQUEST, SenseKey.DATA_PROTECT}
-)
 
 
-@frozen
-class TapePosition:
-    """Where the tape is.
-
-    Attributes:
-        block: the logical object number (records and filemarks from the beginning of
-            the partition), or None when neither the drive nor the tracking knows it.
-        file: the file number (filemarks passed), or None when unknown.
-        partition: the partition number.
-        bop: at the beginning of the partition.
-        eop: in the early-warning zone or past the end of the partition.
-        source: ``"device"`` (READ POSITION answered) or ``"tracked"`` (the drive
-            reported the position as unknown; this is the library's own account).
-    """
-
-    block: int | None = field(validator=optional(uint_field(64)))
-    file: int | None = field(default=None, validator=optional(uint_field(64)))
-    partition: int = field(default=0, validator=uint_field(32))
-    bop: bool = field(default=False, validator=flag_field)
-    eop: bool = field(default=False, validator=flag_field)
-    source: str = field(default="device", validator=in_(("device", "tracked")))
-
-
-@frozen
-class _Tracked:
-    block: int | None = None
-    file: int | None = None
-    file_start: bool = False
-    """Just after a filemark (or at the beginning): REWIND and SPACE ``file`` filemarks
-    find the place again even when ``block`` is unknown."""
-
-    def moved(self, blocks: int, files: int = 0) -> _Tracked:
-        return _Tracked(
-            None if self.block is None else max(self.block + blocks, 0),
-            None if self.file is None else max(self.file + files, 0),
-            files > 0 or (blocks == 0 and self.file_start),
-        )
-
-
-class _Relocate(Exception):
-    """Internal: a reset was reported before a positional command; restore the mode
-    settings and locate back first."""
-
-
-class TapeDrive(DeviceHandle):
+class TapeDrive(RecordReading):
     """A tape drive behind all its ports.
 
     Args:
@@ -155,7 +101,7 @@ class TapeDrive(DeviceHandle):
         self.long_timeout = long_timeout
         self.reservation_key = reservation_key
         self._block_size: int | None = None
-        self._tracked = _Tracked()
+        self._tracked = Tracked()
         self._relocate = False
         self._seeded = False
         self._positional = False
@@ -185,159 +131,13 @@ class TapeDrive(DeviceHandle):
             if t.block or (t.block is None and self._moved):
                 self._relocate = True
             if self._positional and (self._relocate or self._restore_modes):
-                raise _Relocate
+                raise Relocate
         elif kind is UnitAttention.MEDIUM_CHANGED:
-            self._tracked = _Tracked(0, 0, True)
+            self._tracked = Tracked(0, 0, True)
             self._known_again()
             self._clear_pending()
         elif kind is UnitAttention.MODE_CHANGED:
             self._block_size = None
-
-    def _known_again(self) -> None:
-        """The position is set by the application (rewind, locate, load): no doubt left."""
-        self._relocate = False
-        self._doubt = None
-
-    def _check_doubt(self, what: str) -> None:
-        if self._doubt is not None:
-            raise AmbiguousPositionError(
-                f"{what}: not sent: the tape position is in doubt ({self._doubt}); rewind(), "
-                "locate(), or a position() the drive can answer, clears it"
-            )
-
-    def _lose_position(self) -> None:
-        """Forget the tracked position; the next positional command asks the drive."""
-        self._tracked = _Tracked()
-        self._seeded = False
-
-    def _clear_pending(self) -> None:
-        self._pending = None
-        self._pending_filemark = False
-
-    def _locate_back(self) -> None:
-        """After a reported reset, bring the tape back to the tracked position.
-
-        By block (LOCATE) when the block is known, else by file (REWIND, then SPACE over
-        ``file`` filemarks) when the tape was just after a filemark; otherwise, or when
-        the drive cannot, raise AmbiguousPositionError (and keep raising it until the
-        application positions the tape).
-        """
-        t = self._tracked
-        failure = "the block number is not known"
-        if t.block is not None:
-            # A new I_T nexus reports the same 29/00 as a reset: ask the drive first.
-            here = self._read_device_position()
-            if here is not None and here.block == t.block:
-                self._relocate = False
-                return
-            try:
-                self._run(self._locate_cdb(t.block), f"LOCATE {t.block}", timeout=self.long_timeout)
-            except CheckConditionError as exc:
-                failure = f"LOCATE back failed: {exc}"
-            else:
-                self._relocate = False
-                log.info(
-                    "tape_located_after_reset",
-                    device=getattr(self.device, "name", ""),
-                    block=t.block,
-                )
-                return
-        if t.file is not None and t.file_start:
-            try:
-                self._run(Rewind().to_bytes(), "REWIND", timeout=self.long_timeout)
-                if t.file:
-                    cdb = Space6(SpaceCode.FILEMARKS, t.file).to_bytes()
-                    self._run(cdb, f"SPACE {t.file} filemarks", timeout=self.long_timeout)
-            except CheckConditionError as exc:
-                failure = f"REWIND and SPACE back to file {t.file} failed: {exc}"
-            else:
-                self._relocate = False
-                log.info(
-                    "tape_located_after_reset",
-                    device=getattr(self.device, "name", ""),
-                    file=t.file,
-                )
-                return
-        where = "unknown" if t.block is None else f"block {t.block}"
-        raise AmbiguousPositionError(
-            f"the drive reported a reset and the tape may have moved; the last known "
-            f"position was {where}, file {'unknown' if t.file is None else t.file}, and "
-            f"it cannot be found again ({failure}); rewind() or locate() first"
-        )
-
-    def _restore(self) -> None:
-        """After a reported reset, set the block size and compression the application
-        chose again (a reset returns them to the drive's defaults)."""
-        self._restore_modes = False
-        if self._wanted_block_size is not None:
-            self._apply_block_size(self._wanted_block_size)
-        if self._wanted_compression is not None:
-            self._apply_compression(self._wanted_compression)
-        log.info(
-            "tape_modes_restored",
-            device=getattr(self.device, "name", ""),
-            block_size=self._wanted_block_size,
-            compression=self._wanted_compression,
-        )
-
-    def _tape(
-        self,
-        cdb: bytes,
-        what: str,
-        *,
-        data_out: bytes = b"",
-        data_in_len: int = 0,
-        into: bytearray | memoryview | None = None,
-        timeout: float | None = None,
-    ) -> Response:
-        """Run a positional command: locate back first after a reset."""
-        if self._tracked.block is None and not self._seeded:
-            self._seeded = True
-            self._refresh()
-        for _ in range(4):
-            if self._restore_modes:
-                self._restore()
-            if self._relocate:
-                self._locate_back()
-            self._positional = True
-            try:
-                r = self._run(
-                    cdb,
-                    what,
-                    data_out=data_out,
-                    data_in_len=data_in_len,
-                    into=into,
-                    timeout=timeout,
-                    conditions=True,
-                    repeatable=False,
-                )
-                self._moved = True
-                return r
-            except _Relocate:
-                continue
-            except CheckConditionError as exc:
-                # a failure after which the tape may have moved: ask the drive next time
-                key = getattr(exc.sense, "sense_key", None)
-                if key not in _NOT_RUN_KEYS or getattr(exc.sense, "deferred", False):
-                    self._lose_position()
-                raise
-            except AmbiguityError as exc:
-                # recovery could not tell whether the command ran: nobody knows the position
-                self._lose_position()
-                self._doubt = str(exc)
-                raise
-            except (PathFailureError, NoPathError):
-                self._lose_position()
-                raise
-            finally:
-                self._positional = False
-        raise AmbiguousPositionError(f"{what}: the drive keeps reporting resets")
-
-    @staticmethod
-    def _locate_cdb(block: int) -> bytes:
-        if block < 1 << 32:
-            return Locate10(block_address=block).to_bytes()
-        return Locate16(logical_identifier=block).to_bytes()
 
     @property
     def serial(self) -> str | None:
@@ -360,26 +160,11 @@ class TapeDrive(DeviceHandle):
 
     # -- settings ------------------------------------------------------------------------
 
-    def _mode_sense(self, page: int) -> ModeParameters:
-        r = self._run(
-            ModeSense6(page_code=page, allocation_length=255).to_bytes(),
-            f"MODE SENSE page {page:02X}h",
-            data_in_len=255,
-        )
-        return ModeParameters.from_bytes(r.data)
-
     @property
     def block_size(self) -> int:
         """The block size the drive uses: 0 for variable blocks (read with MODE SENSE
         once, then remembered until a reset or a mode change)."""
-        with self._lock:
-            if self._restore_modes:
-                self._restore()
-            if self._block_size is None:
-                params = self._mode_sense(0x0F)
-                descs = params.block_descriptors
-                self._block_size = descs[0].block_length if descs else 0
-            return self._block_size
+        return self._known_block_size()
 
     def set_block_size(self, size: int) -> None:
         """Set fixed blocks of ``size`` bytes, or variable blocks (0).
@@ -390,24 +175,11 @@ class TapeDrive(DeviceHandle):
             ValueError: the size does not fit in 24 bits.
             CheckConditionError: the drive refuses it.
         """
-        if not 0 <= size <= _MAX_TRANSFER:
-            raise ValueError(f"block size must be 0..{_MAX_TRANSFER}, not {size}")
+        if not 0 <= size <= MAX_TRANSFER:
+            raise ValueError(f"block size must be 0..{MAX_TRANSFER}, not {size}")
         with self._lock:
             self._apply_block_size(size)
             self._wanted_block_size = size
-
-    def _apply_block_size(self, size: int) -> None:
-        params = self._mode_sense(0x0F)
-        descs = params.block_descriptors
-        desc = with_block_length(descs[0], size) if descs else BlockDescriptor(0, 0, size)
-        new = ModeParameters(
-            device_specific_parameter=params.device_specific_parameter & 0x70,
-            block_descriptors=(desc,),
-        )
-        cmd, data = ModeSelect6.for_parameters(new)
-        self._run(cmd.to_bytes(), f"MODE SELECT block size {size}", data_out=data)
-        self._block_size = size
-        log.info("tape_block_size_set", device=getattr(self.device, "name", ""), size=size)
 
     def set_compression(self, on: bool) -> None:
         """Turn hardware compression on or off (data compression page 0Fh, DCE).
@@ -420,21 +192,6 @@ class TapeDrive(DeviceHandle):
         with self._lock:
             self._apply_compression(bool(on))
             self._wanted_compression = bool(on)
-
-    def _apply_compression(self, on: bool) -> None:
-        params = self._mode_sense(0x0F)
-        page = params.page(0x0F)
-        if page is None:
-            raise CheckConditionError("set_compression: the drive has no compression page")
-        current = DataCompressionPage.from_mode_page(page)
-        wanted = attrs.evolve(current, dce=on, ps=False)
-        new = ModeParameters(
-            device_specific_parameter=params.device_specific_parameter & 0x70,
-            pages=(wanted.to_mode_page(),),
-        )
-        cmd, data = ModeSelect6.for_parameters(new)
-        self._run(cmd.to_bytes(), f"MODE SELECT compression {'on' if on else 'off'}", data_out=data)
-        log.info("tape_compression_set", device=getattr(self.device, "name", ""), on=on)
 
     @property
     def compression(self) -> bool:
@@ -469,12 +226,12 @@ class TapeDrive(DeviceHandle):
                         f"write: {len(payload)} bytes are not whole {size}-byte blocks"
                     )
                 blocks = len(payload) // size
-                if blocks > _MAX_TRANSFER:
+                if blocks > MAX_TRANSFER:
                     raise ValueError(f"write: {blocks} blocks is more than one command takes")
                 cmd = Write6(blocks, True, size)
             else:
-                if len(payload) > _MAX_TRANSFER:
-                    raise ValueError(f"write: a record is at most {_MAX_TRANSFER} bytes")
+                if len(payload) > MAX_TRANSFER:
+                    raise ValueError(f"write: a record is at most {MAX_TRANSFER} bytes")
                 blocks = 1
                 cmd = Write6(len(payload))
             self._check_doubt(f"WRITE {len(payload)} bytes")
@@ -496,13 +253,6 @@ class TapeDrive(DeviceHandle):
             log.warning("tape_early_warning", device=getattr(self.device, "name", ""))
         self.early_warning = True
 
-    @staticmethod
-    def _condition(r: Response) -> Sense:
-        sense = r.sense_data
-        if sense is None:
-            raise error_for(classify_response(r), "tape command")
-        return sense
-
     def write_filemarks(self, count: int = 1) -> None:
         """Write ``count`` filemarks (0 flushes the drive's buffer to the tape).
 
@@ -510,8 +260,8 @@ class TapeDrive(DeviceHandle):
             ValueError: a negative count or more than 24 bits.
             EndOfMediumError: the tape is full.
         """
-        if not 0 <= count <= _MAX_TRANSFER:
-            raise ValueError(f"write_filemarks: count must be 0..{_MAX_TRANSFER}")
+        if not 0 <= count <= MAX_TRANSFER:
+            raise ValueError(f"write_filemarks: count must be 0..{MAX_TRANSFER}")
         with self._lock:
             what = f"WRITE FILEMARKS {count}"
             self._check_doubt(what)
@@ -557,135 +307,6 @@ class TapeDrive(DeviceHandle):
             self._read_size(len(view))
             return self._read(len(view), view)[0]
 
-    def _read_size(self, n: int) -> int:
-        if not 0 < n <= _MAX_TRANSFER:
-            raise ValueError(f"read: size must be 1..{_MAX_TRANSFER}, not {n}")
-        size = self.block_size
-        if size and n % size:
-            raise ValueError(f"read: {n} bytes are not whole {size}-byte blocks")
-        return n
-
-    def _read(self, n: int, view: memoryview | None) -> tuple[int, bytes]:
-        """One READ of ``n`` bytes into ``view``, or into a new bytes object (None).
-
-        Returns:
-            The number of bytes read and, without ``view``, the bytes (perhaps longer).
-        """
-        if self._pending_filemark:
-            self._pending_filemark = False
-            return 0, b""
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-        size = self.block_size
-        count = n // size if size else n
-        cmd = Read6(count, fixed=bool(size), block_length=size).to_bytes()
-        what = f"READ {n} bytes"
-        if view is None:
-            r = self._tape(cmd, what, data_in_len=n)
-            data, arrived = r.data, len(r.data)
-        else:
-            r = self._tape(cmd, what, into=view)
-            data, arrived = b"", r.transferred
-        if r.ok:
-            self._tracked = self._tracked.moved(count if size else 1)
-            return (n if size else arrived), data
-        sense = self._condition(r)
-        residual = sense.residual or 0
-        if size:
-            got = (
-                max(count - residual, 0)
-                if (
-                    sense.filemark
-                    or sense.ili
-                    or sense.eom
-                    or sense.sense_key == SenseKey.BLANK_CHECK
-                )
-                else 0
-            )
-            self._tracked = self._tracked.moved(got)
-            nbytes = got * size
-            if sense.filemark:
-                self._tracked = self._tracked.moved(1, 1)
-                self._pending_filemark = nbytes > 0
-                return nbytes, data
-            error = error_for(classify_response(r), what)
-            if nbytes:
-                self._pending = error
-                return nbytes, data
-            raise error
-        if sense.filemark:
-            self._tracked = self._tracked.moved(1, 1)
-            return 0, b""
-        if sense.ili and sense.sense_key == SenseKey.NO_SENSE:
-            self._tracked = self._tracked.moved(1)
-            if residual >= 0:
-                record = n - residual
-                if arrived < record:
-                    return self._reread(record, arrived, view, what, sense)
-                return record, data
-            raise IncorrectLengthError(
-                f"{what}: the record is {n - residual} bytes, longer than the buffer",
-                sense,
-                residual=residual,
-                data=bytes(data[:n] if view is None else view[:n]),
-                record_length=n - residual,
-            )
-        raise error_for(classify_response(r), what)
-
-    def _reread(
-        self, record: int, arrived: int, view: memoryview | None, what: str, sense: Sense
-    ) -> tuple[int, bytes]:
-        """A short record came back cut: fewer bytes than the record the sense implies
-        (tgtd swaps its residual and data length). Space back over it and read it again
-        with the allocation equal to its length; never return the cut bytes.
-
-        Raises:
-            IncorrectLengthError: the record could not be read whole; ``record_length``
-                names its length and ``data`` is empty. The tape is after the record
-                when the SPACE back failed, else wherever the failed re-read left it.
-        """
-        log.warning(
-            "tape_record_cut",
-            device=getattr(self.device, "name", ""),
-            record_length=record,
-            received=arrived,
-        )
-
-        def cut(reason: str) -> IncorrectLengthError:
-            return IncorrectLengthError(
-                f"{what}: the record is {record} bytes but only {arrived} arrived, and {reason}",
-                sense,
-                residual=sense.residual,
-                record_length=record,
-            )
-
-        try:
-            back = self._tape(
-                Space6(SpaceCode.BLOCKS, -1).to_bytes(),
-                "SPACE -1 blocks (re-read a cut record)",
-                timeout=self.long_timeout,
-            )
-        except TapepathError as exc:
-            raise cut(f"spacing back over it failed: {exc}") from exc
-        if not back.ok:
-            self._lose_position()
-            raise cut(f"spacing back over it failed: {self._condition(back)}")
-        self._tracked = self._tracked.moved(-1)
-        again = f"READ {record} bytes (re-read)"
-        try:
-            r = self._tape(Read6(record).to_bytes(), again, data_in_len=record)
-        except TapepathError as exc:
-            raise cut(f"the re-read failed: {exc}") from exc
-        if not r.ok or len(r.data) != record:
-            self._lose_position()
-            raise cut(f"the re-read gave {len(r.data)} bytes")
-        self._tracked = self._tracked.moved(1)
-        if view is not None:
-            view[:record] = r.data
-            return record, b""
-        return record, bytes(r.data)
-
     # -- positioning ---------------------------------------------------------------------
 
     def space(self, count: int, unit: SpaceUnit = "blocks") -> None:
@@ -716,7 +337,7 @@ class TapeDrive(DeviceHandle):
                 if code is SpaceCode.BLOCKS:
                     self._tracked = before.moved(n)
                 elif code is SpaceCode.FILEMARKS:
-                    self._tracked = _Tracked(
+                    self._tracked = Tracked(
                         None, None if before.file is None else before.file + n, n > 0
                     )
                 else:
@@ -744,7 +365,7 @@ class TapeDrive(DeviceHandle):
             what = f"LOCATE {block}"
             self._run(self._locate_cdb(block), what, timeout=self.long_timeout)
             self._known_again()
-            self._tracked = _Tracked(block, 0 if block == 0 else None, block == 0)
+            self._tracked = Tracked(block, 0 if block == 0 else None, block == 0)
             self._refresh()
 
     def rewind(self) -> None:
@@ -753,7 +374,7 @@ class TapeDrive(DeviceHandle):
             self._clear_pending()
             self._run(Rewind().to_bytes(), "REWIND", timeout=self.long_timeout)
             self._known_again()
-            self._tracked = _Tracked(0, 0, True)
+            self._tracked = Tracked(0, 0, True)
 
     def load(self) -> None:
         """Load the cartridge in the drive and position it at the beginning."""
@@ -761,7 +382,7 @@ class TapeDrive(DeviceHandle):
             self._clear_pending()
             self._run(LoadUnload(load=True).to_bytes(), "LOAD", timeout=self.long_timeout)
             self._known_again()
-            self._tracked = _Tracked(0, 0, True)
+            self._tracked = Tracked(0, 0, True)
 
     def unload(self) -> None:
         """Rewind and unload the cartridge (the robot can then take it out)."""
@@ -808,51 +429,6 @@ class TapeDrive(DeviceHandle):
         with self._lock:
             what = "PREVENT MEDIUM REMOVAL" if prevent else "ALLOW MEDIUM REMOVAL"
             self._run(PreventAllowMediumRemoval(int(bool(prevent))).to_bytes(), what)
-
-    def _read_device_position(self) -> TapePosition | None:
-        """READ POSITION: the long form, else the short form; None when the drive does
-        not know (or cannot say)."""
-        try:
-            r = self._run(ReadPosition.long().to_bytes(), "READ POSITION (long)", data_in_len=32)
-            p = PositionLong.from_bytes(r.data)
-            # tgtd answers the long form with zeros: block 0 without BOP is not a position
-            if p.block is not None and (p.block or p.bop):
-                return TapePosition(
-                    p.block, p.logical_file_identifier, p.partition, p.bop, p.eop, "device"
-                )
-        except (CheckConditionError, DecodeError):
-            pass
-        try:
-            r = self._run(ReadPosition.short().to_bytes(), "READ POSITION", data_in_len=20)
-            s = PositionShort.from_bytes(r.data)
-        except (CheckConditionError, DecodeError):
-            return None
-        if s.block is None:
-            return None
-        file = self._tracked.file if self._tracked.block == s.block else None
-        return TapePosition(s.block, file, s.partition, s.bop, s.eop, "device")
-
-    def _device_position(self) -> TapePosition | None:
-        """The drive's position, located back to the tracked one first after a reset."""
-        for _ in range(4):
-            if self._relocate:
-                self._locate_back()
-            p = self._read_device_position()
-            if not self._relocate:  # no reset reported while reading
-                return p
-        raise AmbiguousPositionError("READ POSITION: the drive keeps reporting resets")
-
-    def _from_device(self, p: TapePosition) -> _Tracked:
-        """The tracked position after the drive reported ``p`` (keeping "just after a
-        filemark" when the report agrees with what was tracked)."""
-        t = self._tracked
-        agrees = t.file in (None, p.file) and t.block in (None, p.block)
-        return _Tracked(p.block, p.file, t.file_start and agrees)
-
-    def _refresh(self) -> None:
-        p = self._device_position()
-        if p is not None:
-            self._tracked = self._from_device(p)
 
     def position(self) -> TapePosition:
         """Where the tape is: READ POSITION (long form for the file number), or the
