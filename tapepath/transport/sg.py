@@ -36,7 +36,7 @@ import structlog
 from tapepath.errors import TransportError
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport, validate_request
 from tapepath.transport.sg_fence import PathStateMixin
-from tapepath.transport.sg_outcome import REFUSED_ERRNOS, completion_response, errno_failure
+from tapepath.transport.sg_outcome import completion_response, errno_failure
 from tapepath.transport.sg_state import DeviceStateWatch, PathDown
 from tapepath.transport.sg_struct import (
     KEEP_BUFFER,
@@ -46,7 +46,6 @@ from tapepath.transport.sg_struct import (
     SG_DXFER_NONE,
     SG_DXFER_TO_DEV,
     SG_GET_VERSION_NUM,
-    SG_IO,
     SG_MIN_VERSION,
     BlockingCalls,
     Kit,
@@ -57,6 +56,7 @@ from tapepath.transport.sg_struct import (
     prepare_kit,
     timeout_ms,
 )
+from tapepath.transport.sg_sync import sync_sg_io
 
 __all__ = ["MAX_CDB", "OsSyscalls", "SgSyscalls", "SgTransport"]
 
@@ -578,39 +578,14 @@ class SgTransport(PathStateMixin, Transport):
         """Run SG_IO in a helper thread so the deadline holds on non-sg nodes."""
         if self._closed:
             raise TransportError(f"{self.url}: transport is closed")
-        kit.done = False
-        kit.error = 0
-
-        def run() -> None:
-            try:
-                self._sys.ioctl(self._fd, SG_IO, kit.hdr)
-                h = kit.hdr
-                kit.out = (h.status, h.sb_len_wr, h.host_status, h.driver_status, h.resid)
-            except OSError as exc:
-                kit.error = exc.errno or errno.EIO
-            except BaseException as exc:  # a broken syscall layer: a failed command
-                log.error("sg_io_raised", path=self.path, error=repr(exc))
-                kit.error = errno.EIO
-            kit.done = True
-
-        finished = self._blocking.start(run)
-        if finished.wait(max(0.0, deadline - time.monotonic())):
-            if kit.error:
-                kit.pin = None
-                return errno_failure(
-                    kit.error,
-                    "SG_IO",
-                    maybe_executed=kit.error not in REFUSED_ERRNOS,
-                    duration=time.monotonic() - start,
-                )
-            return kit.out
+        r = sync_sg_io(
+            self._sys, self._fd, self._blocking, kit, deadline=deadline, start=start, path=self.path
+        )
+        if r is not None:
+            return r
         # The helper thread keeps the kit (and its buffers) alive until the ioctl returns.
         self._local.__dict__.pop("kit", None)
-        return Response.failure(
-            Outcome.TIMED_OUT,
-            _TIMED_OUT,
-            duration=time.monotonic() - start,
-        )
+        return Response.failure(Outcome.TIMED_OUT, _TIMED_OUT, duration=time.monotonic() - start)
 
     def _replace_fd(self, path: str | None) -> None:
         """Swap the node's fd: close it (``path`` None: fencing removed the unit, and the

@@ -252,6 +252,15 @@ def close_transports() -> int:
     return n
 
 
+def close_devices() -> int:
+    """Close the devices :func:`discover_devices` keeps (their transports hold sg nodes)."""
+    n = len(_DEVICES)
+    for dev in _DEVICES.values():
+        dev.close()
+    _DEVICES.clear()
+    return n
+
+
 # -- the raw kernel answer, for recording the phases of a cut path -------------------
 
 

@@ -198,6 +198,7 @@ class TestFence:
         cdb, src, dst = self._move_cdb(g)
         before = self._slots(g, other, src, dst)
         g.vm.call("close_transports")  # no other fd on the node: it comes back as itself
+        g.vm.call("close_devices")
         _cut(g)
         _wait_state(g, cut, "blocked")
         g.vm.call("start_raw", name="fenced", path=cut, cdb=cdb)
