@@ -28,6 +28,14 @@ command (the monitor failed the old path, a failback): before the next caller co
 sent on ``new``, so the hook can bring the new I_T nexus up to date (reservations,
 PREVENT, position). It returns the path to use (``new``, or another one if ``new``
 failed meanwhile) and may raise to fail the command, which is then not sent.
+
+A hook with a ``before_command(device, path, cdb) -> (Path, bool)`` method may ask, by
+calling :meth:`ObserverMixin.request_resync` (from an observer that saw a power on or
+reset, for example), to see the next command before it is sent: it is called with the
+other commands held and may send commands of its own on ``path`` (restore the nexus
+settings, LOCATE back), return another path, or raise to fail the command unsent; the
+bool asks to see the command after it too. A unit attention that ``execute_on`` keeps
+on a path also asks for it. Until then the device's fast path stays off.
 """
 
 from __future__ import annotations
