@@ -18,6 +18,7 @@ from tapepath.errors import (
     FilemarkEncountered,
     IncorrectLengthError,
     ReservationConflictError,
+    TapepathError,
 )
 from tapepath.multipath import Decision, Fail, FailedCommand, MultipathDevice, PathState
 from tapepath.scsi.classify import UnitAttention
@@ -668,3 +669,51 @@ class TestCutRecord:
             d.read(4096)
         assert info.value.record_length == 2052
         assert info.value.data == b""
+
+
+class TestCutRecordAnswers:
+    """Whatever a drive sends for a short record and its re-read, read() returns the
+    whole record or raises a typed error: never fewer bytes than the sense implies."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.integers(1, 2048),
+        st.data(),
+    )
+    def test_whole_or_typed(self, n: int, data: st.DataObject) -> None:
+        """read(n) of a record of at most n bytes: the whole record, or TapepathError."""
+        record = data.draw(st.integers(1, n), label="record")
+        arrived = data.draw(st.integers(0, n), label="arrived")
+        again = data.draw(
+            st.one_of(
+                st.binary(max_size=n).map(lambda b: Response(data=b)),
+                st.binary(max_size=40).map(lambda s: Response(status=2, sense=s)),
+                st.just(Response(status=0x22)),
+            ),
+            label="re-read answer",
+        )
+        reads = [0]
+
+        def handle(req: Request) -> Response:
+            op = req.cdb[0]
+            if op == 0x1A:
+                return Response(data=bytes((11, 0, 0, 8)) + bytes(8))
+            if op == 0x34:
+                return Response(data=PositionShort(bycu=True, lolu=True).to_bytes())
+            if op == 0x08:
+                reads[0] += 1
+                if reads[0] > 1:
+                    return again
+                sense = fixed_sense(SenseKey.NO_SENSE, ili=True, information=n - record)
+                return Response(status=2, sense=sense, data=bytes(arrived))
+            return Response()
+
+        d = tapepath.TapeDrive(MockTransport(handle, url="mock://cut-fuzz"), timeout=0.005)
+        try:
+            got = d.read(n)
+        except TapepathError:
+            return
+        if record == n:
+            assert len(got) <= n
+        else:
+            assert len(got) == record
