@@ -14,7 +14,7 @@ from tapepath.errors import AmbiguityError
 from tapepath.multipath import MultipathDevice
 from tapepath.recovery import TapeRecovery
 from tapepath.scsi.tape import Read6, Rewind, Space6, Write6, WriteFilemarks6
-from tapepath.testing.faults import AtCommand, DriveReset, FaultPlan
+from tapepath.testing.faults import AtCommand, BlackHole, DriveReset, FaultPlan, LinkDown
 
 from .support import library, send, tape_device
 
@@ -43,14 +43,24 @@ def _do(dev: MultipathDevice, op: str, data: bytes) -> tuple[int, int, bytes]:
     return r.status, key, r.data
 
 
-def _run(session: list[tuple[str, bytes]], reset_at: int | None) -> dict[str, Any]:
+def _run(
+    session: list[tuple[str, bytes]], reset_at: int | None, failover: str = ""
+) -> dict[str, Any]:
     with library(slots=2, drives=1) as lib:
         lib.insert(lib.drive_address(0), "PR0001L8")
         dev = tape_device(lib, TapeRecovery())
         send(dev, Rewind().to_bytes())
-        if reset_at is not None:
+        if reset_at is not None and not failover:
             lib.install(
                 FaultPlan().add(DriveReset(device="drive0", port=0, trigger=AtCommand(reset_at)))
+            )
+        elif reset_at is not None:  # port 0 fails at that command; port 1 finds a reset
+            cut = BlackHole if failover == "hole" else LinkDown
+            lib.install(
+                FaultPlan().add(
+                    cut(device="drive0", port=0, trigger=AtCommand(reset_at)),
+                    DriveReset(device="drive0", port=1, trigger=AtCommand(1)),
+                )
             )
         seen: list[tuple[int, int, bytes]] = []
         tapes: list[list[object]] = []
@@ -84,5 +94,25 @@ class TestResetAnywhere:
         assert got["seen"] == want["seen"][:n]
         assert got["tapes"][:n] == want["tapes"][:n]
         if got["raised"] is not None:  # the step that raised left the tape as it was
+            before = want["tapes"][n - 1] if n else []
+            assert got["tapes"][n] == before
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(session=SESSION, at=st.integers(1, 14), cut=st.sampled_from(["hole", "down"]))
+    def test_failover_onto_a_reset_drive(
+        self, session: list[tuple[str, bytes]], at: int, cut: str
+    ) -> None:
+        """Port 0 fails at any command and port 1 finds the drive reset (rewound): the
+        same results as without faults, or the typed error before acting."""
+        want = _run(session, None)
+        got = _run(session, at, cut)
+        n = len(got["seen"])
+        assert got["seen"] == want["seen"][:n]
+        assert got["tapes"][:n] == want["tapes"][:n]
+        if got["raised"] is not None:
             before = want["tapes"][n - 1] if n else []
             assert got["tapes"][n] == before
