@@ -27,6 +27,7 @@ Usage: ``python -m benchmarks failover`` or
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import threading
@@ -55,7 +56,7 @@ def _quiet() -> None:
 def _pct(values: list[float], q: float) -> float:
     """The q-quantile (0..1) by the nearest-rank method."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q * len(ordered))))
     return ordered[rank - 1]
 
 
