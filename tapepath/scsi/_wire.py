@@ -201,21 +201,21 @@ def items_of(kind: type) -> Callable[[Any, Attribute[Any], tuple[Any, ...]], Non
     return _validate
 
 
-#: Per attrs class: the function :func:`trusted` builds it with.
+#: Per attrs class: the constructor :func:`trusted` returns for it.
 _TRUSTED_BUILDERS: dict[type, Callable[..., Any]] = {}
 
 
 def _trusted_builder(cls: type) -> Callable[..., Any]:
-    """Compile, once per class, a function that sets every field without checks.
+    """Compile, once per class, a constructor that sets every field without checks.
 
-    The function takes the fields as keyword arguments (defaults as the class has
+    The constructor takes the fields as keyword arguments (defaults as the class has
     them) and stores each straight into its slot (the slot descriptor's ``__set__``,
     or ``object.__setattr__`` for a class without slots), as attrs' own ``__init__``
     does for a frozen class, minus the converters, validators and post-init hook.
     """
     if hasattr(cls, "__attrs_post_init__"):
         raise TypeError(f"{cls.__name__} has __attrs_post_init__: build it normally")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__}
+    namespace: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_set": object.__setattr__}
     params, body = [], []
     for a in attrs.fields(cls):
         if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
@@ -231,7 +231,7 @@ def _trusted_builder(cls: type) -> Callable[..., Any]:
             body.append(f"    _set_{a.name}(inst, {a.name})")
         else:
             body.append(f"    _set(inst, {a.name!r}, {a.name})")
-    head = [f"def build(_cls, *, {', '.join(params)}):", "    inst = _new(_cls)"]
+    head = [f"def build(*, {', '.join(params)}):", "    inst = _new(_cls)"]
     source = "\n".join([*head, *body, "    return inst"])
     exec(compile(source, f"<trusted {cls.__qualname__}>", "exec"), namespace)
     builder: Callable[..., Any] = namespace["build"]
@@ -239,22 +239,21 @@ def _trusted_builder(cls: type) -> Callable[..., Any]:
     return builder
 
 
-def trusted(cls: type[_T], /, **values: Any) -> _T:
-    """Build an attrs ``@frozen`` value from fields a parser has already bounded.
+def trusted(cls: type[_T]) -> Callable[..., _T]:
+    """The parsers' fast constructor for an attrs ``@frozen`` class: ``trusted(C)(**fields)``.
 
-    The parsers' fast construction path: no validator and no converter runs, so every
-    value must already be what the field holds after conversion (an enum member where
-    a converter makes one) and within the field's range, as the parser's own bounded
-    reads guarantee (a byte is 0..255, ``buf[1] & 7`` fits 3 bits, ...). Builders and
-    anything a user calls keep the normal, fully validated construction.
+    The constructor (compiled once per class) runs no validator and no converter, so
+    every value must already be what the field holds after conversion (an enum member
+    where a converter makes one) and within the field's range, as the parser's own
+    bounded reads guarantee (a byte is 0..255, ``buf[1] & 7`` fits 3 bits, ...).
+    Builders and anything a user calls keep the normal, fully validated construction.
+    It takes the fields as keyword arguments; a field left out takes its default, a
+    missing required field or an unknown name is a TypeError.
 
     Args:
         cls: an attrs class without ``__attrs_post_init__`` or factory defaults.
-        values: field values by name; a field left out takes its default.
 
     Raises:
-        TypeError: a required field is missing or a name is not a field.
+        TypeError: the class has ``__attrs_post_init__`` or a factory default.
     """
-    builder = _TRUSTED_BUILDERS.get(cls) or _trusted_builder(cls)
-    result: _T = builder(cls, **values)
-    return result
+    return _TRUSTED_BUILDERS.get(cls) or _trusted_builder(cls)

@@ -79,8 +79,8 @@ class VolumeTag:
         """Parse a 36-byte volume tag (DecodeError when shorter)."""
         if len(buf) < VOLUME_TAG_LENGTH:
             raise DecodeError(f"volume tag: need 36 bytes, got {len(buf)}")
-        return trusted(
-            cls, identifier=bytes(buf[:32]), sequence_number=int.from_bytes(buf[34:36], "big")
+        return trusted(cls)(
+            identifier=bytes(buf[:32]), sequence_number=int.from_bytes(buf[34:36], "big")
         )
 
 
@@ -140,8 +140,7 @@ class DeviceIdentifier:
             raise DecodeError(
                 f"device identifier: {length} bytes announced, {len(buf) - 4} present"
             )
-        return trusted(
-            cls,
+        return trusted(cls)(
             code_set=buf[0] & 0x0F,
             designator_type=buf[1] & 0x0F,
             identifier=bytes(buf[4 : 4 + length]),
@@ -298,7 +297,7 @@ class ElementDescriptor:
                 else:
                     partial = True
                     if len(chunk) >= 32:
-                        tag = trusted(VolumeTag, identifier=bytes(chunk[:32]))
+                        tag = trusted(VolumeTag)(identifier=bytes(chunk[:32]))
                 pos += VOLUME_TAG_LENGTH
             tags.append(tag)
         rest = bytes(buf[pos:])
@@ -308,8 +307,7 @@ class ElementDescriptor:
             rest = rest[4 + rest[3] :]
         b6, b9 = buf[6], buf[9]
         flags: dict[str, Any] = {n: bool(buf[2] >> i & 1) for i, n in enumerate(_FLAG_BITS)}
-        return trusted(
-            cls,
+        return trusted(cls)(
             address=u16(buf, 0),
             **flags,
             asc=buf[4],

@@ -206,8 +206,7 @@ class PositionShort(_ShortFlags):
     def from_bytes(cls, buf: Bytes) -> PositionShort:
         """Parse 20 bytes (reserved bits ignored; DecodeError when short)."""
         _need_form(buf, cls.LENGTH, "short")
-        return trusted(
-            cls,
+        return trusted(cls)(
             **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
             first_location=be_int(buf, 4, 4),
@@ -265,8 +264,7 @@ class PositionLong:
     def from_bytes(cls, buf: Bytes) -> PositionLong:
         """Parse 32 bytes (reserved bits ignored; DecodeError when short)."""
         _need_form(buf, cls.LENGTH, "long")
-        return trusted(
-            cls,
+        return trusted(cls)(
             **_unpack_flags(buf[0], _LONG_FLAGS),
             partition=be_int(buf, 4, 4),
             logical_object_number=be_int(buf, 8, 8),
@@ -329,8 +327,7 @@ class PositionExtended(_ShortFlags):
             DecodeError: fewer than 32 bytes.
         """
         _need_form(buf, cls.LENGTH, "extended")
-        return trusted(
-            cls,
+        return trusted(cls)(
             **_unpack_flags(buf[0], _SHORT_FLAGS),
             partition=buf[1],
             objects_in_buffer=be_int(buf, 5, 3),

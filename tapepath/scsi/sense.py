@@ -199,8 +199,7 @@ def _decode_fixed(data: bytes, code: int) -> Sense:
 
     information = field_at(3, 4) if data[0] & 0x80 else None
     sks = decode_sks(b2 & 0x0F, data[15:18]) if end >= 18 else None
-    return trusted(
-        Sense,
+    return trusted(Sense)(
         response_code=code,
         sense_key=SenseKey(b2 & 0x0F),
         asc=data[12] if end > 12 else 0,
@@ -240,8 +239,7 @@ def _decode_descriptor(data: bytes, code: int) -> Sense:
         pos += 2 + dlen
     if end - pos == 1:
         short = True
-    return trusted(
-        Sense,
+    return trusted(Sense)(
         response_code=code,
         sense_key=SenseKey(key),
         asc=data[2] if end > 2 else 0,

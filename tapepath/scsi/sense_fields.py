@@ -167,28 +167,26 @@ def decode_sks(sense_key: int, sks: Bytes) -> SenseKeySpecific | None:
     if not b0 & 0x80:
         return None
     if sense_key == SenseKey.ILLEGAL_REQUEST:
-        return trusted(
-            FieldPointer,
+        return trusted(FieldPointer)(
             cdb=bool(b0 & 0x40),
             bpv=bool(b0 & 0x08),
             bit_pointer=b0 & 0x07,
             field_pointer=value,
         )
     if sense_key in (SenseKey.RECOVERED_ERROR, SenseKey.MEDIUM_ERROR, SenseKey.HARDWARE_ERROR):
-        return trusted(ActualRetryCount, count=value)
+        return trusted(ActualRetryCount)(count=value)
     if sense_key in (SenseKey.NO_SENSE, SenseKey.NOT_READY):
-        return trusted(ProgressIndication, progress=value)
+        return trusted(ProgressIndication)(progress=value)
     if sense_key == SenseKey.COPY_ABORTED:
-        return trusted(
-            SegmentPointer,
+        return trusted(SegmentPointer)(
             sd=bool(b0 & 0x20),
             bpv=bool(b0 & 0x08),
             bit_pointer=b0 & 0x07,
             field_pointer=value,
         )
     if sense_key == SenseKey.UNIT_ATTENTION:
-        return trusted(UnitAttentionQueueOverflow, overflow=bool(b0 & 0x01))
-    return trusted(RawSenseKeySpecific, value=int.from_bytes(sks[:3], "big") & 0x7FFFFF)
+        return trusted(UnitAttentionQueueOverflow)(overflow=bool(b0 & 0x01))
+    return trusted(RawSenseKeySpecific)(value=int.from_bytes(sks[:3], "big") & 0x7FFFFF)
 
 
 # --------------------------------------------------------------------------------------

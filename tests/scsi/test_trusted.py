@@ -67,39 +67,40 @@ class TestTrustedHelper:
     """trusted() sets fields without checks but refuses what it cannot build faithfully."""
 
     def test_fields_and_defaults(self) -> None:
-        """Given fields are stored, a left-out field takes its default."""
-        sample = trusted(_Sample, required=7)
+        """Given fields are stored, a left-out field takes its default; one per class."""
+        assert trusted(_Sample) is trusted(_Sample)
+        sample = trusted(_Sample)(required=7)
         assert (sample.required, sample.optional) == (7, 3)
         assert sample == _Sample(7)
 
     def test_skips_validators(self) -> None:
         """No validator runs: the caller vouches for the range."""
-        assert trusted(_Sample, required=99).required == 99
+        assert trusted(_Sample)(required=99).required == 99
         with pytest.raises(ValueError, match="required"):
             _Sample(99)
 
     def test_result_stays_frozen(self) -> None:
         """A value built this way is as immutable as a normal one."""
-        sample = trusted(_Sample, required=1)
+        sample = trusted(_Sample)(required=1)
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             sample.required = 2  # type: ignore[misc]
 
     def test_missing_required_field(self) -> None:
         """A required field left out is a TypeError."""
         with pytest.raises(TypeError):
-            trusted(_Sample)
+            trusted(_Sample)()
 
     def test_unknown_field(self) -> None:
         """A name that is not a field is a TypeError."""
         with pytest.raises(TypeError):
-            trusted(_Sample, required=1, bogus=2)
+            trusted(_Sample)(required=1, bogus=2)
 
     def test_refuses_post_init_and_factories(self) -> None:
         """Classes whose construction does more than set fields are refused."""
         with pytest.raises(TypeError, match="__attrs_post_init__"):
-            trusted(_WithPostInit, value=1)
+            trusted(_WithPostInit)
         with pytest.raises(TypeError, match="factory"):
-            trusted(_WithFactory, items=[])
+            trusted(_WithFactory)
 
 
 class TestParsedValuesPassValidation:
