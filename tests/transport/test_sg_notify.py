@@ -174,7 +174,7 @@ class TestDetection:
         assert r.detail.maybe_executed
         assert "blocked" in r.detail.message
         assert "FAILED" in r.detail.message
-        assert 0.2 <= elapsed < 1.0
+        assert 0.2 <= elapsed < 2.0  # the deadline is 10 s
         assert t.outstanding == 1  # the kernel still holds it: the kit stays alive
 
     def test_new_command_refused_while_down(self, sysfs: FakeSysfs) -> None:
@@ -260,7 +260,7 @@ class TestDetection:
         sysfs.set("blocked", "FAILED")
         for th in threads:
             th.join(5)
-        assert time.monotonic() - start < 2.0
+        assert time.monotonic() - start < 3.0  # the deadline is 10 s
         assert results == [Outcome.LINK_LOST] * 4
 
     def test_device_state_method(self, sysfs: FakeSysfs) -> None:
@@ -306,7 +306,7 @@ class TestFence:
         start = time.monotonic()
         r = t.execute(TUR, timeout=20)
         assert r.outcome is Outcome.LINK_LOST
-        assert time.monotonic() - start < 1.0
+        assert time.monotonic() - start < 3.0  # the deadline is 20 s
 
     def test_transport_offline_is_fenced(self, sysfs: FakeSysfs) -> None:
         """After the replacement timeout the kernel already fails held commands: nothing written."""
