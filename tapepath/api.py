@@ -189,10 +189,13 @@ def open_multipath(
 def _virtual_time(transports: Sequence[Transport]) -> dict[str, Any]:
     """The clock and wait of a virtual library the paths lead to, when it runs on a
     virtual clock (so the device's waits move that clock instead of taking wall time);
-    empty for real devices and for a virtual library on real time."""
+    empty for real devices and for a virtual library on real time.
+
+    A virtual clock is one a test moves: it has ``advance()`` besides ``now()`` and
+    ``sleep()`` (:class:`tapepath.testing.VirtualClock`; the real one has not)."""
     for t in transports:
         clock = getattr(getattr(t, "library", None), "clock", None)
-        if clock is None or type(clock).__name__ == "RealClock":
+        if not callable(getattr(clock, "advance", None)):
             continue
         now, sleep = getattr(clock, "now", None), getattr(clock, "sleep", None)
         if callable(now) and callable(sleep):
