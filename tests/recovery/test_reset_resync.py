@@ -13,6 +13,7 @@ import pytest
 
 from tapepath.errors import AmbiguousPositionError
 from tapepath.multipath import MultipathDevice
+from tapepath.multipath.hooks import ResendIfSafe
 from tapepath.recovery import TapeRecovery, TrackedPosition
 from tapepath.recovery.tracking import TapeState
 from tapepath.scsi.mode import BlockDescriptor, ModeParameters, ModeSelect6
@@ -381,3 +382,53 @@ class _NoLocate(_Recording):
             sense = bytes((0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0))
             return Response(status=2, sense=sense)
         return super().execute(cdb, **kw)
+
+
+class _Watcher(ResendIfSafe):
+    """A hook that records before_command calls and answers as told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+        self.again = False
+        self.fail: Exception | None = None
+
+    def before_command(self, device: Any, path: Any, cdb: bytes) -> tuple[Any, bool]:
+        self.calls.append(cdb[0])
+        if self.fail is not None:
+            raise self.fail
+        return path, self.again
+
+
+class TestBeforeCommandSeam:
+    """MultipathDevice.request_resync() and the hook's before_command."""
+
+    def test_called_only_when_asked(self, lib: VirtualLibrary) -> None:
+        """Nothing before a request; the next command after one; again while asked."""
+        hook = _Watcher()
+        dev = tape_device(lib, hook)  # type: ignore[arg-type]
+        send(dev, Rewind().to_bytes())
+        assert hook.calls == []
+        dev.request_resync()
+        hook.again = True
+        send(dev, bytes(6))
+        hook.again = False
+        send(dev, Rewind().to_bytes())
+        send(dev, bytes(6))
+        assert hook.calls == [0x00, 0x01]
+
+    def test_a_raise_fails_the_command_unsent(self, lib: VirtualLibrary) -> None:
+        """The error reaches the caller, the command is not sent, and the hook is asked
+        again at the next command."""
+        hook = _Watcher()
+        dev = tape_device(lib, hook)  # type: ignore[arg-type]
+        send(dev, Rewind().to_bytes())
+        assert write(dev, b"a").ok
+        dev.request_resync()
+        hook.fail = AmbiguousPositionError("no")
+        with pytest.raises(AmbiguousPositionError):
+            write(dev, b"b")
+        hook.fail = None
+        assert write(dev, b"c").ok
+        assert hook.calls == [0x0A, 0x0A]
+        assert lib.tape(0).records() == [b"a", b"c"]  # type: ignore[union-attr]
