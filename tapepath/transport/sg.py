@@ -8,6 +8,11 @@ asynchronous interface :meth:`SgTransport.execute` returns ``TIMED_OUT`` on time
 the command is still outstanding in the kernel. Such late completions are collected and
 discarded by later calls; the buffers the kernel points at stay alive until then.
 
+A command that waits longer than ``state_interval`` also watches the node's SCSI device
+state in sysfs: a blocked or offline device (a cut path) ends the wait at once as
+``LINK_LOST``, and :meth:`SgTransport.fence` keeps what the kernel still holds from
+running later (:mod:`tapepath.transport.sg_fence`).
+
 Several threads may call :meth:`SgTransport.execute` on one transport: each command has
 its own ``pack_id``; one waiting thread at a time reads completions and hands each to
 its owner.
