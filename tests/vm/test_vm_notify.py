@@ -229,6 +229,47 @@ class TestFence:
         assert again[-1]["outcome"] == "ok", again
         assert again[-1]["status"] == 0, again
 
+    def test_after_replacement_timeout(self, long_tmo: GuestLibrary) -> None:
+        """Past the replacement timeout the device is transport-offline: the held command
+        failed, fence() has nothing to write, unfence() works once the session is back."""
+        g = long_tmo
+        cut, other = node(g, g.vtl.changer_lun, 1), node(g, g.vtl.changer_lun, 0)
+        cdb, src, dst = self._move_cdb(g)
+        before = self._slots(g, other, src, dst)
+        assert g.vm.call("set_recovery_tmo", session=g.sessions[1], seconds=2) == 2
+        g.vm.call("close_transports")
+        g.vm.call("close_devices")
+        t_cut = _cut(g)
+        _wait_state(g, cut, "blocked")
+        g.vm.call("start_raw", name="expired", path=cut, cdb=cdb)
+        samples = _wait_state(g, cut, "transport-offline", timeout=15.0)
+        offline_after_s = round(time.monotonic() - t_cut, 3)
+        held = g.vm.call("raw_result", name="expired", wait=5.0)
+        fence = g.vm.call("fence_path", path=cut)
+        early = g.vm.call("unfence_path", path=cut)  # the session is still down
+        back_s = _portal_back(g)
+        returned = g.vm.call("states", path=cut)
+        refused = run(g, cut, TUR, timeout=5.0, watch=True)
+        unfence = g.vm.call("unfence_path", path=cut)
+        again = [run(g, cut, TUR, timeout=10.0, watch=True) for _ in range(3)]
+        after = self._slots(g, other, src, dst)
+        _record(
+            "replacement_timeout_2s",
+            {"samples": samples[-3:], "offline_after_s": offline_after_s, "held": held,
+             "fence": fence, "early_unfence": early, "back_s": back_s, "returned": returned,
+             "refused": refused, "unfence": unfence, "again": again[-1], "slots": after},
+        )  # fmt: skip
+        assert held is not None, "the held command outlived the replacement timeout"
+        assert held["host_status"] != 0, held
+        assert fence["done"], fence
+        assert fence["state"] == "transport-offline", fence
+        assert not early["done"], early
+        assert refused["outcome"] == "no_connect", refused
+        assert unfence["done"], unfence
+        assert again[-1]["outcome"] == "ok", again
+        assert again[-1]["status"] == 0, again
+        assert after == before
+
     def test_fence_running_path_and_unfence(self, long_tmo: GuestLibrary) -> None:
         """On a running path fence() sets offline (commands refused), unfence() running."""
         g = long_tmo
