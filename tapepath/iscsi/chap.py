@@ -121,7 +121,7 @@ def parse_algorithms(text: str) -> tuple[ChapAlgorithm, ...]:
     out: list[ChapAlgorithm] = []
     for item in text.split(","):
         word = item.strip().lower()
-        value = int(word) if word.isdigit() else names.get(word, -1)
+        value = int(word) if (word.isascii() and word.isdigit()) else names.get(word, -1)
         try:
             out.append(ChapAlgorithm(value))
         except ValueError:

@@ -180,7 +180,7 @@ def parse_target_address(value: str) -> tuple[str, int]:
         raise ProtocolError(f"malformed TargetAddress {value!r}")
     if not port_text:
         return host, 3260
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ProtocolError(f"malformed port in TargetAddress {value!r}")
     return host, int(port_text)
 
@@ -370,7 +370,11 @@ class LoginMachine:
         if algorithm not in creds.algorithms:
             raise AuthenticationError(f"target chose CHAP_A={int(algorithm)}, not offered")
         ident_text = d.get("CHAP_I", "")
-        if not ident_text.isdigit() or int(ident_text) > 255 or "CHAP_C" not in d:
+        if (
+            not (ident_text.isascii() and ident_text.isdigit())
+            or int(ident_text) > 255
+            or "CHAP_C" not in d
+        ):
             raise ProtocolError("CHAP challenge without a valid CHAP_I and CHAP_C")
         challenge = decode_binary(d["CHAP_C"])
         self._algorithm = algorithm

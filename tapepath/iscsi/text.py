@@ -153,7 +153,7 @@ def offer_keys(want: Params, *, discovery: bool = False) -> list[tuple[str, str]
 
 
 def _num(key: str, value: str, lo: int, hi: int) -> int:
-    if not value.isdigit() or len(value) > 10:
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
         raise ProtocolError(f"{key}={value!r} is not a number")
     n = int(value)
     if not lo <= n <= hi:

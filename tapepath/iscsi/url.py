@@ -183,7 +183,7 @@ def parse_iscsi_url(url: str, *, environ: Mapping[str, str] | None = None) -> Is
         raise ValueError("iSCSI URL has no host")
     port = 3260
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise ValueError(f"iSCSI URL has an invalid port {port_text!r}")
         port = int(port_text)
     target: str | None = None
@@ -194,7 +194,7 @@ def parse_iscsi_url(url: str, *, environ: Mapping[str, str] | None = None) -> Is
             raise ValueError("iSCSI URL path must be /target-iqn/lun")
         target = parts[0]
         if len(parts) == 2 and parts[1]:
-            if not parts[1].isdigit() or int(parts[1]) > 16383:
+            if not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) > 16383:
                 raise ValueError(f"iSCSI URL has an invalid LUN {parts[1]!r}")
             lun = int(parts[1])
     args: dict[str, str] = {}
@@ -221,7 +221,7 @@ def parse_iscsi_url(url: str, *, environ: Mapping[str, str] | None = None) -> Is
             raise ValueError(f"iSCSI URL argument {name}={value!r} is not a digest choice")
         digests.append(_DIGESTS[value])
     misses = args.get("nop_misses")
-    if misses is not None and (not misses.isdigit() or int(misses) < 1):
+    if misses is not None and (not (misses.isascii() and misses.isdigit()) or int(misses) < 1):
         raise ValueError("iSCSI URL argument nop_misses must be a positive integer")
     return IscsiUrl(
         host=host,

@@ -285,7 +285,7 @@ class VirtualLibrary:
         if name == "changer":
             return self.changer_lu
         digits = name[5:] if name.startswith("drive") else name
-        if digits.isdigit() and int(digits) < len(self.drive_lus):
+        if (digits.isascii() and digits.isdigit()) and int(digits) < len(self.drive_lus):
             return self.drive_lus[int(digits)]
         for lu in self.drive_lus:
             if lu.serial == name:

@@ -41,7 +41,7 @@ def parse_sim_url(url: str) -> tuple[str, str, int, str]:
     if unknown:
         raise ValueError(f"unknown sim URL parameter(s) {sorted(unknown)} in {url!r}")
     port_text = query.get("port", ["0"])[-1]
-    if not port_text.isdigit():
+    if not (port_text.isascii() and port_text.isdigit()):
         raise ValueError(f"port must be a number in {url!r}")
     initiator = query.get("initiator", ["sim-initiator"])[-1]
     if not initiator:
