@@ -106,8 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tests: {len(nodes)} node ids; pytest: {tail[0]}")
     print(f"examples tried: {passing + failing} ({passing} passing, {failing} failing)")
     print(f"wall time: {took:.0f} s")
-    if proc.returncode:
-        print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n")
+    if proc.returncode:  # the failures (falsifying examples), not the statistics
+        out = proc.stdout
+        start = out.find("= FAILURES =")
+        end = out.find("= Hypothesis Statistics =")
+        section = out[max(start, 0) : end if end > start else None]
+        print(section[-8000:], proc.stderr[-2000:], sep="\n")
     return proc.returncode
 
 
