@@ -1,9 +1,9 @@
 """What the fault campaign found: minimal reproductions of its failures.
 
 Each test is the smallest scenario that shows one failure of the campaign, written as
-the behaviour the library owes. A known, unfixed failure is marked ``xfail``: strict
-(the suite turns red on XPASS the day it is fixed, and the mark must go) unless a fix
-is already in progress elsewhere in the tree. A fixed one stays as a plain test.
+the behaviour the library owes. A known, unfixed failure is marked
+``xfail(strict=True)`` (the suite turns red on XPASS the day it is fixed, and the mark
+must go); a fixed one stays as a plain regression test.
 """
 
 from __future__ import annotations
@@ -32,16 +32,10 @@ class TestResetDuringRecoveryOfAQuery:
     """A drive reset met while recovering a non-positional command (campaign seed 1, sim
     scenario 975: ``python -m tapepath.testing.campaign --seed 1 --scenarios 1000``).
 
-    At commit 207f1e4 the WRITE goes at BOT over the filemark written before and returns
-    normally; the recovery work in progress at 01:45 UTC fixes it. Not strict until that
-    lands: the suite shows XPASS where it is fixed.
+    Until the drive's reset handling of 01:58 UTC (2c4631b) the WRITE went at BOT over
+    the filemark written before and returned normally. Now a regression test.
     """
 
-    @pytest.mark.xfail(
-        strict=False,
-        reason="recovery of MODE SENSE swallows the 29/00 of a real reset; the next WRITE"
-        " lands at BOT over the filemark written before (reported to recovery/api)",
-    )
     def test_write_after_reset_keeps_earlier_objects(self) -> None:
         """The MODE SENSE before a WRITE meets a black hole; the other port finds the
         drive reset (tape rewound). The WRITE must go after the filemark, or raise."""
@@ -102,14 +96,9 @@ class TestDeadlineThroughAFailover:
 class TestTgtdShortRecordRead:
     """A variable-mode READ of a record shorter than the allocation, on tgtd 1.0.85
     (campaign seed 1, tgtd scenario 359: "drive 1 read ... 2044 bytes, the model says
-    2052 bytes")."""
+    2052 bytes"). tgtd sends (allocation - record) data bytes; until 8e9f8c7 TapeDrive.read
+    returned them as the record. Now a regression test."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="tgtd sends (allocation - record) data bytes with ILI and INFORMATION ="
-        " allocation - record; TapeDrive.read returns the cut data without noticing that"
-        " fewer bytes arrived than the sense says the record holds (reported to api)",
-    )
     def test_record_over_half_the_allocation(self) -> None:
         """A 2052-byte record read with read(4096) comes back whole, or raises."""
         from tapepath.errors import TapepathError  # noqa: PLC0415

@@ -211,8 +211,9 @@ class Workload:
 
         def read() -> bytes | None:
             # 64 KiB: far above twice the largest record. tgtd's READ of a record shorter
-            # than the allocation sends (allocation - record) bytes, so a record over half
-            # the allocation comes back cut (see tests/reliability/test_findings.py).
+            # than the allocation sends (allocation - record) bytes; the drive handles it
+            # by reading again, which this keeps out of the campaign's way (see
+            # tests/reliability/test_findings.py).
             try:
                 return d.read(_READ_SIZE)
             except EndOfDataError:
