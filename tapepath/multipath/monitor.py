@@ -25,6 +25,7 @@ from tapepath.multipath.path import PathState
 
 if TYPE_CHECKING:
     from tapepath.multipath.device import MultipathDevice
+    from tapepath.multipath.path import Path
 
 __all__ = ["PathMonitor", "default_monitor"]
 
@@ -111,6 +112,10 @@ class PathMonitor:
                     next_due = min(next_due, slot.due)
                     continue
                 busy = state is PathState.ACTIVE and commands != slot.commands
+                if checker is not None and not busy and not self._unfenced(path):
+                    slot.due = now + pol.interval  # fenced and not back yet: stays FAILED
+                    next_due = min(next_due, slot.due)
+                    continue
                 if checker is not None and not busy:
                     found = checker.check(device, path, pol.timeout)
                     self.checks += 1
@@ -119,6 +124,25 @@ class PathMonitor:
                 slot.commands = path.commands
                 next_due = min(next_due, slot.due)
         return next_due
+
+    @staticmethod
+    def _unfenced(path: Path) -> bool:
+        """False while ``path``'s transport is fenced and cannot be brought back yet.
+
+        Recovery fences a failed sg path (its transport then refuses every command);
+        before the checker may reinstate it, the fence is lifted (``unfence()``: the
+        device is set running, or scanned back, once its session is logged in).
+        """
+        transport = path.transport
+        if not getattr(transport, "fenced", False):
+            return True
+        unfence = getattr(transport, "unfence", None)
+        if not callable(unfence):
+            return True
+        result = unfence()
+        if not result.done:
+            log.debug("monitor_unfence_pending", path=path.url, reason=result.reason)
+        return bool(result.done)
 
     def _checker(self, name: str) -> Checker | None:
         if name not in self._checkers:

@@ -41,7 +41,7 @@ from tapepath.recovery.handlers import (
 )
 from tapepath.recovery.machine import Action, Event, RecoveryMachine, State
 from tapepath.recovery.tracking import DeviceState, power_on_reset_sense
-from tapepath.transport.base import Response
+from tapepath.transport.base import Outcome, Response
 
 if TYPE_CHECKING:
     from tapepath.multipath.device import MultipathDevice
@@ -140,6 +140,7 @@ class Run:
         error: the error to fail with (STATE_AMBIGUOUS, RESEND_FAILED).
         relocated: LOCATE back was done.
         timeout: seconds for each command recovery sends.
+        fenced: the failed path was fenced (or needed no fence) before the state read.
     """
 
     device: MultipathDevice
@@ -151,6 +152,7 @@ class Run:
     error: Exception | None = None
     relocated: bool = False
     timeout: float = 30.0
+    fenced: bool = False
 
     def send(
         self,
@@ -379,6 +381,16 @@ class RecoveryDriver:
                     activated=run.report.activated,
                 )
             elif action in (Action.READ_STATE, Action.LOCATE_BACK, Action.FINISH_MOVE):
+                if action is Action.READ_STATE and not run.fenced:
+                    run.fenced = True
+                    why = self.fence_failed_path(run)
+                    if why is not None:
+                        run.error = self.in_doubt(
+                            run,
+                            f"its path could not be fenced ({why}): the copy the kernel "
+                            "holds there may still run",
+                        )
+                        return self._fail(run, Event.STATE_AMBIGUOUS, run.error)
                 try:
                     event = self.synchronize(run, action)
                 except NotifyPathLost as exc:
@@ -470,6 +482,39 @@ class RecoveryDriver:
         if r.path_failed:
             return False, why + (r.detail.message if r.detail is not None else r.outcome.value)
         return True, ""
+
+    def fence_failed_path(self, run: Run) -> str | None:
+        """Make sure the failed command cannot still run on its old path later.
+
+        A transport that can leave a command held below it (sg: the kernel holds it
+        while the iSCSI session recovers) has ``fence()``. When it gave up on a command
+        that was not answered (TIMED_OUT, or LINK_LOST from the device state: no host
+        status, no errno), the kernel may send it when the path returns: fence the path
+        before the state is read. Returns None when sure, else why not.
+        """
+        f = run.failed
+        if not f.cdb or f.opcode in REPEATABLE or not f.maybe_executed:
+            return None
+        r = f.response
+        d = r.detail
+        held = (
+            r.outcome in (Outcome.TIMED_OUT, Outcome.LINK_LOST)
+            and d is not None
+            and d.host_status is None
+            and d.errno is None
+        )
+        transport = f.path.transport
+        fence = getattr(transport, "fence", None)
+        if not held or not callable(fence) or getattr(transport, "fenced", False):
+            return None
+        result = fence()
+        if result.done:
+            log.info("recovery_path_fenced", device=run.device.name, path=f.path.url,
+                     state=result.state)  # fmt: skip
+            return None
+        log.warning("recovery_fence_failed", device=run.device.name, path=f.path.url,
+                    reason=result.reason)  # fmt: skip
+        return str(result.reason) or "fence failed"
 
     # -- for subclasses ----------------------------------------------------------------
 
