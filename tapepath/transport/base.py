@@ -65,7 +65,10 @@ class Outcome(enum.Enum):
     TIMED_OUT = "timed_out"
     """No answer within the caller's deadline; the command may still be in flight."""
     DEVICE_GONE = "device_gone"
-    """The device node or logical unit vanished (ENODEV, ENXIO, LUN gone)."""
+    """The device node or logical unit vanished (ENODEV, EIO, ENOENT, LUN gone).
+
+    ENXIO from an offline sg device is :attr:`NO_CONNECT`: the path, not the unit, is down.
+    """
     ABORTED = "aborted"
     """The command was aborted (task management, transport reset)."""
 

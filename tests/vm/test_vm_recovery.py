@@ -139,8 +139,9 @@ class TestMoveSequenceCut:
         the other node; if the held copy ran on the session's return, the cartridge would
         silently go back into the drive. (Seen here: it does not run, because it is the
         first command on the new I_T nexus and tgtd answers it with the unit attention
-        29/00, which the guest kernel logs as "Power-on or device reset occurred"; the
-        sg transport's fence() is not used by recovery yet.)
+        29/00, which the guest kernel logs as "Power-on or device reset occurred"; since
+        recovery fences such a path before resending, the held copy is also failed by the
+        kernel when the device goes offline.)
         """
         g = guest
         urls = [_changer_node(g, 0), _changer_node(g, 1)]
