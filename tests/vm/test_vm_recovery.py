@@ -58,9 +58,27 @@ def _restore(g: GuestLibrary, index: int, timeout: float = 60.0) -> None:
     while time.monotonic() < deadline:
         if g.vm.call("session_state", session=g.sessions[index]) == "LOGGED_IN":
             g.relogged(index)
+            _rescan(g, index, deadline)
             return
         time.sleep(0.2)
     raise AssertionError(f"session {g.sessions[index]} did not log in again")
+
+
+def _rescan(g: GuestLibrary, index: int, deadline: float) -> None:
+    """Scan the SCSI hosts until the session's changer node is back.
+
+    Recovery fences a path that may still hold a move: on a blocked device that deletes
+    the logical unit, and the monitor that would scan it back is not running here.
+    """
+    while time.monotonic() < deadline:
+        g.vm.sh("sh", "-c", "for h in /sys/class/scsi_host/host*; do echo '- - -' > $h/scan; done")
+        try:
+            _changer_node(g, index)
+        except AssertionError:
+            time.sleep(0.2)
+        else:
+            return
+    raise AssertionError(f"the changer node of session {g.sessions[index]} did not come back")
 
 
 def _wait_for(g: GuestLibrary, what: str, done: Any, timeout: float) -> str:
