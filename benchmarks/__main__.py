@@ -12,8 +12,18 @@ import sys
 from pathlib import Path
 
 
+def _quiet_logs() -> None:
+    """Show only warnings and errors from the library while benchmarks print figures."""
+    import logging  # noqa: PLC0415
+
+    import structlog  # noqa: PLC0415
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 def main(argv: list[str]) -> int:
     """Run the named benchmarks, or all, and return the worst exit status."""
+    _quiet_logs()
     here = Path(__file__).parent
     names = sorted(
         m.name[6:] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_")
