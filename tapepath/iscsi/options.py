@@ -38,6 +38,6 @@ class ConnectOptions:
     require_header_digest: bool = False
     require_data_digest: bool = False
     connect_timeout: float = 10.0
-    nop_interval: float | None = 5.0
-    nop_misses: int = 2
+    nop_interval: float | None = 1.0
+    nop_misses: int = 1
     max_redirects: int = 3

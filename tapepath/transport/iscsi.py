@@ -39,8 +39,10 @@ __all__ = ["IscsiTransport", "options_from_url"]
 
 log = structlog.get_logger("tapepath.transport.iscsi")
 
-DEFAULT_NOP_INTERVAL = 5.0
-DEFAULT_NOP_MISSES = 2
+DEFAULT_NOP_INTERVAL = 1.0
+"""Seconds between NOP-Out pings on an idle connection (the path checker and heartbeat)."""
+DEFAULT_NOP_MISSES = 1
+"""Silent intervals before the path is declared dead: a black hole is found within 2 s."""
 
 
 def _default_initiator_name() -> str:
