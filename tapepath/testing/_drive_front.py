@@ -213,29 +213,13 @@ class DriveFront(Front):
         cmd = ReadPosition.from_bytes(cdb)
         pos = self.drive.read_position()
         sa = cmd.service_action
-        if sa in (0, 1):
-            return PositionShort(
-                bop=pos.bop,
-                eop=pos.eop,
-                bpew=pos.eop,
-                first_location=pos.block,
-                last_location=pos.block,
-            ).to_bytes()
+        flags = {"bop": pos.bop, "eop": pos.eop, "bpew": pos.eop}
+        if sa in (0, 1, 8):  # short and extended forms carry the same locations
+            form = PositionShort if sa != 8 else PositionExtended
+            return form(**flags, first_location=pos.block, last_location=pos.block).to_bytes()
         if sa == 6:
             return PositionLong(
-                bop=pos.bop,
-                eop=pos.eop,
-                bpew=pos.eop,
-                logical_object_number=pos.block,
-                logical_file_identifier=pos.file,
-            ).to_bytes()
-        if sa == 8:
-            return PositionExtended(
-                bop=pos.bop,
-                eop=pos.eop,
-                bpew=pos.eop,
-                first_location=pos.block,
-                last_location=pos.block,
+                **flags, logical_object_number=pos.block, logical_file_identifier=pos.file
             ).to_bytes()
         raise invalid_field(1)
 
