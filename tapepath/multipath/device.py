@@ -21,21 +21,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tapepath.errors import DecodeError, NoPathError, TransportError
+from tapepath.errors import DecodeError
 from tapepath.multipath.failback import FailbackMixin
 from tapepath.multipath.gate import RecoveryGate
 from tapepath.multipath.group import PathGroup
 from tapepath.multipath.handlers import ActivationHandler, NullHandler, handler_for
 from tapepath.multipath.hooks import (
-    Complete,
-    Decision,
-    Fail,
-    FailedCommand,
     ObserverMixin,
     RecoveryHook,
     ResendIfSafe,
@@ -45,6 +40,7 @@ from tapepath.multipath.lazy import LazyTransport, open_or_defer
 from tapepath.multipath.path import Path, PathIdentity, PathState
 from tapepath.multipath.policy import MultipathPolicy
 from tapepath.multipath.selectors import FailoverSelector, Selector, make_selector
+from tapepath.multipath.trouble import Req, TroubleMixin, is_unit_attention
 from tapepath.multipath.verdict import PathVerdict, may_concern_path, path_verdict
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport
 
@@ -52,16 +48,6 @@ if TYPE_CHECKING:
     from tapepath.multipath.monitor import PathMonitor
 
 __all__ = ["MultipathDevice"]
-
-
-class _Req(NamedTuple):
-    """One caller command, as the slow paths carry it."""
-
-    cdb: bytes
-    data_out: bytes
-    data_in_len: int
-    timeout: float
-    buf: bytearray | memoryview | None
 
 
 log = structlog.get_logger("tapepath.multipath")
@@ -72,7 +58,7 @@ _CHECK_CONDITION = 0x02
 _TUR = bytes(6)
 
 
-class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
+class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
     """All paths to one logical unit, behind the transport contract.
 
     Args:
@@ -149,9 +135,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         self._sleep = sleep if sleep is not None else self.group.wait_for_change
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False
-        self._fast: Path | None = None
-        """The failover path while nothing special is going on: execute()'s fast path.
-        Cleared by every state change, failback, recovery and close."""
+        self._fast_path: Path | None = None
         self.gate = RecoveryGate(self.name)
         """Queues commands while a recovery runs (see :mod:`tapepath.multipath.gate`)."""
         self._activation_lock = threading.Lock()
@@ -228,6 +212,72 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
 
     # -- the transport contract --------------------------------------------------------
 
+    @property
+    def _fast(self) -> Path | None:
+        """The failover path while nothing special is going on: execute()'s fast path.
+
+        Set only when the path is ACTIVE and current, no recovery runs and no resync is
+        wanted; cleared by every state change, failback, recovery, observer change and
+        close. While it is set, the instance's ``execute`` is a closure over the path
+        (:meth:`_fast_execute`), which skips the method's lookups.
+        """
+        return self._fast_path
+
+    @_fast.setter
+    def _fast(self, path: Path | None) -> None:
+        self._fast_path = path
+        if path is None:
+            self.__dict__.pop("execute", None)
+            return
+        self.__dict__["execute"] = self._fast_execute(path)
+        if self._fast_path is not path:  # cleared meanwhile by another thread
+            self.__dict__.pop("execute", None)
+
+    def _fast_execute(self, path: Path) -> Callable[..., Response]:
+        """execute() specialised for ``path`` while it is the fast path.
+
+        The same steps as :meth:`execute` with ``_fast`` set, its lookups done once:
+        send on the path, count the command on it, and hand anything but a clean
+        answer to the slow path.
+        """
+        send = path.send
+        observer = self._observer
+        after = self._after_fast
+
+        def execute(
+            cdb: bytes,
+            *,
+            data_out: bytes = b"",
+            data_in_len: int = 0,
+            timeout: float = DEFAULT_TIMEOUT,
+        ) -> Response:
+            r = send(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
+            if r.outcome is _OK:  # Path.account, inlined
+                path._commands += 1
+                path._busy_time += r.duration
+                if data_out:
+                    path._bytes_out += r.transferred
+                else:
+                    path._bytes_in += r.transferred
+                if r.status != _CHECK_CONDITION or not may_concern_path(r.sense):
+                    if observer is not None:
+                        observer(cdb, data_out, r, r.data)
+                    return r
+            else:
+                path.account(r, len(data_out))
+            return after(path, r, Req(cdb, data_out, data_in_len, timeout, None))
+
+        execute.__doc__ = MultipathDevice.execute.__doc__
+        execute.__qualname__ = "MultipathDevice.execute"
+        return execute
+
+    def _after_fast(self, path: Path, r: Response, req: Req) -> Response:
+        """The fast path met a path failure or a sense that may concern the path."""
+        r = self._trouble(path, r, req)
+        if self._observer is not None:
+            self._observer(req.cdb, req.data_out, r, r.data)
+        return r
+
     def execute(
         self,
         cdb: bytes,
@@ -249,7 +299,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         """
         path = self._fast
         if path is None:
-            r = self._execute_slow(_Req(cdb, data_out, data_in_len, timeout, None))
+            r = self._execute_slow(Req(cdb, data_out, data_in_len, timeout, None))
             if self._observer is not None:
                 self._observer(cdb, data_out, r, r.data)
             return r
@@ -267,12 +317,9 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
                 return r
         else:
             path.account(r, len(data_out))
-        r = self._trouble(path, r, _Req(cdb, data_out, data_in_len, timeout, None))
-        if self._observer is not None:
-            self._observer(cdb, data_out, r, r.data)
-        return r
+        return self._after_fast(path, r, Req(cdb, data_out, data_in_len, timeout, None))
 
-    def _execute_slow(self, req: _Req) -> Response:
+    def _execute_slow(self, req: Req) -> Response:
         """execute() when the fast path is off: queueing, spreading, choosing."""
         gate = self.gate
         ticket = None
@@ -289,7 +336,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
             if ticket is not None:
                 gate.release(ticket)
 
-    def _execute_chosen(self, req: _Req) -> Response:
+    def _execute_chosen(self, req: Req) -> Response:
         fo = self._failover
         if fo is None:
             return self._execute_spread(req)
@@ -324,7 +371,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Response:
         """Like :meth:`execute` for data-in, straight into ``buf`` (no copy here)."""
-        req = _Req(cdb, b"", memoryview(buf).nbytes, timeout, buf)
+        req = Req(cdb, b"", memoryview(buf).nbytes, timeout, buf)
         path = self._fast
         if path is None:
             r = self._execute_slow(req)
@@ -354,7 +401,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
         """
         r = path.transport.execute(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
         path.account(r, len(data_out))
-        if r.status == _CHECK_CONDITION and r.outcome is _OK and _is_unit_attention(r.sense):
+        if r.status == _CHECK_CONDITION and r.outcome is _OK and is_unit_attention(r.sense):
             path.unit_attentions.append(r.sense)
             self.request_resync()  # the hook reads it before the next command goes there
         return r
@@ -428,7 +475,7 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
 
     # -- the slow paths ----------------------------------------------------------------
 
-    def _execute_spread(self, req: _Req) -> Response:
+    def _execute_spread(self, req: Req) -> Response:
         path = self._choose(req.timeout)
         if self._resync_wanted:
             path = self._resync(path, req.cdb, req.timeout)
@@ -437,173 +484,5 @@ class MultipathDevice(FailbackMixin, ObserverMixin, Transport):
             return r
         return self._trouble(path, r, req)
 
-    def _send(self, path: Path, req: _Req) -> Response:
-        with self._inflight_lock:
-            path._inflight += 1
-        try:
-            if req.buf is None:
-                r = path.transport.execute(
-                    req.cdb,
-                    data_out=req.data_out,
-                    data_in_len=req.data_in_len,
-                    timeout=req.timeout,
-                )
-            else:
-                r = path.transport.execute_into(req.cdb, req.buf, timeout=req.timeout)
-        finally:
-            with self._inflight_lock:
-                path._inflight -= 1
-        path.account(r, len(req.data_out))
-        return r
-
-    def _choose(self, timeout: float) -> Path:
-        """An active path by the selector, activating or waiting when there is none."""
-        if self._closed:
-            raise TransportError(f"{self.name}: device is closed")
-        active = self.group.active
-        if active:
-            return self._selector.select(active)
-        return self._no_path(timeout)
-
-    def _no_path(self, timeout: float) -> Path:
-        start = self.clock()
-        deadline = start + min(self.policy.no_path.queue_for, timeout)
-        while True:
-            for p in self.group.in_state(PathState.PASSIVE):
-                if self.activate(p, "no active path left"):
-                    break
-            if not self.group.active:
-                self._probe_passive()
-            active = self.group.active
-            if active:
-                return self._selector.select(active)
-            if self._closed:
-                raise TransportError(f"{self.name}: device is closed")
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                states = ", ".join(f"{p.url}={p.state.value}" for p in self.group.paths)
-                log.warning("no_path", device=self.name, waited=self.clock() - start)
-                raise NoPathError(
-                    f"{self.name}: no usable path after {self.clock() - start:.3g} s"
-                    f" ({states or 'no paths'})"
-                )
-            self._sleep(min(remaining, 1.0))
-
-    def _probe_passive(self) -> None:
-        """With no active path, ask each passive path whether the device moved the
-        active port there by itself (a library that reconfigures its control path)."""
-        check = getattr(self.handler, "check_path", None)
-        for p in self.group.in_state(PathState.PASSIVE):
-            if check is not None:  # the handler knows the access states (ALUA)
-                from tapepath.multipath.checkers import apply_check  # noqa: PLC0415
-
-                apply_check(self, p, check(self, p, self.policy.checker.timeout))
-                if p.state is _ACTIVE:
-                    return
-                continue
-            r = self.execute_on(p, _TUR, timeout=self.policy.checker.timeout)
-            for _ in range(8):  # unit attentions first (kept on the path by execute_on)
-                if not (r.check_condition and _is_unit_attention(r.sense)):
-                    break
-                r = self.execute_on(p, _TUR, timeout=self.policy.checker.timeout)
-            v = self._verdict(r)
-            if v is PathVerdict.PATH_FAILURE or v is PathVerdict.OFFLINE:
-                self.group.path_failed(p, f"probe of passive path: {v.value}")
-            elif v is PathVerdict.PASS:
-                self.group.set_state(p, _ACTIVE, "probe: the device made this path active")
-                return
-
-    def _trouble(self, path: Path, r: Response, req: _Req) -> Response:
-        """Handle a failed or check-condition response until one is for the caller.
-
-        From the first path failure on, the recovery gate is held until this command is
-        done (resent, completed or failed), so commands submitted meanwhile go after it.
-        """
-        with ExitStack() as held:
-            return self._trouble_loop(path, r, req, held)
-
-    def _trouble_loop(self, path: Path, r: Response, req: _Req, held: ExitStack) -> Response:
-        gated = False
-        retry = self.policy.transition
-        attempt = 0
-        hops = 0
-        max_hops = 4 * max(len(self.group), 1) + 8
-        while True:
-            verdict = self._verdict(r)
-            if verdict is PathVerdict.PASS:
-                return r
-            hops += 1
-            if verdict is PathVerdict.PATH_FAILURE:
-                if not gated:
-                    held.enter_context(self.gate.recovering())
-                    self._fast = None
-                    gated = True
-                attempt += 1
-                detail = r.detail
-                reason = f"{r.outcome.value}: {detail.message}" if detail else r.outcome.value
-                self.group.path_failed(path, reason)
-                decision = self._recover(
-                    FailedCommand(
-                        req.cdb, req.data_out, req.data_in_len, req.timeout, path, r, attempt
-                    )
-                )
-                if isinstance(decision, Complete):
-                    return decision.response
-                if isinstance(decision, Fail):
-                    if decision.fail_waiting:  # the queued commands fail the same way
-                        self._fail_generation += 1
-                        self._waiters_failed = (self._fail_generation, decision.error)
-                    raise decision.error
-                if decision.path is not None:
-                    path = decision.path
-                    if self._failover is not None:
-                        self._failover.current = path  # later commands follow recovery
-                        self._fast = None
-                        self._last_used = path  # the hook brought this path up to date
-                else:
-                    path = self._choose(req.timeout)
-            elif hops > max_hops:
-                return r
-            elif verdict is PathVerdict.TRANSITIONING:
-                if retry.exhausted:
-                    return r
-                self._sleep(retry.delay())
-                retry = retry.increment()
-            elif verdict in (PathVerdict.STANDBY, PathVerdict.UNAVAILABLE):
-                self.group.set_state(
-                    path, PathState.PASSIVE, f"device answered {verdict.value} (02/04/xx)"
-                )
-                path = self._choose(req.timeout)
-            elif verdict is PathVerdict.OFFLINE:
-                self.group.path_failed(path, "logical unit offline through this port (02/04/12)")
-                path = self._choose(req.timeout)
-            else:  # STATE_CHANGED: re-read the access states, then resend
-                self.handler.refresh(self)
-                path = self._choose(req.timeout)
-            r = self._send(path, req)
-
-    def _recover(self, failed: FailedCommand) -> Decision:
-        decision = self.recovery.on_path_failure(self, failed)
-        log.info(
-            "path_failure_decision",
-            device=self.name,
-            path=failed.path.url,
-            opcode=f"{failed.opcode:02X}",
-            attempt=failed.attempt,
-            decision=type(decision).__name__,
-        )
-        return decision
-
     def __repr__(self) -> str:
         return f"<MultipathDevice {self.name} paths={len(self.group)}>"
-
-
-def _is_unit_attention(sense: bytes) -> bool:
-    if len(sense) < 3:
-        return False
-    code = sense[0] & 0x7F
-    if code in (0x70, 0x71):
-        return sense[2] & 0x0F == 0x06
-    if code in (0x72, 0x73):
-        return sense[1] & 0x0F == 0x06
-    return False

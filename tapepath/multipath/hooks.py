@@ -248,13 +248,14 @@ class ObserverMixin:
         previous = self._observer
         if previous is None:
             self._observer = observer
-            return
+        else:
 
-        def both(cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview) -> None:
-            previous(cdb, data_out, r, data_in)
-            observer(cdb, data_out, r, data_in)
+            def both(cdb: bytes, data_out: bytes, r: Response, data_in: bytes | memoryview) -> None:
+                previous(cdb, data_out, r, data_in)
+                observer(cdb, data_out, r, data_in)
 
-        self._observer = both
+            self._observer = both
+        self._fast = None  # the fast path is rebuilt with the new observer
 
 
 class RecoveryHook(Protocol):
