@@ -12,6 +12,7 @@ import errno as errno_mod
 import fcntl
 import os
 import re
+import select
 import subprocess
 import threading
 import time
@@ -356,6 +357,50 @@ def ioctl_tur_loop(path: str, n: int) -> dict[str, Any]:
             if hdr.status or hdr.host_status or hdr.driver_status:
                 bad += 1
         seconds = time.perf_counter() - start
+    finally:
+        os.close(fd)
+    return {"n": n, "seconds": seconds, "failed": bad}
+
+
+def async_tur_loop(path: str, n: int, respond: bool = False) -> dict[str, Any]:
+    """``n`` TEST UNIT READY as bare write/poll/readv from Python: the floor of the
+    asynchronous interface SgTransport uses (no locks, no checks, no Response); with
+    ``respond``, plus the one Response per command the transport contract asks for."""
+    cdb = ctypes.create_string_buffer(bytes(6), 6)
+    sense = ctypes.create_string_buffer(32)
+    hdr = SgIoHdr()
+    hdr.interface_id = ord("S")
+    hdr.dxfer_direction = SG_DXFER_NONE
+    hdr.cmd_len = 6
+    hdr.mx_sb_len = 32
+    hdr.cmdp = ctypes.cast(cdb, ctypes.c_void_p)
+    hdr.sbp = ctypes.cast(sense, ctypes.c_void_p)
+    hdr.timeout = 10000
+    done = SgIoHdr()
+    into = [done]
+    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    bad = 0
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poll, write, readv = poller.poll, os.write, os.readv
+        start = time.perf_counter()
+        if respond:
+            clock = time.monotonic
+            for _ in range(n):
+                t0 = clock()
+                write(fd, hdr)
+                poll(10000)
+                readv(fd, into)
+                Response(duration=clock() - t0)
+        else:
+            for _ in range(n):
+                write(fd, hdr)
+                poll(10000)
+                readv(fd, into)
+        seconds = time.perf_counter() - start
+        if done.status or done.host_status or done.driver_status:
+            bad += 1
     finally:
         os.close(fd)
     return {"n": n, "seconds": seconds, "failed": bad}
