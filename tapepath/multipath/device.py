@@ -257,7 +257,7 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
                 path._busy_time += r.duration
                 if data_out:
                     path._bytes_out += r.transferred
-                else:
+                elif data_in_len:
                     path._bytes_in += r.transferred
                 if r.status != _CHECK_CONDITION or not may_concern_path(r.sense):
                     if observer is not None:
