@@ -335,8 +335,8 @@ def tur_loop(path: str, n: int) -> dict[str, Any]:
     return {"n": n, "seconds": seconds, "failed": bad}
 
 
-def ioctl_tur_loop(path: str, n: int) -> dict[str, Any]:
-    """``n`` TEST UNIT READY as bare synchronous SG_IO ioctls from Python (a floor)."""
+def _tur_header() -> tuple[SgIoHdr, tuple[ctypes.Array[ctypes.c_char], ...]]:
+    """An sg_io_hdr for TEST UNIT READY (10 s timeout) and the buffers it points at."""
     cdb = ctypes.create_string_buffer(bytes(6), 6)
     sense = ctypes.create_string_buffer(32)
     hdr = SgIoHdr()
@@ -347,6 +347,12 @@ def ioctl_tur_loop(path: str, n: int) -> dict[str, Any]:
     hdr.cmdp = ctypes.cast(cdb, ctypes.c_void_p)
     hdr.sbp = ctypes.cast(sense, ctypes.c_void_p)
     hdr.timeout = 10000
+    return hdr, (cdb, sense)
+
+
+def ioctl_tur_loop(path: str, n: int) -> dict[str, Any]:
+    """``n`` TEST UNIT READY as bare synchronous SG_IO ioctls from Python (a floor)."""
+    hdr, _buffers = _tur_header()
     fd = os.open(path, os.O_RDWR)
     bad = 0
     try:
@@ -366,16 +372,7 @@ def async_tur_loop(path: str, n: int, respond: bool = False) -> dict[str, Any]:
     """``n`` TEST UNIT READY as bare write/poll/readv from Python: the floor of the
     asynchronous interface SgTransport uses (no locks, no checks, no Response); with
     ``respond``, plus the one Response per command the transport contract asks for."""
-    cdb = ctypes.create_string_buffer(bytes(6), 6)
-    sense = ctypes.create_string_buffer(32)
-    hdr = SgIoHdr()
-    hdr.interface_id = ord("S")
-    hdr.dxfer_direction = SG_DXFER_NONE
-    hdr.cmd_len = 6
-    hdr.mx_sb_len = 32
-    hdr.cmdp = ctypes.cast(cdb, ctypes.c_void_p)
-    hdr.sbp = ctypes.cast(sense, ctypes.c_void_p)
-    hdr.timeout = 10000
+    hdr, _buffers = _tur_header()
     done = SgIoHdr()
     into = [done]
     fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
