@@ -34,6 +34,7 @@ from tapepath.multipath.hooks import (
     ObserverMixin,
     RecoveryHook,
     ResendIfSafe,
+    with_timeout,
 )
 from tapepath.multipath.identify import identify
 from tapepath.multipath.lazy import LazyTransport, open_or_defer
@@ -128,10 +129,10 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
         self._fail_generation = 0
         self._last_used: Path | None = None
         """The path the failover selector last sent a caller's command on."""
-        self._on_switch = getattr(self.recovery, "on_path_switch", None)
+        self._on_switch = with_timeout(getattr(self.recovery, "on_path_switch", None))
         if self._failover is None:  # spreading selectors change paths all the time
             self._on_switch = None
-        self._before_command = getattr(self.recovery, "before_command", None)
+        self._before_command = with_timeout(getattr(self.recovery, "before_command", None))
         self._sleep = sleep if sleep is not None else self.group.wait_for_change
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False

@@ -29,6 +29,10 @@ sent on ``new``, so the hook can bring the new I_T nexus up to date (reservation
 PREVENT, position). It returns the path to use (``new``, or another one if ``new``
 failed meanwhile) and may raise to fail the command, which is then not sent.
 
+Both this method and ``before_command`` below get the waiting caller command's timeout
+as a keyword argument ``timeout`` when they accept one (a parameter named ``timeout``
+or ``**kwargs``), so the commands the hook sends can stay within the caller's time.
+
 A hook with a ``before_command(device, path, cdb) -> (Path, bool)`` method may ask, by
 calling :meth:`ObserverMixin.request_resync` (from an observer that saw a power on or
 reset, for example), to see the next command before it is sent: it is called with the
@@ -40,13 +44,16 @@ on a path also asks for it. Until then the device's fast path stays off.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from attrs import frozen
 
 from tapepath.errors import PathFailureError
 from tapepath.transport.base import Response
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from tapepath.multipath.device import MultipathDevice
@@ -155,10 +162,33 @@ Decision = Resend | Complete | Fail
 """What a :class:`RecoveryHook` returns."""
 
 Observer = Callable[[bytes, bytes, Response, "bytes | memoryview"], None]
-BeforeCommand = Callable[["MultipathDevice", "Path", bytes], "tuple[Path, bool]"]
+BeforeCommand = Callable[..., "tuple[Path, bool]"]
 """A hook's ``before_command(device, path, cdb) -> (path to use, call again next time)``,
-called before a command after the hook asked for it with ``request_resync()``."""
+called before a command after the hook asked for it with ``request_resync()`` (with the
+keyword ``timeout`` when it takes one)."""
 """What :meth:`ObserverMixin.add_observer` takes: ``(cdb, data_out, response, data_in)``."""
+
+
+def with_timeout(fn: Callable[..., _T] | None) -> Callable[..., _T] | None:
+    """``fn`` as the device calls hook methods: with a keyword ``timeout``.
+
+    A method written without a ``timeout`` parameter (nor ``**kwargs``) is wrapped so
+    the keyword is dropped; one that takes it is returned as it is.
+    """
+    if fn is None:
+        return None
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: call it the old way
+        params = ()  # type: ignore[assignment]
+    if any(p.name == "timeout" or p.kind is p.VAR_KEYWORD for p in params):
+        return fn
+    plain = fn
+
+    def dropped(*args: Any, timeout: float | None = None) -> _T:
+        return plain(*args)
+
+    return dropped
 
 
 class ObserverMixin:
@@ -166,7 +196,7 @@ class ObserverMixin:
     completed-command observers and the path-switch notification."""
 
     _observer: Observer | None = None
-    _on_switch: Callable[[MultipathDevice, Path, Path], Path] | None = None
+    _on_switch: Callable[..., Path] | None = None
     _before_command: BeforeCommand | None = None
     _resync_wanted = False
     """The hook asked (:meth:`request_resync`) to see the next command before it goes."""
@@ -188,7 +218,7 @@ class ObserverMixin:
         for _ in range(len(self.group) + 1):
             with self.gate.recovering():
                 self._fast = None
-                path = switch(self, last, path)  # type: ignore[arg-type]
+                path = switch(self, last, path, timeout=timeout)
             if path.state is PathState.ACTIVE:
                 break
             path = self._choose(timeout)
@@ -217,7 +247,7 @@ class ObserverMixin:
                 self._fast = None
                 self._resync_wanted = False
                 try:
-                    path, again = hook(self, path, cdb)  # type: ignore[arg-type]
+                    path, again = hook(self, path, cdb, timeout=timeout)
                 except BaseException:
                     self._resync_wanted = True  # not settled: the next command asks again
                     raise

@@ -252,13 +252,7 @@ class RecoveryDriver:
         m = RecoveryMachine(
             device.name, failed.path.url, [command_name(failed.cdb)], clock=self.clock
         )
-        run = Run(
-            device,
-            failed,
-            m,
-            failed.path,
-            timeout=min(self.command_timeout, max(failed.timeout, self.probe_timeout)),
-        )
+        run = Run(device, failed, m, failed.path, timeout=self._bounded(failed.timeout))
         try:
             return self._drive(run)
         except Exception as exc:
@@ -268,10 +262,20 @@ class RecoveryDriver:
             self.after_failure(run, exc)
             return Fail(exc, fail_waiting=True)
 
-    def on_path_switch(self, device: MultipathDevice, old: Path, new: Path) -> Path:
+    def _bounded(self, caller_timeout: float | None) -> float:
+        """Seconds for each command recovery sends on behalf of a caller's command: its
+        own timeout, at least the probe timeout, at most ``command_timeout``."""
+        if caller_timeout is None:
+            return self.command_timeout
+        return min(self.command_timeout, max(caller_timeout, self.probe_timeout))
+
+    def on_path_switch(
+        self, device: MultipathDevice, old: Path, new: Path, *, timeout: float | None = None
+    ) -> Path:
         """The device moves from ``old`` to ``new`` with no command failed (the monitor
         failed ``old``, or a failback): notify ``new`` and check the state before the
-        next command goes there. Returns the path to use.
+        next command goes there. Returns the path to use. ``timeout``: the waiting
+        command's timeout, which bounds each command the switch sends.
 
         Raises:
             NotifyRefusedError, PositionAmbiguousError, NoPathError: the path cannot be
@@ -280,9 +284,11 @@ class RecoveryDriver:
         if self.device is None:
             self.attach(device)
         self._count(switches=1)
-        return self._switch(device, old, new)
+        return self._switch(device, old, new, timeout)
 
-    def before_command(self, device: MultipathDevice, path: Path, cdb: bytes) -> tuple[Path, bool]:
+    def before_command(
+        self, device: MultipathDevice, path: Path, cdb: bytes, *, timeout: float | None = None
+    ) -> tuple[Path, bool]:
         """Called by the device before ``cdb`` goes on ``path`` once the hook asked for
         it (``device.request_resync()``: a command's answer reported a power on or
         reset, or an internal command met a unit attention there).
@@ -290,7 +296,8 @@ class RecoveryDriver:
         A reset returns the settings of the nexus to the device's defaults: when the
         application had set any (PREVENT, MODE SELECT, a persistent reservation), notify
         runs on the same path first, as after a failover. Then :meth:`check_command`
-        settles what else the command depends on (the tape position).
+        settles what else the command depends on (the tape position). ``timeout``: the
+        waiting command's timeout, which bounds each command the notify sends.
 
         Returns:
             The path to send on, and whether to be called again before the next command.
@@ -309,7 +316,7 @@ class RecoveryDriver:
                 self.state.reset_seen()
         if self.state.take_nexus_reset() and self.state.has_settings:
             self._count(resyncs=1)
-            path = self._switch(device, path, path)
+            path = self._switch(device, path, path, timeout)
         try:
             return path, self.check_command(device, path, cdb)
         except NotifyPathLost as exc:
@@ -325,10 +332,11 @@ class RecoveryDriver:
         """
         return False
 
-    def _switch(self, device: MultipathDevice, old: Path, new: Path) -> Path:
+    def _switch(self, device: MultipathDevice, old: Path, new: Path, timeout: float | None) -> Path:
         m = RecoveryMachine(device.name, old.url, [], clock=self.clock)
-        nothing = FailedCommand(b"", b"", 0, self.command_timeout, old, Response(), 0)
-        run = Run(device, nothing, m, new, timeout=self.command_timeout)
+        bound = self._bounded(timeout)
+        nothing = FailedCommand(b"", b"", 0, bound, old, Response(), 0)
+        run = Run(device, nothing, m, new, timeout=bound)
         try:
             decision = self._drive(run, Event.PATH_SWITCHED)
         except Exception as exc:

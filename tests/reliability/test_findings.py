@@ -118,3 +118,45 @@ class TestTgtdShortRecordRead:
                     except TapepathError:
                         got = None
         assert got is None or got == record, len(got)
+
+
+class TestSwitchNotifyWithinTheCallersTime:
+    """A notify sent for a path switch (no failed command) waited the recovery's own
+    30 s command timeout on a black hole, where the waiting call had 5 s (campaign seed
+    3, sim scenario 696: "rewind took 30.00 s (bound 17.0 s)"). The device now hands the
+    caller's timeout to the hook's ``on_path_switch`` / ``before_command``, which bound
+    their commands by it. Now a regression test."""
+
+    def test_campaign_scenario(self) -> None:
+        """The scenario itself runs clean: no call over its bound, nothing lost."""
+        from tapepath.testing.campaign.report import Tally  # noqa: PLC0415
+        from tapepath.testing.campaign.runner import scenario_seed  # noqa: PLC0415
+        from tapepath.testing.campaign.sim import run_sim_scenario  # noqa: PLC0415
+
+        tally = Tally()
+        run_sim_scenario(scenario_seed(3, 696), tally)
+        assert tally.deadline_overruns == 0, tally.failures
+        assert tally.ok, tally.failures
+
+    def test_old_style_hooks_still_called(self) -> None:
+        """A hook written without the timeout keyword is called without it."""
+        from tapepath.multipath.hooks import with_timeout  # noqa: PLC0415
+
+        seen: list[tuple[object, ...]] = []
+
+        def old(device: object, old: object, new: object) -> object:
+            seen.append((device, old, new))
+            return new
+
+        def new(device: object, old: object, new: object, *, timeout: float) -> object:
+            seen.append((device, old, new, timeout))
+            return new
+
+        adapted_old = with_timeout(old)
+        adapted_new = with_timeout(new)
+        assert adapted_old is not None
+        assert adapted_new is not None
+        assert adapted_new is new
+        adapted_old("d", "a", "b", timeout=5.0)
+        adapted_new("d", "a", "b", timeout=5.0)
+        assert seen == [("d", "a", "b"), ("d", "a", "b", 5.0)]
