@@ -440,8 +440,16 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
         if p.state is PathState.OFFLINE:
             self.group.set_state(p, PathState.FAILED, f"{reason}: online, to be probed")
 
-    def activate(self, path: Path, reason: str = "requested") -> bool:
+    def activate(
+        self, path: Path, reason: str = "requested", *, timeout: float | None = None
+    ) -> bool:
         """Ask the activation handler to make a PASSIVE path ACTIVE.
+
+        Args:
+            path: the passive path.
+            reason: why, for the state-change event.
+            timeout: seconds the handler may take (its commands and its wait for an
+                ALUA transition); None: the handler's own limits.
 
         Returns:
             True when the path is ACTIVE afterwards.
@@ -453,7 +461,9 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
                 return False
             self.group.set_state(path, PathState.PROBING, f"activating ({self.handler.name})")
             try:
-                ok = self.handler.activate(self, path)
+                activate = with_timeout(self.handler.activate)
+                assert activate is not None
+                ok = activate(self, path, timeout=timeout)
             except Exception:
                 self.group.set_state(path, PathState.PASSIVE, "activation raised")
                 raise

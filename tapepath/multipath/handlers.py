@@ -126,7 +126,12 @@ class ActivationHandler(Protocol):
 
     def activate(self, device: MultipathDevice, path: Path) -> bool:
         """Make ``path`` (PASSIVE) active; True on success. Called with no active path
-        left, or when asked for."""
+        left, or when asked for.
+
+        A handler may also take a keyword argument ``timeout`` (seconds, or None for no
+        bound): the time the waiting command has left, which its commands and waits
+        should keep within. The device passes it to handlers that accept it.
+        """
         ...
 
     def refresh(self, device: MultipathDevice) -> None:
@@ -142,7 +147,9 @@ class NullHandler:
     def attach(self, device: MultipathDevice) -> None:
         """Nothing to learn."""
 
-    def activate(self, device: MultipathDevice, path: Path) -> bool:
+    def activate(
+        self, device: MultipathDevice, path: Path, *, timeout: float | None = None
+    ) -> bool:
         """Cannot activate: always False."""
         return False
 
@@ -268,16 +275,21 @@ class AluaHandler:
 
     # -- activation ------------------------------------------------------------------
 
-    def activate(self, device: MultipathDevice, path: Path) -> bool:
+    def activate(
+        self, device: MultipathDevice, path: Path, *, timeout: float | None = None
+    ) -> bool:
         """SET TARGET PORT GROUPS for the path's group (explicit ALUA), then wait out the
-        transition; with implicit ALUA only, re-read the states."""
+        transition (by the device's transition policy, and no longer than ``timeout``
+        seconds when given); with implicit ALUA only, re-read the states."""
+        deadline = None if timeout is None else device.clock() + timeout
+        each = self.timeout if timeout is None else max(0.001, min(self.timeout, timeout))
         explicit = self.explicit if self.explicit is not None else bool(self.tpgs & 2)
         if explicit and path.identity.port_group is not None:
             params = StpgParameters(
                 (StpgDescriptor(path.identity.port_group, self.activate_state),)
             )
             cdb, data = SetTargetPortGroups.for_parameters(params)
-            r = _send(device, path, cdb.to_bytes(), data_out=data, timeout=self.timeout)
+            r = _send(device, path, cdb.to_bytes(), data_out=data, timeout=each)
             log.info(
                 "alua_activate",
                 device=device.name,
@@ -288,9 +300,9 @@ class AluaHandler:
             )
             if r.path_failed:
                 return False
-        return self._wait_active(device, path)
+        return self._wait_active(device, path, deadline)
 
-    def _wait_active(self, device: MultipathDevice, path: Path) -> bool:
+    def _wait_active(self, device: MultipathDevice, path: Path, deadline: float | None) -> bool:
         retry = device.policy.transition
         while True:
             tpgs = self.report(device, path)
@@ -304,7 +316,17 @@ class AluaHandler:
             if state != AccessState.TRANSITIONING or retry.exhausted:
                 self.apply(device, tpgs)
                 return False
-            device.wait(retry.delay())
+            delay = retry.delay()
+            if deadline is not None and device.clock() + delay > deadline:
+                self.apply(device, tpgs)
+                log.info(
+                    "alua_transition_wait_cut",
+                    device=device.name,
+                    path=path.url,
+                    attempts=retry.history,
+                )
+                return False
+            device.wait(delay)
             retry = retry.increment()
 
     def check_path(self, device: MultipathDevice, path: Path, timeout: float) -> PathCheck:
@@ -359,13 +381,17 @@ class PassivePathHandler:
     def attach(self, device: MultipathDevice) -> None:
         """Nothing is sent at attach: a passive path shows itself with 02/04/0B."""
 
-    def activate(self, device: MultipathDevice, path: Path) -> bool:
-        """Send the activation command, then TEST UNIT READY: active when not 04/0B."""
+    def activate(
+        self, device: MultipathDevice, path: Path, *, timeout: float | None = None
+    ) -> bool:
+        """Send the activation command, then TEST UNIT READY: active when not 04/0B.
+        Each command waits at most ``timeout`` seconds when given."""
+        each = self.timeout if timeout is None else max(0.001, min(self.timeout, timeout))
         if self.activation_cdb is not None:
-            r = _send(device, path, self.activation_cdb, timeout=self.timeout)
+            r = _send(device, path, self.activation_cdb, timeout=each)
             if r.path_failed:
                 return False
-        r = _send(device, path, bytes(6), timeout=self.timeout)
+        r = _send(device, path, bytes(6), timeout=each)
         return path_verdict(r) is PathVerdict.PASS
 
     def refresh(self, device: MultipathDevice) -> None:

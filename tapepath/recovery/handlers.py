@@ -276,7 +276,9 @@ class GenericDeviceHandler:
             group.set_state(ctx.path, PathState.PASSIVE, "recovery: device answered standby")
         if ctx.path.state is not PathState.PASSIVE:
             return False
-        if not ctx.device.activate(ctx.path, "recovery: the active path failed"):
+        if not ctx.device.activate(
+            ctx.path, "recovery: the active path failed", timeout=ctx.timeout
+        ):
             raise NotifyRefusedError(
                 f"{ctx.device.name}: could not activate {ctx.path.url}", step="activate"
             )

@@ -160,3 +160,22 @@ class TestSwitchNotifyWithinTheCallersTime:
         adapted_old("d", "a", "b", timeout=5.0)
         adapted_new("d", "a", "b", timeout=5.0)
         assert seen == [("d", "a", "b"), ("d", "a", "b", 5.0)]
+
+
+class TestActivationWithinTheCallersTime:
+    """Recovery activating a passive changer path waited out an ALUA transition by the
+    transition policy alone (up to 30 x 2 s), where the waiting call had 5 s (campaign
+    seed 4, sim scenario 212: "move took 20.00 s (bound 17.0 s)"). The device now
+    hands the handler the time left (``activate(..., timeout=)``), and the ALUA handler
+    stops waiting there. Now a regression test."""
+
+    def test_campaign_scenario(self) -> None:
+        """The scenario runs clean: no call over its bound, nothing lost."""
+        from tapepath.testing.campaign.report import Tally  # noqa: PLC0415
+        from tapepath.testing.campaign.runner import scenario_seed  # noqa: PLC0415
+        from tapepath.testing.campaign.sim import run_sim_scenario  # noqa: PLC0415
+
+        tally = Tally()
+        run_sim_scenario(scenario_seed(4, 212), tally)
+        assert tally.deadline_overruns == 0, tally.failures
+        assert tally.ok, tally.failures
