@@ -137,6 +137,7 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
         self._verdict: Callable[[Response], PathVerdict] = path_verdict
         self._closed = False
         self._fast_path: Path | None = None
+        self._fast_retire: Callable[[], None] | None = None
         self.gate = RecoveryGate(self.name)
         """Queues commands while a recovery runs (see :mod:`tapepath.multipath.gate`)."""
         self._activation_lock = threading.Lock()
@@ -227,23 +228,33 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
     @_fast.setter
     def _fast(self, path: Path | None) -> None:
         self._fast_path = path
+        retire, self._fast_retire = self._fast_retire, None
+        if retire is not None:
+            retire()
+        self.__dict__.pop("execute", None)
         if path is None:
-            self.__dict__.pop("execute", None)
             return
-        self.__dict__["execute"] = self._fast_execute(path)
+        execute, retire = self._fast_execute(path)
+        self.__dict__["execute"] = execute
+        self._fast_retire = retire
         if self._fast_path is not path:  # cleared meanwhile by another thread
+            retire()
             self.__dict__.pop("execute", None)
 
-    def _fast_execute(self, path: Path) -> Callable[..., Response]:
-        """execute() specialised for ``path`` while it is the fast path.
+    def _fast_execute(self, path: Path) -> tuple[Callable[..., Response], Callable[[], None]]:
+        """execute() specialised for ``path`` while it is the fast path, and the function
+        that retires it.
 
         The same steps as :meth:`execute` with ``_fast`` set, its lookups done once:
         send on the path, count the command on it, and hand anything but a clean
-        answer to the slow path.
+        answer to the slow path. Once retired (the fast path changed), a caller that
+        kept the function gets :meth:`execute`'s full course instead.
         """
         send = path.send
         observer = self._observer
         after = self._after_fast
+        device = self
+        alive = True
 
         def execute(
             cdb: bytes,
@@ -252,6 +263,10 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
             data_in_len: int = 0,
             timeout: float = DEFAULT_TIMEOUT,
         ) -> Response:
+            if not alive:
+                return MultipathDevice.execute(
+                    device, cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout
+                )
             r = send(cdb, data_out=data_out, data_in_len=data_in_len, timeout=timeout)
             if r.outcome is _OK:  # Path.account, inlined
                 path._commands += 1
@@ -268,9 +283,13 @@ class MultipathDevice(TroubleMixin, FailbackMixin, ObserverMixin, Transport):
                 path.account(r, len(data_out))
             return after(path, r, Req(cdb, data_out, data_in_len, timeout, None))
 
+        def retire() -> None:
+            nonlocal alive
+            alive = False
+
         execute.__doc__ = MultipathDevice.execute.__doc__
         execute.__qualname__ = "MultipathDevice.execute"
-        return execute
+        return execute, retire
 
     def _after_fast(self, path: Path, r: Response, req: Req) -> Response:
         """The fast path met a path failure or a sense that may concern the path."""

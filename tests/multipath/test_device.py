@@ -550,6 +550,21 @@ class TestFastPath:
         dev._fast = path
         assert "execute" not in vars(dev)
 
+    def test_kept_closure_follows_the_device(self) -> None:
+        """A caller that kept dev.execute across a failover does not go back to the
+        failed path with every command: the retired closure takes the full course."""
+        unit = FakeUnit()
+        dev = _device(unit)
+        dev.execute(TUR)
+        kept = dev.execute
+        unit.modes[0] = Mode.DOWN
+        assert kept(TUR).ok  # fails over
+        n = len(unit.executed)
+        for _ in range(3):
+            assert kept(TUR).ok
+        assert [p for p, _ in unit.executed[n:]] == [1, 1, 1]
+        assert dev.paths[0].stats.errors == 1
+
 
 class TestPathDownAtOpen:
     """A path that cannot be opened when the device is made is kept, FAILED."""
