@@ -90,6 +90,12 @@ class FailureDetail:
         host_status: Linux SG_IO host_status (DID_*), when known.
         driver_status: Linux SG_IO driver_status, when known.
         win_error: the Windows GetLastError() code, when known.
+        retryable: the transport says the failure is passing (a busy bus, a queue to
+            be retried, a soft error) and the same path may be tried again; the path
+            is not to blame. Whether that is safe for a command that must not run
+            twice is ``maybe_executed``'s call: a retryable failure with
+            ``maybe_executed=False`` may always be sent again, one with
+            ``maybe_executed=True`` only when the command is safe to repeat.
     """
 
     message: str
@@ -98,6 +104,7 @@ class FailureDetail:
     host_status: int | None = None
     driver_status: int | None = None
     win_error: int | None = None
+    retryable: bool = False
 
 
 @frozen
@@ -162,6 +169,7 @@ class Response:
         host_status: int | None = None,
         driver_status: int | None = None,
         win_error: int | None = None,
+        retryable: bool = False,
     ) -> Response:
         """Build the response for a path failure.
 
@@ -174,6 +182,8 @@ class Response:
             host_status: SG_IO host_status, if any.
             driver_status: SG_IO driver_status, if any.
             win_error: Windows error code, if any.
+            retryable: the failure is passing; the same path may be tried again
+                (see :class:`FailureDetail`).
         """
         if outcome is Outcome.OK:
             raise ValueError("Response.failure needs a failure outcome, not OK")
@@ -188,6 +198,7 @@ class Response:
                 host_status=host_status,
                 driver_status=driver_status,
                 win_error=win_error,
+                retryable=retryable,
             ),
             transferred=0,
         )

@@ -4,8 +4,9 @@ Everything is table-driven so the documentation and the tests read the same tabl
 
 - :data:`HOST_STATUS` maps each ``DID_*`` code to a :class:`Rule`: a path failure (its
   :class:`~tapepath.transport.base.Outcome`), a retryable condition (the command did not
-  complete but the path is not blamed; reported as ``ABORTED`` with ``retry=True``), or a
-  device error (the device's status and sense speak; reported with outcome ``OK``).
+  complete for a passing reason and the path is not blamed; reported as ``ABORTED`` with
+  ``detail.retryable=True`` and the row's ``maybe_executed``), or a device error (the
+  device's status and sense speak; reported with outcome ``OK``).
 - :data:`DRIVER_STATUS` does the same for the low nibble of ``driver_status``.
 - :data:`ERRNO_OUTCOME` covers errors from the system calls themselves (a node that
   vanished under the transport is ``DEVICE_GONE``).
@@ -61,11 +62,16 @@ class Rule:
         name: the kernel's name for the code (``DID_NO_CONNECT``).
         kind: the category.
         outcome: the transport outcome reported (OK for device errors).
+        maybe_executed: for a RETRY row, whether the device may have run the command
+            (False only where the kernel's meaning is "not started").
+        reason: why the row says what it says (the kernel's meaning of the code).
     """
 
     name: str
     kind: Kind
     outcome: Outcome
+    maybe_executed: bool = True
+    reason: str = ""
 
 
 _P, _R, _D = Kind.PATH, Kind.RETRY, Kind.DEVICE
@@ -73,18 +79,46 @@ _P, _R, _D = Kind.PATH, Kind.RETRY, Kind.DEVICE
 HOST_STATUS: dict[int, Rule] = {
     0x00: Rule("DID_OK", Kind.OK, Outcome.OK),
     0x01: Rule("DID_NO_CONNECT", _P, Outcome.NO_CONNECT),
-    0x02: Rule("DID_BUS_BUSY", _R, Outcome.ABORTED),
+    0x02: Rule(
+        "DID_BUS_BUSY",
+        _R,
+        Outcome.ABORTED,
+        maybe_executed=False,
+        reason="the bus or HBA stayed busy until its own timeout: the command was not delivered",
+    ),
     0x03: Rule("DID_TIME_OUT", _P, Outcome.TIMED_OUT),
     0x04: Rule("DID_BAD_TARGET", _P, Outcome.DEVICE_GONE),
     0x05: Rule("DID_ABORT", _P, Outcome.ABORTED),
-    0x06: Rule("DID_PARITY", _R, Outcome.ABORTED),
+    0x06: Rule(
+        "DID_PARITY",
+        _R,
+        Outcome.ABORTED,
+        reason="a parity error while the command or its data moved: it may have run",
+    ),
     0x07: Rule("DID_ERROR", _P, Outcome.LINK_LOST),
     0x08: Rule("DID_RESET", _P, Outcome.ABORTED),
     0x09: Rule("DID_BAD_INTR", _P, Outcome.ABORTED),
     0x0A: Rule("DID_PASSTHROUGH", Kind.OK, Outcome.OK),
-    0x0B: Rule("DID_SOFT_ERROR", _R, Outcome.ABORTED),
-    0x0C: Rule("DID_IMM_RETRY", _R, Outcome.ABORTED),
-    0x0D: Rule("DID_REQUEUE", _R, Outcome.ABORTED),
+    0x0B: Rule(
+        "DID_SOFT_ERROR",
+        _R,
+        Outcome.ABORTED,
+        reason="the low-level driver asks for a retry of an issued command: it may have run",
+    ),
+    0x0C: Rule(
+        "DID_IMM_RETRY",
+        _R,
+        Outcome.ABORTED,
+        maybe_executed=False,
+        reason="the driver could not queue it now (e.g. session not logged in yet): not sent",
+    ),
+    0x0D: Rule(
+        "DID_REQUEUE",
+        _R,
+        Outcome.ABORTED,
+        maybe_executed=False,
+        reason="the driver handed it back to be queued again (not started on the target)",
+    ),
     0x0E: Rule("DID_TRANSPORT_DISRUPTED", _P, Outcome.LINK_LOST),
     0x0F: Rule("DID_TRANSPORT_FAILFAST", _P, Outcome.LINK_LOST),
     0x10: Rule("DID_TARGET_FAILURE", _D, Outcome.OK),
@@ -99,8 +133,18 @@ _UNKNOWN_HOST = Rule("DID_UNKNOWN", _P, Outcome.LINK_LOST)
 
 DRIVER_STATUS: dict[int, Rule] = {
     0x0: Rule("DRIVER_OK", Kind.OK, Outcome.OK),
-    0x1: Rule("DRIVER_BUSY", _R, Outcome.ABORTED),
-    0x2: Rule("DRIVER_SOFT", _R, Outcome.ABORTED),
+    0x1: Rule(
+        "DRIVER_BUSY",
+        _R,
+        Outcome.ABORTED,
+        reason="an old driver-byte code no current kernel sets; whether it ran is unknown",
+    ),
+    0x2: Rule(
+        "DRIVER_SOFT",
+        _R,
+        Outcome.ABORTED,
+        reason="a soft error the driver reported after issuing the command: it may have run",
+    ),
     0x3: Rule("DRIVER_MEDIA", _D, Outcome.OK),
     0x4: Rule("DRIVER_ERROR", _P, Outcome.ABORTED),
     0x5: Rule("DRIVER_INVALID", _P, Outcome.ABORTED),
@@ -247,13 +291,15 @@ def classify_completion(
             transferred=transferred,
         )
     outcome = Outcome.ABORTED if rule.kind is Kind.DEVICE else rule.outcome
+    retryable = rule.kind is Kind.RETRY
     failed = Response.failure(
         outcome,
         message,
-        maybe_executed=True,
+        maybe_executed=rule.maybe_executed if retryable else True,
         duration=duration,
         host_status=host_status,
         driver_status=driver_status,
+        retryable=retryable,
     )
     if sense:
         return Response(

@@ -134,6 +134,7 @@ def failure_for_error(code: int, duration: float) -> Response:
         maybe_executed=rule.maybe_executed,
         duration=duration,
         win_error=code,
+        retryable=rule.retry,
     )
 
 
