@@ -15,7 +15,7 @@ running later (:mod:`tapepath.transport.sg_fence`).
 
 Several threads may call :meth:`SgTransport.execute` on one transport: each command has
 its own ``pack_id``; one waiting thread at a time reads completions and hands each to
-its owner.
+its owner (:mod:`tapepath.transport.sg_wait`).
 
 Nodes that are not sg nodes but accept ``SG_IO`` (``/dev/nstN``, ``/dev/schN``) are run
 with the synchronous ioctl in a helper thread, so the deadline still holds (a write() of
@@ -41,7 +41,7 @@ import structlog
 from tapepath.errors import TransportError
 from tapepath.transport.base import DEFAULT_TIMEOUT, Outcome, Response, Transport, validate_request
 from tapepath.transport.sg_fence import PathStateMixin
-from tapepath.transport.sg_outcome import completion_response, errno_failure
+from tapepath.transport.sg_outcome import completion_response
 from tapepath.transport.sg_state import DeviceStateWatch, PathDown
 from tapepath.transport.sg_struct import (
     KEEP_BUFFER,
@@ -62,6 +62,7 @@ from tapepath.transport.sg_struct import (
     timeout_ms,
 )
 from tapepath.transport.sg_sync import sync_sg_io
+from tapepath.transport.sg_wait import TIMED_OUT_TEXT, CompletionMixin
 
 __all__ = ["MAX_CDB", "OsSyscalls", "SgSyscalls", "SgTransport"]
 
@@ -70,12 +71,10 @@ log = structlog.get_logger("tapepath.transport.sg")
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
 _POLL_BAD = select.POLLERR | select.POLLHUP | select.POLLNVAL
-_QUEUE_FULL = (errno.EAGAIN, errno.EDOM)
 _PACK_ID_MAX = 0x7FFFFFFF  # pack_id is a C int: ids wrap within it
-_TIMED_OUT = "no completion within the deadline; the command may still be in flight"
 
 
-class SgTransport(PathStateMixin, Transport):
+class SgTransport(CompletionMixin, PathStateMixin, Transport):
     """A path through a Linux SCSI generic node (``sg:///dev/sg3``).
 
     Args:
@@ -356,23 +355,6 @@ class SgTransport(PathStateMixin, Transport):
         self._release_reader()
         return self._finish_wait(kit, pid, start, timeout)
 
-    def _register(self, kit: Kit, pid: int, *, release_reader: bool) -> None:
-        """Enter ``kit`` among the commands whose completion any reader may collect."""
-        with self._lock:
-            kit.done = False
-            kit.error = 0
-            self._inflight[pid] = kit
-            if release_reader:
-                self._read_lock.release()
-                if self._waiters:
-                    self._cond.notify_all()
-
-    def _finish_wait(
-        self, kit: Kit, pid: int, start: float, timeout: float
-    ) -> Response | tuple[int, int, int, int, int]:
-        r = self._wait(kit, pid, start + timeout, start)
-        return r if r is not None else kit.out
-
     def _issue_slow(
         self, kit: Kit, start: float, timeout: float
     ) -> Response | tuple[int, int, int, int, int]:
@@ -395,188 +377,6 @@ class SgTransport(PathStateMixin, Transport):
             return self._write_failed(kit, pid, exc, start + timeout, start)
         return self._finish_wait(kit, pid, start, timeout)
 
-    def _notify(self) -> None:
-        with self._lock:
-            self._cond.notify_all()
-
-    def _release_reader(self) -> None:
-        """Give up the reader role and wake the waiters.
-
-        Waiters count themselves before they try the reader role (both under the
-        condition's lock), so reading the count after the release loses no wakeup.
-        """
-        self._read_lock.release()
-        if self._waiters:
-            self._notify()
-
-    def _take_reader(self, wait: float) -> bool:
-        """Take the reader role, or wait up to ``wait`` seconds (caller holds the lock)."""
-        self._waiters += 1
-        try:
-            if self._read_lock.acquire(False):
-                return True
-            self._cond.wait(wait)
-            return False
-        finally:
-            self._waiters -= 1
-
-    def _write_failed(
-        self, kit: Kit, pid: int, exc: OSError, deadline: float, start: float
-    ) -> Response | tuple[int, int, int, int, int]:
-        """write() failed: wait for room when the queue is full, else report the errno."""
-        err = exc.errno or 0
-        while err in _QUEUE_FULL and self._wait_for_room(deadline):
-            try:
-                self._write(self._fd, kit.hdr)
-            except OSError as again:
-                err = again.errno or 0
-                continue
-            r = self._wait(kit, pid, deadline, start)
-            return r if r is not None else kit.out
-        with self._lock:
-            self._inflight.pop(pid, None)
-        kit.pin = None
-        if err in _QUEUE_FULL:
-            return Response.failure(
-                Outcome.TIMED_OUT,
-                "sg queue full until the deadline (commands outstanding in the kernel)",
-                maybe_executed=False,
-                duration=time.monotonic() - start,
-                errno=err,
-            )
-        return errno_failure(err, "write", maybe_executed=False, duration=time.monotonic() - start)
-
-    def _wait_for_room(self, deadline: float) -> bool:
-        """Wait (collecting completions) until the fd takes another command or the deadline."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        with self._lock:
-            if not self._take_reader(min(remaining, 0.05)):
-                return True
-        try:
-            ready = self._poll_room(timeout_ms(min(remaining, 0.05)))
-            if ready and ready[0][1] & _POLLIN:
-                self._collect()
-        finally:
-            self._release_reader()
-        return True
-
-    def _wait(self, kit: Kit, pid: int, deadline: float, start: float) -> Response | None:
-        """Wait for ``kit``'s completion, taking turns reading; None when it arrived."""
-        lock = self._lock
-        step = self._slice
-        while True:
-            with lock:
-                if kit.done:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    return self._abandon(kit, pid, start)
-                if self._down is not None:
-                    return self._abandon(kit, pid, start, self._down)
-                if step is not None and remaining > step:
-                    remaining = step
-                if not self._take_reader(remaining):
-                    continue
-            try:
-                ready = self._poll_in(int(remaining * 1000) + 1)
-                ev = ready[0][1] if ready else 0
-                if ev & _POLLIN:
-                    self._collect(kit)
-                elif ev & _POLL_BAD and not self._closed:
-                    self._fail_all(errno.ENODEV)
-                elif step is not None and not ev:
-                    self._check_state()
-            finally:
-                self._release_reader()
-        if kit.error:
-            kit.pin = None
-            if self._closed:
-                return Response.failure(
-                    Outcome.ABORTED,
-                    "transport closed while the command was outstanding",
-                    duration=time.monotonic() - start,
-                )
-            return errno_failure(
-                kit.error, "read", maybe_executed=True, duration=time.monotonic() - start
-            )
-        return None
-
-    def _collect(self, mine: Kit | None = None) -> None:
-        """Read ready completions and hand each to its owner (reader only).
-
-        Stops at EAGAIN, or as soon as ``mine`` has its completion.
-        """
-        rhdr = self._rhdr
-        while mine is None or not mine.done:
-            try:
-                self._readv(self._fd, self._rlist)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                self._fail_all(exc.errno or errno.EIO)
-                return
-            out = (rhdr.status, rhdr.sb_len_wr, rhdr.host_status, rhdr.driver_status, rhdr.resid)
-            self._dispatch(rhdr.pack_id, out)
-
-    def _dispatch(self, pid: int, out: tuple[int, int, int, int, int]) -> None:
-        """Hand a completion to its waiting kit, or discard a late one."""
-        with self._lock:
-            kit = self._inflight.pop(pid, None)
-            if kit is not None:
-                kit.out = out
-                kit.done = True
-                if self._waiters:
-                    self._cond.notify_all()
-                return
-            late = self._retired.pop(pid, None)
-        log.debug(
-            "sg_late_completion",
-            path=self.path,
-            pack_id=pid,
-            known=late is not None,
-            status=out[0],
-            host_status=out[2],
-            driver_status=out[3],
-        )
-
-    def _fail_all(self, err: int) -> None:
-        with self._lock:
-            for kit in self._inflight.values():
-                kit.error = err
-                kit.done = True
-            self._inflight.clear()
-
-    def _abandon(self, kit: Kit, pid: int, start: float, down: PathDown | None = None) -> Response:
-        """Give up on ``kit`` (caller holds the lock): retire it and hand out a new one.
-
-        ``down``: the path showed down in sysfs (LINK_LOST), else the deadline passed or
-        the transport closed.
-        """
-        self._inflight.pop(pid, None)
-        if not self._fd_closed:  # the kernel may still write through the kit's pointers
-            self._retired[pid] = kit
-        self._local.__dict__.pop("kit", None)
-        closed = self._closed
-        log.debug("sg_command_abandoned", path=self.path, pack_id=pid, closed=closed)
-        if down is not None and not closed:
-            return Response.failure(
-                Outcome.LINK_LOST,
-                f"{down.describe()}: path down while the command was held in the kernel "
-                "(it may still run if the path returns unfenced)",
-                maybe_executed=True,
-                duration=time.monotonic() - start,
-            )
-        return Response.failure(
-            Outcome.ABORTED if closed else Outcome.TIMED_OUT,
-            "transport closed while the command was outstanding" if closed else _TIMED_OUT,
-            maybe_executed=True,
-            duration=time.monotonic() - start,
-        )
-
     def _submit_sync(
         self, kit: Kit, deadline: float, start: float
     ) -> Response | tuple[int, int, int, int, int]:
@@ -590,7 +390,9 @@ class SgTransport(PathStateMixin, Transport):
             return r
         # The helper thread keeps the kit (and its buffers) alive until the ioctl returns.
         self._local.__dict__.pop("kit", None)
-        return Response.failure(Outcome.TIMED_OUT, _TIMED_OUT, duration=time.monotonic() - start)
+        return Response.failure(
+            Outcome.TIMED_OUT, TIMED_OUT_TEXT, duration=time.monotonic() - start
+        )
 
     def _replace_fd(self, path: str | None) -> None:
         """Swap the node's fd: close it (``path`` None: fencing removed the unit, and the
