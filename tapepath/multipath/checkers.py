@@ -8,7 +8,10 @@ found with no command outstanding, and a path that comes back is reinstated).
   the application's next command); on the others ``rtpg`` where the device's handler
   reads ALUA access states, else ``tur``.
 - ``tur``: TEST UNIT READY. GOOD or any device answer is UP, 02/04/0B or 0C is
-  STANDBY, 02/04/0A is TRANSITIONING, a transport failure or 02/04/12 is DOWN.
+  STANDBY, 02/04/0A is TRANSITIONING, a transport failure or 02/04/12 is DOWN, except
+  a passing one (``FailureDetail.retryable``: a busy bus, a requeue), which is BUSY:
+  the path stays as it is and the next poll asks again (one busy answer neither fails
+  an active path nor reinstates a failed one).
 - ``inquiry``: INQUIRY (36 bytes). Answered at all is ALIVE (INQUIRY works on standby
   ports too, so it cannot tell active from passive).
 - ``rtpg``: REPORT TARGET PORT GROUPS through the device's ALUA handler (see
@@ -63,6 +66,9 @@ class CheckResult(enum.Enum):
     """The port is standby/unavailable: the path is PASSIVE."""
     TRANSITIONING = "transitioning"
     """The access state is changing: leave the path as it is."""
+    BUSY = "busy"
+    """The transport reported a passing failure (busy, requeue): leave the path as it
+    is; the next poll asks again."""
     DOWN = "down"
     """The path does not work."""
 
@@ -92,6 +98,9 @@ class Checker(Protocol):
 
 def _from_response(name: str, r: Response) -> PathCheck:
     v = path_verdict(r)
+    if v is PathVerdict.RETRY:
+        msg = r.detail.message if r.detail else ""
+        return PathCheck(CheckResult.BUSY, f"{name}: passing failure, {msg}".rstrip(", "))
     if v is PathVerdict.PATH_FAILURE:
         msg = r.detail.message if r.detail else ""
         return PathCheck(CheckResult.DOWN, f"{name}: {r.outcome.value} {msg}".rstrip())
@@ -235,7 +244,8 @@ def make_checker(name: str) -> Checker | None:
 
 
 def apply_check(device: MultipathDevice, path: Path, found: PathCheck) -> None:
-    """Turn a checker's finding into a state change through the device's group."""
+    """Turn a checker's finding into a state change through the device's group
+    (TRANSITIONING and BUSY change nothing)."""
     group = device.group
     state = path.state
     res = found.result

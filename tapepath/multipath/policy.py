@@ -22,6 +22,7 @@ from tapepath.errors import ConfigError
 
 __all__ = [
     "DEFAULT_PRIORITIES",
+    "SAME_PATH_RETRY",
     "SELECTORS",
     "CheckerPolicy",
     "FailbackMode",
@@ -184,9 +185,16 @@ class MarginalPolicy:
         return len(self.prune(failure_times, now)) >= self.failures
 
 
+def _factor(_inst: object, attr: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, (int, float)) and value >= 1 and not math.isnan(value)):
+        raise ConfigError(f"{attr.name} must be a number >= 1, got {value!r}")
+
+
 @frozen
 class RetryPolicy:
-    """Retries of a command the device asked to repeat later (ALUA transitioning, 04/0A).
+    """Retries of a command that is to be repeated later on the same path: the device
+    said its port group is transitioning (04/0A), or the transport reported a passing
+    failure (``FailureDetail.retryable``: a busy bus, a requeue).
 
     ``increment()`` returns the policy for the next attempt; ``exhausted`` says when to
     stop; ``delay()`` says how long to wait. Nothing here sleeps. The defaults follow
@@ -194,13 +202,17 @@ class RetryPolicy:
 
     Attributes:
         total: attempts left.
-        backoff: seconds between attempts.
+        backoff: seconds before the first retry.
         history: attempts made so far.
+        factor: each delay is the previous one times this (1: a constant delay).
+        max_delay: no delay is longer than this, in seconds.
     """
 
     total: int = field(default=30, validator=_nonneg_int)
     backoff: float = field(default=2.0, validator=_nonneg)
     history: int = field(default=0, validator=_nonneg_int)
+    factor: float = field(default=1.0, validator=_factor)
+    max_delay: float = field(default=math.inf, validator=_nonneg)
 
     @property
     def exhausted(self) -> bool:
@@ -212,8 +224,21 @@ class RetryPolicy:
         return attrs.evolve(self, total=max(self.total - 1, 0), history=self.history + 1)
 
     def delay(self) -> float:
-        """Seconds to wait before the next attempt."""
-        return self.backoff
+        """Seconds to wait before the next attempt: ``backoff * factor**history``, at
+        most ``max_delay``."""
+        if self.factor == 1 or self.history == 0:
+            return min(self.backoff, self.max_delay)
+        try:
+            grown = self.backoff * self.factor**self.history
+        except OverflowError:
+            return self.max_delay
+        return min(grown, self.max_delay)
+
+
+SAME_PATH_RETRY = RetryPolicy(total=3, backoff=0.01, factor=2.0, max_delay=1.0)
+"""The default same-path retries of a passing transport failure: 3, after 10, 20 and
+40 ms (a busy bus or a requeue clears in milliseconds; Linux retries such commands on
+the same path before it reports them)."""
 
 
 @frozen
@@ -269,6 +294,9 @@ class MultipathPolicy:
         marginal: the marginal-path rule.
         checker: the path checker and its polling interval and timeout.
         transition: retries while a port group is transitioning.
+        retry_same_path: retries on the same path of a command whose transport
+            reported a passing failure (``FailureDetail.retryable``); ``total=0``
+            turns them off (every such failure is then a path failure).
         priorities: URL prefix (or bare scheme) -> priority; the longest matching
             prefix wins. Larger is preferred.
     """
@@ -279,6 +307,7 @@ class MultipathPolicy:
     marginal: MarginalPolicy = field(factory=MarginalPolicy)
     checker: CheckerPolicy = field(factory=CheckerPolicy)
     transition: RetryPolicy = field(factory=RetryPolicy)
+    retry_same_path: RetryPolicy = field(default=SAME_PATH_RETRY)
     priorities: tuple[tuple[str, int], ...] = field(
         default=DEFAULT_PRIORITIES, converter=_priorities
     )
@@ -310,7 +339,9 @@ class MultipathPolicy:
         Keys: ``selector``, ``failback`` (mode name or seconds), ``no_path`` (``"fail"``,
         ``"queue"`` or seconds), ``polling_interval``, ``checker``, ``checker_timeout``,
         ``marginal_failures``, ``marginal_window``, ``marginal_hold``,
-        ``transition_retries``, ``transition_delay``, ``priorities`` (a mapping).
+        ``transition_retries``, ``transition_delay``, ``same_path_retries``,
+        ``same_path_delay`` (the first delay; each next one doubles, at most 1 s),
+        ``priorities`` (a mapping).
 
         Raises:
             ConfigError: an unknown key or a bad value; the message names the key.
@@ -355,6 +386,10 @@ def _apply(p: MultipathPolicy, key: str, value: Any) -> MultipathPolicy:
         return ev(p, transition=ev(p.transition, total=value))
     if key == "transition_delay":
         return ev(p, transition=ev(p.transition, backoff=value))
+    if key == "same_path_retries":
+        return ev(p, retry_same_path=ev(p.retry_same_path, total=value))
+    if key == "same_path_delay":
+        return ev(p, retry_same_path=ev(p.retry_same_path, backoff=value))
     # priorities: merged over the current ones, the new entries winning
     merged = dict(p.priorities)
     merged.update(_priorities(value))
@@ -371,6 +406,8 @@ _SETTING_KEYS = (
     "no_path",
     "polling_interval",
     "priorities",
+    "same_path_delay",
+    "same_path_retries",
     "selector",
     "transition_delay",
     "transition_retries",

@@ -5,6 +5,13 @@ that runs when a command did not come back clean from the fast path: it sends on
 chosen path with in-flight counting, applies the no-path policy, probes passive paths
 when no active one is left, and drives the loop that turns path failures, 02/04/xx
 answers and ALUA state changes into state changes, recovery decisions and resends.
+
+A passing transport failure (``FailureDetail.retryable``: a busy bus, a requeue) is
+first retried on the same path, which stays ACTIVE, within ``policy.retry_same_path``
+and the caller's timeout, when that cannot run the command twice: the transport says it
+did not run (``maybe_executed=False``), or the recovery hook would resend it anyway (its
+``safe`` opcodes: :class:`~tapepath.multipath.hooks.ResendIfSafe`'s decision). Anything
+else, and a failure still there once the retries are used up, is a path failure.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from tapepath.transport.base import Outcome, Response
 if TYPE_CHECKING:
     from tapepath.multipath.device import MultipathDevice
 
-__all__ = ["Req", "TroubleMixin", "is_unit_attention"]
+__all__ = ["Req", "TroubleMixin", "is_unit_attention", "resent_freely"]
 
 log = structlog.get_logger("tapepath.multipath")
 
@@ -166,6 +173,9 @@ class TroubleMixin:
     def _trouble_loop(self, path: Path, r: Response, req: Req, held: ExitStack) -> Response:
         gated = False
         retry = self.policy.transition
+        same = self.policy.retry_same_path
+        same_for: Path | None = None  # the path ``same`` counts the retries of
+        deadline = self.clock() + req.timeout
         attempt = 0
         hops = 0
         max_hops = 4 * max(len(self.group), 1) + 8
@@ -173,6 +183,31 @@ class TroubleMixin:
             verdict = self._verdict(r)
             if verdict is PathVerdict.PASS:
                 return r
+            if verdict is PathVerdict.RETRY:
+                if same_for is not path:  # each path gets its own budget
+                    same, same_for = self.policy.retry_same_path, path
+                delay = same.delay()
+                if not same.exhausted and self._repeatable(path, r, req, delay, deadline):
+                    if not gated:  # commands submitted meanwhile go after this one
+                        held.enter_context(self.gate.recovering())
+                        self._fast = None
+                        gated = True
+                    same = same.increment()
+                    detail = r.detail
+                    log.info(
+                        "command_retried_same_path",
+                        device=self.name,
+                        path=path.url,
+                        opcode=f"{req.cdb[0]:02X}",
+                        attempt=same.history,
+                        reason=detail.message if detail is not None else r.outcome.value,
+                        maybe_executed=detail.maybe_executed if detail is not None else True,
+                        delay=delay,
+                    )
+                    self._sleep(delay)
+                    r = self._send(path, req)
+                    continue
+                verdict = PathVerdict.PATH_FAILURE  # not retried here: today's handling
             hops += 1
             if verdict is PathVerdict.PATH_FAILURE:
                 if not gated:
@@ -223,6 +258,19 @@ class TroubleMixin:
                 path = self._choose(req.timeout)
             r = self._send(path, req)
 
+    def _repeatable(self, path: Path, r: Response, req: Req, delay: float, deadline: float) -> bool:
+        """Whether a retryable failure may be retried on ``path`` now: the path is still
+        ACTIVE, the retry fits in the caller's time, and it cannot run the command twice
+        (not executed, or an opcode the recovery hook resends freely)."""
+        if path.state is not _ACTIVE or self.clock() + delay >= deadline:
+            return False
+        detail = r.detail
+        if detail is None or not detail.retryable:
+            return False
+        if not detail.maybe_executed:
+            return True
+        return bool(req.cdb) and req.cdb[0] in resent_freely(self.recovery)
+
     def _recover(self, failed: FailedCommand) -> Decision:
         decision = self.recovery.on_path_failure(self._device, failed)
         log.info(
@@ -234,6 +282,19 @@ class TroubleMixin:
             decision=type(decision).__name__,
         )
         return decision
+
+
+def resent_freely(hook: object) -> frozenset[int]:
+    """The opcodes ``hook`` resends after a path failure whatever the device did: its
+    ``safe`` set (:class:`~tapepath.multipath.hooks.ResendIfSafe` and any hook that
+    declares one the same way), else none (a hook that decides otherwise, such as the
+    recovery layer's, is asked through the path failure instead)."""
+    safe = getattr(hook, "safe", None)
+    if isinstance(safe, frozenset):
+        return safe
+    if isinstance(safe, (set, tuple, list)):
+        return frozenset(x for x in safe if isinstance(x, int))
+    return frozenset()
 
 
 def is_unit_attention(sense: bytes) -> bool:

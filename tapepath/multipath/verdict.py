@@ -2,7 +2,8 @@
 
 The multipath layer needs one answer from a failed command: is this the device's
 business (hand the response back to the caller) or the path's (link lost, standby port,
-port in transition, path offline, access states changed)? :func:`path_verdict` gives it
+port in transition, path offline, access states changed, a passing transport failure
+worth another try on the same path)? :func:`path_verdict` gives it
 from the transport outcome and, for a CHECK CONDITION, from the SCSI classifier
 (:func:`tapepath.scsi.classify.classify`). It is called only off the hot path (never for
 a GOOD status).
@@ -26,6 +27,11 @@ class PathVerdict(enum.Enum):
     PATH_FAILURE = "path_failure"
     """The path is lost (transport failure, LU communication failure); the command may
     have run."""
+    RETRY = "retry"
+    """The transport failed the command for a passing reason (``detail.retryable``: a
+    busy bus, a requeue, a soft error): the path is not blamed and the same path may be
+    tried again. Whether the command may have run is ``detail.maybe_executed``; a
+    caller that will not retry treats it as PATH_FAILURE."""
     STANDBY = "standby"
     """02/04/0B: the target port is in standby; the command did not run."""
     UNAVAILABLE = "unavailable"
@@ -68,6 +74,9 @@ def may_concern_path(sense: bytes) -> bool:
 def path_verdict(response: Response) -> PathVerdict:
     """Say what ``response`` means for its path (see :class:`PathVerdict`)."""
     if response.outcome.is_path_failure:
+        detail = response.detail
+        if detail is not None and detail.retryable:
+            return PathVerdict.RETRY
         return PathVerdict.PATH_FAILURE
     if response.status != Status.CHECK_CONDITION:
         return PathVerdict.PASS
