@@ -44,6 +44,9 @@ from tapepath.transport.sg_fence import PathStateMixin
 from tapepath.transport.sg_outcome import completion_response
 from tapepath.transport.sg_state import DeviceStateWatch, PathDown
 from tapepath.transport.sg_struct import (
+    COMPLETION,
+    COMPLETION_OFFSET,
+    HDR_SIZE,
     KEEP_BUFFER,
     MAX_CDB,
     SCSI_GENERIC_MAJOR,
@@ -53,9 +56,9 @@ from tapepath.transport.sg_struct import (
     SG_GET_VERSION_NUM,
     SG_MIN_VERSION,
     BlockingCalls,
+    Completion,
     Kit,
     OsSyscalls,
-    SgIoHdr,
     SgSyscalls,
     out_pointer,
     prepare_kit,
@@ -71,6 +74,8 @@ log = structlog.get_logger("tapepath.transport.sg")
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
 _POLL_BAD = select.POLLERR | select.POLLHUP | select.POLLNVAL
+_unpack = COMPLETION.unpack_from
+_AT = COMPLETION_OFFSET
 _PACK_ID_MAX = 0x7FFFFFFF  # pack_id is a C int: ids wrap within it
 
 
@@ -118,8 +123,8 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         self._waiters = 0
         self._closed = True  # until the node is open
         self._fd_closed = False
-        self._rhdr = SgIoHdr()
-        self._rlist = [self._rhdr]
+        self._rbuf = bytearray(HDR_SIZE)  # completions are read here
+        self._rlist = [self._rbuf]
         self._blocking = BlockingCalls(f"sg-io {path}")
         self._watch = DeviceStateWatch.for_path(path, sysfs)
         self._slice = state_interval if self._watch is not None else None
@@ -235,9 +240,9 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         if isinstance(res, Response):
             return res
         duration = time.monotonic() - start
-        if not n and not (res[0] or res[1] or res[2] or res[4] or res[3] & 7):
+        if not n and not (res[1] or res[2] or res[3] or res[5] or res[4] & 7):
             return Response(duration=duration)
-        r = completion_response(res, kit, n, bool(data_in_len), duration)
+        r = completion_response(res[1:], kit, n, bool(data_in_len), duration)
         kit.pin = None
         if kit.buf_cap > KEEP_BUFFER:
             kit.buf, kit.buf_cap = None, 0
@@ -284,13 +289,11 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         res = self._issue(kit, start, timeout)
         if isinstance(res, Response):
             return res
-        r = completion_response(res, kit, n, False, time.monotonic() - start)
+        r = completion_response(res[1:], kit, n, False, time.monotonic() - start)
         kit.pin = None
         return r
 
-    def _issue(
-        self, kit: Kit, start: float, timeout: float
-    ) -> Response | tuple[int, int, int, int, int]:
+    def _issue(self, kit: Kit, start: float, timeout: float) -> Response | Completion:
         """Submit ``kit`` and wait: the completion's fields, or a failure Response.
 
         Fast path: nobody else is reading completions, so this thread takes the reader
@@ -324,22 +327,14 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
                 ev = ready[0][1]
                 if ev & _POLLIN:
                     self._readv(self._fd, self._rlist)
-                    rhdr = self._rhdr
-                    out = (
-                        rhdr.status,
-                        rhdr.sb_len_wr,
-                        rhdr.host_status,
-                        rhdr.driver_status,
-                        rhdr.resid,
-                    )
-                    got = rhdr.pack_id
-                    if got == pid:
+                    out = _unpack(self._rbuf, _AT)
+                    if out[0] == pid:
                         read_lock.release()
                         if self._waiters:
                             self._notify()
                         return out
                     self._register(kit, pid, release_reader=False)
-                    self._dispatch(got, out)
+                    self._dispatch(out)
                     self._release_reader()
                     return self._finish_wait(kit, pid, start, timeout)
         except BlockingIOError:
@@ -355,9 +350,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         self._release_reader()
         return self._finish_wait(kit, pid, start, timeout)
 
-    def _issue_slow(
-        self, kit: Kit, start: float, timeout: float
-    ) -> Response | tuple[int, int, int, int, int]:
+    def _issue_slow(self, kit: Kit, start: float, timeout: float) -> Response | Completion:
         """Submit while another thread reads completions (or on a synchronous node)."""
         if not self._async:
             if self._closed:
@@ -377,9 +370,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             return self._write_failed(kit, pid, exc, start + timeout, start)
         return self._finish_wait(kit, pid, start, timeout)
 
-    def _submit_sync(
-        self, kit: Kit, deadline: float, start: float
-    ) -> Response | tuple[int, int, int, int, int]:
+    def _submit_sync(self, kit: Kit, deadline: float, start: float) -> Response | Completion:
         """Run SG_IO in a helper thread so the deadline holds on non-sg nodes."""
         if self._closed:
             raise TransportError(f"{self.url}: transport is closed")

@@ -17,11 +17,15 @@ import os
 import queue
 import select
 import stat
+import struct
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
 __all__ = [
+    "COMPLETION",
+    "COMPLETION_OFFSET",
+    "HDR_SIZE",
     "KEEP_BUFFER",
     "MAX_CDB",
     "SCSI_GENERIC_MAJOR",
@@ -34,6 +38,7 @@ __all__ = [
     "SG_IO",
     "SG_MIN_VERSION",
     "BlockingCalls",
+    "Completion",
     "Kit",
     "OsSyscalls",
     "Poller",
@@ -104,6 +109,41 @@ class SgIoHdr(ctypes.Structure):
     ]
 
 
+HDR_SIZE = ctypes.sizeof(SgIoHdr)
+"""Bytes of ``struct sg_io_hdr`` (what one read() of a completion returns)."""
+
+_COMPLETION_FIELDS = ("pack_id", "status", "sb_len_wr", "host_status", "driver_status", "resid")
+_STRUCT_CODES: dict[type, str] = {ctypes.c_int: "i", ctypes.c_ubyte: "B", ctypes.c_ushort: "H"}
+
+
+def _completion_struct() -> tuple[struct.Struct, int]:
+    """A Struct reading the completion fields at the ctypes layout's offsets, and its start.
+
+    The format is built from :class:`SgIoHdr`'s own field offsets and types (native byte
+    order, explicit pad bytes), so it follows the header's layout on every platform.
+    """
+    types = {f[0]: f[1] for f in SgIoHdr._fields_}
+    start = getattr(SgIoHdr, _COMPLETION_FIELDS[0]).offset
+    fmt, at = "=", start
+    for name in _COMPLETION_FIELDS:
+        field = getattr(SgIoHdr, name)
+        if field.offset > at:
+            fmt += f"{field.offset - at}x"
+        fmt += _STRUCT_CODES[types[name]]
+        at = field.offset + field.size
+    compiled = struct.Struct(fmt)
+    if compiled.size != at - start or start + compiled.size > ctypes.sizeof(SgIoHdr):
+        raise AssertionError(f"sg_io_hdr completion format {fmt!r} does not fit the layout")
+    return compiled, start
+
+
+Completion = tuple[int, int, int, int, int, int]
+"""A completed header's (pack_id, status, sb_len_wr, host_status, driver_status, resid)."""
+
+COMPLETION, COMPLETION_OFFSET = _completion_struct()
+"""``COMPLETION.unpack_from(buf, COMPLETION_OFFSET)`` reads a completed header's
+(pack_id, status, sb_len_wr, host_status, driver_status, resid) in one call."""
+
 Poller = Callable[[int], list[tuple[int, int]]]
 """``select.poll().poll`` bound to one fd: timeout in ms -> [(fd, events)]."""
 
@@ -135,8 +175,9 @@ class SgSyscalls(Protocol):
         """``os.write`` of a structure's bytes."""
         ...
 
-    def readv(self, fd: int, buffers: list[SgIoHdr], /) -> int:
-        """``os.readv``; raises BlockingIOError when nothing is ready."""
+    def readv(self, fd: int, buffers: list[bytearray], /) -> int:
+        """``os.readv`` (a completion into a ``HDR_SIZE`` bytearray); raises
+        BlockingIOError when nothing is ready."""
         ...
 
     def poller(self, fd: int, events: int) -> Poller:
@@ -213,7 +254,7 @@ class Kit:
         self.last_timeout = -1.0
         self.poll_ms = 1
         self.moves_data = True
-        self.out: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+        self.out: Completion = (0, 0, 0, 0, 0, 0)
 
     def data_buffer(self, n: int) -> int:
         """Address of a preallocated buffer of at least ``n`` bytes."""

@@ -15,7 +15,7 @@ import structlog
 
 from tapepath.transport.base import Response
 from tapepath.transport.sg_outcome import REFUSED_ERRNOS, errno_failure
-from tapepath.transport.sg_struct import SG_IO, BlockingCalls, Kit, SgSyscalls
+from tapepath.transport.sg_struct import SG_IO, BlockingCalls, Completion, Kit, SgSyscalls
 
 __all__ = ["sync_sg_io"]
 
@@ -31,11 +31,11 @@ def sync_sg_io(
     deadline: float,
     start: float,
     path: str,
-) -> Response | tuple[int, int, int, int, int] | None:
+) -> Response | Completion | None:
     """Run ``SG_IO`` with ``kit`` on a helper thread until ``deadline``.
 
     Returns:
-        The completion's fields (status, sense length, host, driver, resid), a failure
+        The completion's fields (a :data:`~tapepath.transport.sg_struct.Completion`), a failure
         Response for an errno, or None when the deadline passed first (the helper
         thread then keeps the kit, and its buffers, alive until the ioctl returns).
     """
@@ -46,7 +46,7 @@ def sync_sg_io(
         try:
             sys.ioctl(fd, SG_IO, kit.hdr)
             h = kit.hdr
-            kit.out = (h.status, h.sb_len_wr, h.host_status, h.driver_status, h.resid)
+            kit.out = (h.pack_id, h.status, h.sb_len_wr, h.host_status, h.driver_status, h.resid)
         except OSError as exc:
             kit.error = exc.errno or errno.EIO
         except BaseException as exc:  # a broken syscall layer: a failed command

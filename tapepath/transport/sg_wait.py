@@ -27,7 +27,15 @@ import structlog
 from tapepath.transport.base import Outcome, Response
 from tapepath.transport.sg_outcome import errno_failure
 from tapepath.transport.sg_state import PathDown
-from tapepath.transport.sg_struct import Kit, Poller, SgIoHdr, timeout_ms
+from tapepath.transport.sg_struct import (
+    COMPLETION,
+    COMPLETION_OFFSET,
+    Completion,
+    Kit,
+    Poller,
+    SgIoHdr,
+    timeout_ms,
+)
 
 __all__ = ["CompletionMixin"]
 
@@ -54,15 +62,15 @@ class CompletionMixin:
     _closed: bool
     _fd_closed: bool
     _fd: int
-    _rhdr: SgIoHdr
-    _rlist: list[SgIoHdr]
+    _rbuf: bytearray
+    _rlist: list[bytearray]
     _slice: float | None
     _down: PathDown | None
     _poll_in: Poller
     _poll_room: Poller
 
     _write: Callable[[int, SgIoHdr], int]
-    _readv: Callable[[int, list[SgIoHdr]], int]
+    _readv: Callable[[int, list[bytearray]], int]
 
     if TYPE_CHECKING:
 
@@ -81,7 +89,7 @@ class CompletionMixin:
 
     def _finish_wait(
         self, kit: Kit, pid: int, start: float, timeout: float
-    ) -> Response | tuple[int, int, int, int, int]:
+    ) -> Response | Completion:
         r = self._wait(kit, pid, start + timeout, start)
         return r if r is not None else kit.out
 
@@ -112,7 +120,7 @@ class CompletionMixin:
 
     def _write_failed(
         self, kit: Kit, pid: int, exc: OSError, deadline: float, start: float
-    ) -> Response | tuple[int, int, int, int, int]:
+    ) -> Response | Completion:
         """write() failed: wait for room when the queue is full, else report the errno."""
         err = exc.errno or 0
         while err in _QUEUE_FULL and self._wait_for_room(deadline):
@@ -198,7 +206,8 @@ class CompletionMixin:
 
         Stops at EAGAIN, or as soon as ``mine`` has its completion.
         """
-        rhdr = self._rhdr
+        rbuf = self._rbuf
+        unpack = COMPLETION.unpack_from
         while mine is None or not mine.done:
             try:
                 self._readv(self._fd, self._rlist)
@@ -209,11 +218,11 @@ class CompletionMixin:
                     continue
                 self._fail_all(exc.errno or errno.EIO)
                 return
-            out = (rhdr.status, rhdr.sb_len_wr, rhdr.host_status, rhdr.driver_status, rhdr.resid)
-            self._dispatch(rhdr.pack_id, out)
+            self._dispatch(unpack(rbuf, COMPLETION_OFFSET))
 
-    def _dispatch(self, pid: int, out: tuple[int, int, int, int, int]) -> None:
+    def _dispatch(self, out: Completion) -> None:
         """Hand a completion to its waiting kit, or discard a late one."""
+        pid = out[0]
         with self._lock:
             kit = self._inflight.pop(pid, None)
             if kit is not None:
@@ -228,9 +237,9 @@ class CompletionMixin:
             path=self.path,
             pack_id=pid,
             known=late is not None,
-            status=out[0],
-            host_status=out[2],
-            driver_status=out[3],
+            status=out[1],
+            host_status=out[3],
+            driver_status=out[4],
         )
 
     def _fail_all(self, err: int) -> None:

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from tapepath import errors
 from tapepath.transport import Outcome, open_transport
 from tapepath.transport.sg import OsSyscalls, SgTransport
-from tapepath.transport.sg_struct import SgIoHdr
+from tapepath.transport.sg_struct import COMPLETION, COMPLETION_OFFSET, HDR_SIZE, SgIoHdr
 
 SG_IO_REQ = 0x2285
 SG_VERSION_REQ = 0x2282
@@ -149,8 +149,9 @@ class FakeSg:
             self.cond.notify_all()
         return ctypes.sizeof(hdr)
 
-    def readv(self, fd: int, buffers: list[SgIoHdr]) -> int:
+    def readv(self, fd: int, buffers: list[bytearray]) -> int:
         (buf,) = buffers
+        assert len(buf) >= ctypes.sizeof(SgIoHdr)
         if self.read_errno:
             raise OSError(self.read_errno, os.strerror(self.read_errno))
         with self.cond:
@@ -160,7 +161,7 @@ class FakeSg:
             self.pending.remove(ready)
         out = ready.hdr
         self._complete_into(out, ready.reply)
-        ctypes.memmove(ctypes.addressof(buf), ctypes.addressof(out), ctypes.sizeof(out))
+        memoryview(buf)[: ctypes.sizeof(out)] = bytes(out)
         return ctypes.sizeof(out)
 
     def poller(self, fd: int, events: int) -> Callable[[int], list[tuple[int, int]]]:
@@ -704,6 +705,36 @@ class TestLayout:
         assert proc.returncode == 0, proc.stderr
 
 
+class TestCompletionStruct:
+    """The one-call completion reader agrees with the ctypes header."""
+
+    @given(
+        st.integers(-(2**31), 2**31 - 1),
+        st.integers(0, 255),
+        st.integers(0, 255),
+        st.integers(0, 0xFFFF),
+        st.integers(0, 0xFFFF),
+        st.integers(-(2**31), 2**31 - 1),
+        st.binary(min_size=88, max_size=88),
+    )
+    def test_reads_the_ctypes_fields(
+        self, pid: int, status: int, sb: int, host: int, driver: int, resid: int, noise: bytes
+    ) -> None:
+        """Whatever the other bytes hold, the six fields read back as ctypes wrote them."""
+        hdr = SgIoHdr.from_buffer_copy(noise[: ctypes.sizeof(SgIoHdr)].ljust(HDR_SIZE, b"\0"))
+        hdr.pack_id, hdr.status, hdr.sb_len_wr = pid, status, sb
+        hdr.host_status, hdr.driver_status, hdr.resid = host, driver, resid
+        raw = bytearray(bytes(hdr))
+        assert COMPLETION.unpack_from(raw, COMPLETION_OFFSET) == (
+            pid,
+            status,
+            sb,
+            host,
+            driver,
+            resid,
+        )
+
+
 class TestOsSyscalls:
     """The real system-call layer, on a pipe and ordinary nodes."""
 
@@ -717,9 +748,11 @@ class TestOsSyscalls:
             hdr = SgIoHdr(pack_id=4242, host_status=0x0E, resid=-3)
             assert real.write(w, hdr) == ctypes.sizeof(SgIoHdr)
             assert poll(1000) == [(r, select.POLLIN)]
-            back = SgIoHdr()
+            back = bytearray(HDR_SIZE)
             assert real.readv(r, [back]) == ctypes.sizeof(SgIoHdr)
-            assert (back.pack_id, back.host_status, back.resid) == (4242, 0x0E, -3)
+            got = SgIoHdr.from_buffer(back)
+            assert (got.pack_id, got.host_status, got.resid) == (4242, 0x0E, -3)
+            del got  # releases the export of ``back``
             assert poll(10) == []
             with pytest.raises(BlockingIOError):
                 real.readv(r, [back])
