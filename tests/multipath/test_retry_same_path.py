@@ -130,6 +130,22 @@ class TestSamePath:
         assert all(e["device"] == "unit" for e in events)
         assert not [e for e in logs if e["event"] == "path_failure_decision"]
 
+    def test_from_the_fast_path(self) -> None:
+        """A busy answer met on the warmed-up fast path is retried the same way."""
+        a, b = Port("a"), Port("b")
+        dev = device([a, b])
+        assert dev.execute(TUR).ok
+        assert dev.execute(TUR).ok
+        assert dev._fast is dev.paths[0]  # the fast path is on now
+        a.script = [busy(), busy()]
+        assert dev.execute(INQUIRY, data_in_len=36).ok
+        assert (a.sent, b.sent) == (5, 0)
+        assert dev.paths[0].stats.commands == 5
+        assert dev._fast is None  # turned off while the gate was held
+        assert dev.execute(TUR).ok
+        assert dev._fast is dev.paths[0]  # and back on
+        assert a.sent == 6
+
     def test_busy_forever_fails_over_after_the_budget(self) -> None:
         """Busy for ever: 1 + 3 tries on the first path, then it fails and the next answers."""
         a = Port("a")
