@@ -74,6 +74,7 @@ log = structlog.get_logger("tapepath.transport.sg")
 _POLLIN = select.POLLIN
 _POLLOUT = select.POLLOUT
 _POLL_BAD = select.POLLERR | select.POLLHUP | select.POLLNVAL
+_monotonic = time.monotonic
 _unpack = COMPLETION.unpack_from
 _AT = COMPLETION_OFFSET
 _PACK_ID_MAX = 0x7FFFFFFF  # pack_id is a C int: ids wrap within it
@@ -122,6 +123,8 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         self._read_lock = threading.Lock()  # held by the one thread reading completions
         self._waiters = 0
         self._closed = True  # until the node is open
+        self._fast = False  # the fast path is open: an sg node, not closed
+        self._rkit: Kit | None = None  # the reader role's kit (see execute)
         self._fd_closed = False
         self._rbuf = bytearray(HDR_SIZE)  # completions are read here
         self._rlist = [self._rbuf]
@@ -141,6 +144,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             self._readv = self._sys.readv
             self._poll_in = self._sys.poller(self._fd, _POLLIN)
             self._poll_room = self._sys.poller(self._fd, _POLLIN | _POLLOUT)
+            self._fast = self._async
         except BaseException:
             self._closed = True  # so __del__ does not close the fd number again
             self._sys.close(self._fd)
@@ -206,13 +210,91 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         """Send one command; see :meth:`Transport.execute`.
 
         Data-out is passed to the kernel by pointer (no copy for ``bytes`` and writable
-        buffers); data-in lands in a per-thread preallocated buffer and is copied once
-        into ``Response.data``.
+        buffers); data-in lands in a preallocated buffer and is copied once into
+        ``Response.data``.
+
+        Fast path: nobody else is reading completions, so this thread takes the reader
+        role (a non-blocking lock) and, with it, the reader's kit: it writes the
+        command, polls and reads its own completion without registering it (one write,
+        one poll, one read, no other lock, no per-thread lookup). Anything else (another
+        reader, a late completion first, an error, a long wait) detaches the kit from
+        the reader role, so it goes with the command, and takes the general way.
         """
+        read_lock = self._read_lock
+        if self._down is not None or not self._fast or not read_lock.acquire(False):
+            return self._execute_shared(cdb, data_out, data_in_len, timeout)
+        kit = self._rkit
+        if kit is None:
+            kit = self._rkit = Kit()
+        n = 0
+        if (
+            data_in_len
+            or data_out
+            or kit.moves_data
+            or cdb != kit.last_cdb
+            or timeout != kit.last_timeout
+        ):
+            try:
+                n = self._load(kit, cdb, data_out, data_in_len, timeout)
+            except BaseException:
+                self._release_reader()
+                raise
+        hdr = kit.hdr
+        pid = next(self._ids) & _PACK_ID_MAX
+        hdr.pack_id = pid
+        start = _monotonic()
+        try:
+            self._write(self._fd, hdr)
+        except OSError as exc:
+            self._rkit = None  # the kit goes with the command
+            self._register(kit, pid, release_reader=True)
+            res = self._write_failed(kit, pid, exc, start + timeout, start)
+            return self._respond(kit, res, n, data_in_len, start, reader_kit=True)
+        ev = err = 0
+        out = None
+        try:
+            ready = self._poll_in(kit.poll_ms)
+            if ready:
+                ev = ready[0][1]
+                if ev & _POLLIN:
+                    self._readv(self._fd, self._rlist)
+                    out = _unpack(self._rbuf, _AT)
+                    if out[0] == pid:
+                        if n or out[1] or out[2] or out[3] or out[5] or out[4] & 7:
+                            try:  # the kit is the reader's: read it before letting go
+                                r = self._respond(kit, out, n, data_in_len, start)
+                            except BaseException:
+                                self._release_reader()
+                                raise
+                        else:
+                            r = Response(duration=_monotonic() - start)
+                        read_lock.release()
+                        if self._waiters:
+                            self._notify()
+                        return r
+        except BlockingIOError:
+            ev = 0
+        except OSError as exc:
+            err = exc.errno or errno.EIO
+        self._rkit = None  # the kit goes with the command
+        res = self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err)
+        return self._respond(kit, res, n, data_in_len, start, reader_kit=True)
+
+    def _execute_shared(
+        self, cdb: bytes, data_out: bytes, data_in_len: int, timeout: float
+    ) -> Response:
+        """execute() with this thread's own kit (another thread reads completions)."""
         try:
             kit: Kit = self._local.kit
         except AttributeError:
             kit = self._local.kit = Kit()
+        n = self._load(kit, cdb, data_out, data_in_len, timeout)
+        start = _monotonic()
+        res = self._issue(kit, start, timeout)
+        return self._respond(kit, res, n, data_in_len, start)
+
+    def _load(self, kit: Kit, cdb: bytes, data_out: bytes, data_in_len: int, timeout: float) -> int:
+        """Point ``kit``'s header at the command's data and CDB; the bytes to move."""
         hdr = kit.hdr
         if data_in_len:
             if data_out or data_in_len < 0:
@@ -234,18 +316,37 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
                 hdr.dxferp = None
                 kit.moves_data = False
         if cdb != kit.last_cdb or timeout != kit.last_timeout:
-            prepare_kit(kit, cdb, timeout)
-        start = time.monotonic()
-        res = self._issue(kit, start, timeout)
+            prepare_kit(kit, cdb, timeout, self._slice_ms)
+        return n
+
+    def _respond(
+        self,
+        kit: Kit,
+        res: Response | Completion,
+        n: int,
+        data_in_len: int,
+        start: float,
+        *,
+        reader_kit: bool = False,
+    ) -> Response:
+        """The Response for ``res`` (a failure as it is); ``kit`` is free afterwards.
+
+        ``reader_kit``: ``kit`` was detached from the reader role when its command
+        left the fast path; after a completion it is free again and, when the reader
+        has no kit, becomes the reader's (a kit given up on never does).
+        """
         if isinstance(res, Response):
             return res
-        duration = time.monotonic() - start
+        duration = _monotonic() - start
         if not n and not (res[1] or res[2] or res[3] or res[5] or res[4] & 7):
-            return Response(duration=duration)
-        r = completion_response(res[1:], kit, n, bool(data_in_len), duration)
-        kit.pin = None
-        if kit.buf_cap > KEEP_BUFFER:
-            kit.buf, kit.buf_cap = None, 0
+            r = Response(duration=duration)
+        else:
+            r = completion_response(res[1:], kit, n, bool(data_in_len), duration)
+            kit.pin = None
+            if kit.buf_cap > KEEP_BUFFER:
+                kit.buf, kit.buf_cap = None, 0
+        if reader_kit and self._rkit is None:
+            self._rkit = kit
         return r
 
     def execute_into(
@@ -284,30 +385,27 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         hdr.dxfer_len = n
         kit.moves_data = True
         if cdb != kit.last_cdb or timeout != kit.last_timeout:
-            prepare_kit(kit, cdb, timeout)
-        start = time.monotonic()
+            prepare_kit(kit, cdb, timeout, self._slice_ms)
+        start = _monotonic()
         res = self._issue(kit, start, timeout)
         if isinstance(res, Response):
             return res
-        r = completion_response(res[1:], kit, n, False, time.monotonic() - start)
+        r = completion_response(res[1:], kit, n, False, _monotonic() - start)
         kit.pin = None
         return r
 
     def _issue(self, kit: Kit, start: float, timeout: float) -> Response | Completion:
-        """Submit ``kit`` and wait: the completion's fields, or a failure Response.
+        """Submit ``kit`` (this thread's own) and wait: the completion, or a failure.
 
-        Fast path: nobody else is reading completions, so this thread takes the reader
-        role (a non-blocking lock) without registering the command, writes it, polls and
-        reads its own completion: one write, one poll, one read, no other lock. Anything
-        else (another reader, a late completion first, an error, the deadline) registers
-        the command and goes the general way.
+        The same fast path as :meth:`execute` when the reader role is free (the kit is
+        the thread's, so it needs no detaching), else :meth:`_issue_slow`.
         """
         if self._down is not None:
             refused = self._refuse_if_down(start)
             if refused is not None:
                 return refused
         read_lock = self._read_lock
-        if self._closed or not self._async or not read_lock.acquire(False):
+        if not self._fast or not read_lock.acquire(False):
             return self._issue_slow(kit, start, timeout)
         pid = next(self._ids) & _PACK_ID_MAX
         hdr = kit.hdr
@@ -317,35 +415,47 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         except OSError as exc:
             self._register(kit, pid, release_reader=True)
             return self._write_failed(kit, pid, exc, start + timeout, start)
-        ev = 0
+        ev = err = 0
+        out = None
         try:
-            wait_ms = kit.poll_ms
-            if self._slice_ms and wait_ms > self._slice_ms:
-                wait_ms = self._slice_ms
-            ready = self._poll_in(wait_ms)
+            ready = self._poll_in(kit.poll_ms)
             if ready:
                 ev = ready[0][1]
                 if ev & _POLLIN:
                     self._readv(self._fd, self._rlist)
                     out = _unpack(self._rbuf, _AT)
                     if out[0] == pid:
-                        read_lock.release()
-                        if self._waiters:
-                            self._notify()
+                        self._release_reader()
                         return out
-                    self._register(kit, pid, release_reader=False)
-                    self._dispatch(out)
-                    self._release_reader()
-                    return self._finish_wait(kit, pid, start, timeout)
         except BlockingIOError:
             ev = 0
         except OSError as exc:
-            self._register(kit, pid, release_reader=False)
-            self._fail_all(exc.errno or errno.EIO)
-            self._release_reader()
-            return self._finish_wait(kit, pid, start, timeout)
+            err = exc.errno or errno.EIO
+        return self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err)
+
+    def _off_fast_path(
+        self,
+        kit: Kit,
+        pid: int,
+        start: float,
+        timeout: float,
+        *,
+        ev: int,
+        out: Completion | None,
+        err: int,
+    ) -> Response | Completion:
+        """The submitted command leaves the fast path (the caller holds the reader role).
+
+        It is registered, what the reader saw is handled (another command's completion
+        ``out``, a read error ``err``, or poll events ``ev`` without a completion), the
+        reader role is given up and the command waits the general way.
+        """
         self._register(kit, pid, release_reader=False)
-        if ev & _POLL_BAD and not self._closed:
+        if out is not None:
+            self._dispatch(out)
+        elif err:
+            self._fail_all(err)
+        elif ev & _POLL_BAD and not self._closed:
             self._fail_all(errno.ENODEV)
         self._release_reader()
         return self._finish_wait(kit, pid, start, timeout)
@@ -353,8 +463,6 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
     def _issue_slow(self, kit: Kit, start: float, timeout: float) -> Response | Completion:
         """Submit while another thread reads completions (or on a synchronous node)."""
         if not self._async:
-            if self._closed:
-                raise TransportError(f"{self.url}: transport is closed")
             return self._submit_sync(kit, start + timeout, start)
         with self._lock:
             if self._closed:
@@ -380,7 +488,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         if r is not None:
             return r
         # The helper thread keeps the kit (and its buffers) alive until the ioctl returns.
-        self._local.__dict__.pop("kit", None)
+        self._drop_thread_kit(kit)
         return Response.failure(
             Outcome.TIMED_OUT, TIMED_OUT_TEXT, duration=time.monotonic() - start
         )
@@ -432,6 +540,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             if self._closed:
                 return
             self._closed = True
+            self._fast = False
             self._cond.notify_all()
             fd = self._fd
         self._blocking.close()

@@ -252,7 +252,7 @@ class Kit:
         self.error = 0
         self.last_cdb: bytes | None = None  # None: no CDB loaded yet
         self.last_timeout = -1.0
-        self.poll_ms = 1
+        self.poll_ms = 1  # the fast path's first poll (ms): the timeout or the watch slice
         self.moves_data = True
         self.out: Completion = (0, 0, 0, 0, 0, 0)
 
@@ -269,8 +269,12 @@ def timeout_ms(timeout: float) -> int:
     return max(1, min(math.ceil(timeout * 1000), 0xFFFFFFFE))
 
 
-def prepare_kit(kit: Kit, cdb: bytes, timeout: float) -> None:
-    """Check and load a new CDB or timeout into the kit's header."""
+def prepare_kit(kit: Kit, cdb: bytes, timeout: float, slice_ms: int = 0) -> None:
+    """Check and load a new CDB or timeout into the kit's header.
+
+    ``slice_ms``: the longest first poll (the transport's state-watch interval; 0:
+    none), so ``kit.poll_ms`` is the fast path's whole poll timeout.
+    """
     n = len(cdb)
     if not 1 <= n <= MAX_CDB:
         raise ValueError(f"the sg driver takes CDBs of 1 to {MAX_CDB} bytes, got {n}")
@@ -283,7 +287,8 @@ def prepare_kit(kit: Kit, cdb: bytes, timeout: float) -> None:
         kit.last_cdb = data
     if timeout != kit.last_timeout:
         kit.hdr.timeout = timeout_ms(timeout)
-        kit.poll_ms = int(timeout * 1000) + 1
+        poll_ms = int(timeout * 1000) + 1
+        kit.poll_ms = slice_ms if 0 < slice_ms < poll_ms else poll_ms
         kit.last_timeout = timeout
 
 

@@ -249,6 +249,12 @@ class CompletionMixin:
                 kit.done = True
             self._inflight.clear()
 
+    def _drop_thread_kit(self, kit: Kit) -> None:
+        """The calling thread's kit is ``kit`` no more (the kernel may still use it)."""
+        local = self._local.__dict__
+        if local.get("kit") is kit:
+            del local["kit"]
+
     def _abandon(self, kit: Kit, pid: int, start: float, down: PathDown | None = None) -> Response:
         """Give up on ``kit`` (caller holds the lock): retire it and hand out a new one.
 
@@ -258,7 +264,7 @@ class CompletionMixin:
         self._inflight.pop(pid, None)
         if not self._fd_closed:  # the kernel may still write through the kit's pointers
             self._retired[pid] = kit
-        self._local.__dict__.pop("kit", None)
+        self._drop_thread_kit(kit)
         closed = self._closed
         log.debug("sg_command_abandoned", path=self.path, pack_id=pid, closed=closed)
         if down is not None and not closed:

@@ -1,0 +1,154 @@
+"""Which memory each command hands the kernel: the reader's kit and the per-thread kits.
+
+The fast path uses a kit owned by the reader role; a command that leaves the fast path
+takes that kit with it. These tests use the fake sg driver of test_sg and check, by the
+header and buffer addresses the driver receives, that memory the kernel may still write
+(a command given up on) is never handed out again, and that a kit whose command did
+complete is used again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tapepath.transport import Outcome
+from tapepath.transport.sg import SgTransport
+from tests.transport.test_sg import INQ, TUR, FakeSg, Reply, Seen
+
+
+def tagged(tag: int) -> bytes:
+    """An INQUIRY CDB carrying ``tag`` in its allocation length byte."""
+    return bytes((0x12, 0, 0, 0, tag, 0))
+
+
+def make(fake: FakeSg) -> SgTransport:
+    """A transport on the fake driver, with no sysfs state watch."""
+    return SgTransport("/dev/sg3", syscalls=fake, sysfs="/nonexistent")
+
+
+class TestGivenUpKits:
+    """A kit whose command was given up on never carries another command."""
+
+    def test_stuck_commands_memory_not_reused(self) -> None:
+        """Headers and data buffers of timed-out commands never reach the driver again."""
+        stuck_tags = {3, 4, 8, 11}
+
+        def responder(seen: Seen) -> Reply:
+            if seen.cdb[4] in stuck_tags:
+                return Reply(delay=None)
+            return Reply(data=bytes([seen.cdb[4]]) * 4)
+
+        fake = FakeSg(responder=responder, queue_max=100)
+        t = make(fake)
+        for tag in range(1, 14):
+            stuck = tag in stuck_tags
+            if tag % 2:
+                r = t.execute(tagged(tag), data_in_len=4, timeout=0.02 if stuck else 5)
+            else:
+                r = t.execute(tagged(tag), timeout=0.02 if stuck else 5)
+            assert (r.outcome is Outcome.TIMED_OUT) == stuck
+            if not stuck and tag % 2:
+                assert r.data == bytes([tag]) * 4
+        tags = [s.cdb[4] for s in fake.seen]
+        assert tags == list(range(1, 14))
+        for i, tag in enumerate(tags):
+            if tag not in stuck_tags:
+                continue
+            later_headers = fake.header_addresses[i + 1 :]
+            assert fake.header_addresses[i] not in later_headers
+            if fake.seen[i].dxfer_len:
+                later_buffers = [s.dxferp for s in fake.seen[i + 1 :] if s.dxfer_len]
+                assert fake.seen[i].dxferp not in later_buffers
+        assert t.outstanding == len(stuck_tags)
+
+    def test_reader_kit_that_left_the_fast_path(self) -> None:
+        """A fast-path command that saw another's completion first, then timed out, takes
+        the reader's kit with it: later commands get other memory, late data goes there."""
+        release_late = threading.Event()
+
+        def responder(seen: Seen) -> Reply:
+            tag = seen.cdb[4]
+            if tag == 1:  # the slow one: completes only after the test lets it
+                return Reply(data=b"LATE", delay=0.6)
+            return Reply(data=bytes([tag]) * 4, delay=0.05 if tag == 2 else 0.0)
+
+        fake = FakeSg(responder=responder)
+        t = make(fake)
+        assert t.execute(INQ, data_in_len=4).ok  # the reader's kit, on this thread
+        reader_header = fake.header_addresses[0]
+        reader_buffer = fake.seen[0].dxferp
+        slow: list[Outcome] = []
+
+        def slow_caller() -> None:
+            r = t.execute(tagged(1), data_in_len=4, timeout=0.3)
+            slow.append(r.outcome)
+            release_late.set()
+
+        th = threading.Thread(target=slow_caller)
+        th.start()
+        deadline = time.monotonic() + 2
+        while len(fake.seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        # The slow command is on the fast path with the reader's kit (another thread).
+        assert fake.header_addresses[1] == reader_header
+        second = t.execute(tagged(2), data_in_len=4, timeout=5)
+        assert second.data == b"\x02" * 4
+        assert release_late.wait(5)
+        th.join(5)
+        assert slow == [Outcome.TIMED_OUT]
+        # The late completion (0.6 s) is still to come: nothing may use that memory now.
+        after = [t.execute(tagged(5 + i), data_in_len=4, timeout=5) for i in range(3)]
+        time.sleep(0.35)
+        after += [t.execute(tagged(8 + i), data_in_len=4, timeout=5) for i in range(3)]
+        assert [r.data for r in after] == [bytes([5 + i]) * 4 for i in range(6)]
+        for i in range(3, len(fake.seen)):
+            assert fake.header_addresses[i] != reader_header
+            assert fake.seen[i].dxferp != reader_buffer
+        assert t.outstanding == 0  # the late completion was collected and discarded
+
+
+class TestCompletedKits:
+    """A kit whose command completed is used again (no allocation per command)."""
+
+    def test_fast_path_reuses_the_reader_kit(self) -> None:
+        """Commands from several threads, one at a time, share the reader's header."""
+        fake = FakeSg()
+        t = make(fake)
+        t.execute(TUR)
+        for _ in range(3):
+            th = threading.Thread(target=lambda: t.execute(INQ, data_in_len=8))
+            th.start()
+            th.join(5)
+        t.execute(TUR)
+        assert len(set(fake.header_addresses)) == 1
+        assert len(fake.seen) == 5
+
+    def test_kit_back_after_leaving_the_fast_path(self) -> None:
+        """A fast-path command that saw another's completion first, then completed,
+        gives the reader's kit back for the next command."""
+
+        def responder(seen: Seen) -> Reply:
+            tag = seen.cdb[4]
+            return Reply(data=bytes([tag]) * 4, delay={1: 0.3, 2: 0.05}.get(tag, 0.0))
+
+        fake = FakeSg(responder=responder)
+        t = make(fake)
+        t.execute(TUR)
+        reader_header = fake.header_addresses[0]
+        got: list[bytes] = []
+        th = threading.Thread(
+            target=lambda: got.append(t.execute(tagged(1), data_in_len=4, timeout=5).data)
+        )
+        th.start()
+        deadline = time.monotonic() + 2
+        while len(fake.seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert fake.header_addresses[1] == reader_header
+        second = t.execute(tagged(2), data_in_len=4, timeout=5)
+        assert fake.header_addresses[2] != reader_header  # a thread's own kit
+        th.join(5)
+        assert (got, second.data) == ([b"\x01" * 4], b"\x02" * 4)
+        t.execute(TUR)
+        assert fake.header_addresses[3] == reader_header
+        assert t.outstanding == 0
