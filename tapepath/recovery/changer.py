@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from tapepath.errors import DecodeError
-from tapepath.recovery.driver import RecoveryDriver, Run, command_name
+from tapepath.recovery.driver import REPEATABLE, RecoveryDriver, Run, command_name
 from tapepath.recovery.errors import MoveAmbiguousError
 from tapepath.recovery.machine import Action, Event
 from tapepath.recovery.tracking import DeviceState
@@ -132,6 +132,7 @@ class ChangerRecovery(RecoveryDriver):
     """
 
     state: ChangerState
+    safe: frozenset[int] = REPEATABLE | _CHANGER_REPEATABLE
 
     def __init__(self, **kwargs: Any) -> None:
         self.state = ChangerState()

@@ -188,6 +188,10 @@ class RecoveryDriver:
     """
 
     state: DeviceState
+    safe: frozenset[int] = REPEATABLE
+    """Opcodes that do no harm when run twice: recovery resends them without a state
+    check, and the device may retry them on the same path after a passing transport
+    failure (:func:`tapepath.multipath.trouble.resent_freely`)."""
 
     def __init__(
         self,
