@@ -334,6 +334,8 @@ class AluaHandler:
         cmd = ReportTargetPortGroups(allocation_length=4096).to_bytes()
         r = _send(device, path, cmd, data_in_len=4096, timeout=timeout)
         if r.path_failed:
+            if path_verdict(r) is PathVerdict.RETRY:  # busy, requeue: ask at the next poll
+                return PathCheck(CheckResult.BUSY, f"rtpg: {r.outcome.value} (passing)")
             return PathCheck(CheckResult.DOWN, f"rtpg: {r.outcome.value}")
         if not r.ok:
             v = path_verdict(r)

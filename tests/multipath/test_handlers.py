@@ -20,7 +20,7 @@ from tapepath.multipath.handlers import (
 )
 from tapepath.multipath.identify import PathInfo, identify
 from tapepath.scsi.alua import AccessState
-from tapepath.transport import Response, Status
+from tapepath.transport import Outcome, Response, Status
 from tests.multipath.fakes import FakeAluaUnit, FakeClock, FakeUnit, Mode
 
 TUR = bytes(6)
@@ -135,6 +135,21 @@ class TestAluaActivation:
         assert c.check(dev, _p(dev, 1), 1).result is CheckResult.DOWN
         unit.states[0] = AccessState.OFFLINE
         assert c.check(dev, _p(dev, 0), 1).result is CheckResult.DOWN
+
+    def test_rtpg_checker_busy(self) -> None:
+        """A passing transport failure (busy) of the rtpg probe is BUSY, not DOWN."""
+        unit = FakeAluaUnit(ports=2, active=0)
+        dev = _alua(unit)
+        t = _p(dev, 0).transport
+        real = t.execute
+
+        def busy_once(cdb: bytes, **kw: Any) -> Response:
+            t.execute = real  # type: ignore[method-assign]
+            return Response.failure(Outcome.ABORTED, "bus busy", retryable=True)
+
+        t.execute = busy_once  # type: ignore[method-assign]
+        assert RtpgChecker().check(dev, _p(dev, 0), 1).result is CheckResult.BUSY
+        assert RtpgChecker().check(dev, _p(dev, 0), 1).result is CheckResult.UP
 
 
 class TestAutoChecker:
