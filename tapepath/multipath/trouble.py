@@ -77,7 +77,7 @@ class TroubleMixin:
     _fail_generation: int
     _waiters_failed: tuple[int, BaseException] | None
     _last_used: Path | None
-    activate: Callable[[Path, str], bool]
+    activate: Callable[..., bool]
     execute_on: Callable[..., Response]
 
     @property
@@ -118,7 +118,8 @@ class TroubleMixin:
         deadline = start + min(self.policy.no_path.queue_for, timeout)
         while True:
             for p in self.group.in_state(PathState.PASSIVE):
-                if self.activate(p, "no active path left"):
+                left = max(0.001, start + timeout - self.clock())  # the command's own time
+                if self.activate(p, "no active path left", timeout=left):
                     break
             if not self.group.active:
                 self._probe_passive()
