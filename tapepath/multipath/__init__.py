@@ -38,6 +38,7 @@ from tapepath.multipath.hooks import (
 from tapepath.multipath.monitor import PathMonitor, default_monitor
 from tapepath.multipath.path import Path, PathIdentity, PathState, PathStats
 from tapepath.multipath.policy import (
+    SAME_PATH_RETRY,
     CheckerPolicy,
     FailbackMode,
     FailbackPolicy,
@@ -49,6 +50,7 @@ from tapepath.multipath.policy import (
 
 __all__ = [
     "SAFE_TO_REPEAT",
+    "SAME_PATH_RETRY",
     "ActivationHandler",
     "AluaHandler",
     "CheckerPolicy",
