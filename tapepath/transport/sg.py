@@ -225,7 +225,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             return self._execute_shared(cdb, data_out, data_in_len, timeout)
         kit = self._rkit
         if kit is None:
-            kit = self._rkit = Kit()
+            kit = self._rkit = self._new_kit()
         n = 0
         if (
             data_in_len
@@ -239,12 +239,10 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             except BaseException:
                 self._release_reader()
                 raise
-        hdr = kit.hdr
-        pid = next(self._ids) & _PACK_ID_MAX
-        hdr.pack_id = pid
+        pid = kit.pid
         start = _monotonic()
         try:
-            self._write(self._fd, hdr)
+            self._write(self._fd, kit.hdr)
         except OSError as exc:
             self._rkit = None  # the kit goes with the command
             self._register(kit, pid, release_reader=True)
@@ -280,6 +278,10 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         res = self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err)
         return self._respond(kit, res, n, data_in_len, start, reader_kit=True)
 
+    def _new_kit(self) -> Kit:
+        """A new kit with the next ``pack_id``."""
+        return Kit(next(self._ids) & _PACK_ID_MAX)
+
     def _execute_shared(
         self, cdb: bytes, data_out: bytes, data_in_len: int, timeout: float
     ) -> Response:
@@ -287,7 +289,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         try:
             kit: Kit = self._local.kit
         except AttributeError:
-            kit = self._local.kit = Kit()
+            kit = self._local.kit = self._new_kit()
         n = self._load(kit, cdb, data_out, data_in_len, timeout)
         start = _monotonic()
         res = self._issue(kit, start, timeout)
@@ -372,7 +374,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         try:
             kit: Kit = self._local.kit
         except AttributeError:
-            kit = self._local.kit = Kit()
+            kit = self._local.kit = self._new_kit()
         hdr = kit.hdr
         if n:
             target = (ctypes.c_char * n).from_buffer(view)
@@ -407,11 +409,9 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         read_lock = self._read_lock
         if not self._fast or not read_lock.acquire(False):
             return self._issue_slow(kit, start, timeout)
-        pid = next(self._ids) & _PACK_ID_MAX
-        hdr = kit.hdr
-        hdr.pack_id = pid
+        pid = kit.pid
         try:
-            self._write(self._fd, hdr)
+            self._write(self._fd, kit.hdr)
         except OSError as exc:
             self._register(kit, pid, release_reader=True)
             return self._write_failed(kit, pid, exc, start + timeout, start)
@@ -467,8 +467,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         with self._lock:
             if self._closed:
                 raise TransportError(f"{self.url}: transport is closed")
-            pid = next(self._ids) & _PACK_ID_MAX
-            kit.hdr.pack_id = pid
+            pid = kit.pid
             kit.done = False
             kit.error = 0
             self._inflight[pid] = kit

@@ -215,8 +215,13 @@ class OsSyscalls:
 class Kit:
     """One command's memory the kernel points at: header, CDB, sense, data-in buffer.
 
-    A thread reuses its kit from call to call; a kit whose command timed out is retired
-    (kept alive until its late completion is read) and the thread gets a new one.
+    A kit is reused from call to call; a kit whose command timed out is retired (kept
+    alive until its late completion is read) and never carries another command.
+
+    Args:
+        pack_id: the kit's ``pack_id`` for life, which tells its completions apart. A
+            kit carries one command at a time and one given up on is never reused, so
+            ids given out once per kit stay unique among the commands the kernel holds.
     """
 
     __slots__ = (
@@ -231,13 +236,15 @@ class Kit:
         "last_timeout",
         "moves_data",
         "out",
+        "pid",
         "pin",
         "poll_ms",
         "sense",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, pack_id: int = 0) -> None:
         self.hdr = SgIoHdr()
+        self.hdr.pack_id = self.pid = pack_id
         self.cdb = (ctypes.c_ubyte * MAX_CDB)()
         self.cdb_addr = ctypes.addressof(self.cdb)
         self.sense = (ctypes.c_ubyte * SENSE_MAX)()

@@ -190,6 +190,9 @@ class CompletionMixin:
                 self._release_reader()
         if kit.error:
             kit.pin = None
+            # The kernel may not be done with a failed command: its kit (and pack_id)
+            # is not used again.
+            self._drop_thread_kit(kit)
             if self._closed:
                 return Response.failure(
                     Outcome.ABORTED,
@@ -243,10 +246,17 @@ class CompletionMixin:
         )
 
     def _fail_all(self, err: int) -> None:
+        """Fail every registered command with ``err`` (a read or poll error on the node).
+
+        The kernel may still hold them: their kits are retired like abandoned ones
+        (kept alive until a late completion is read or the node is closed).
+        """
         with self._lock:
             for kit in self._inflight.values():
                 kit.error = err
                 kit.done = True
+            if not self._fd_closed:
+                self._retired.update(self._inflight)
             self._inflight.clear()
 
     def _drop_thread_kit(self, kit: Kit) -> None:

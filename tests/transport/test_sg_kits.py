@@ -152,3 +152,37 @@ class TestCompletedKits:
         t.execute(TUR)
         assert fake.header_addresses[3] == reader_header
         assert t.outstanding == 0
+
+
+class TestPackIds:
+    """Each kit has its own pack_id; a failed command's kit is not used again."""
+
+    def test_ids_per_kit(self) -> None:
+        """Commands on one kit share its id; a kit given up on leaves with its id."""
+        replies = iter([Reply(), Reply(), Reply(delay=None), Reply(), Reply()])
+        fake = FakeSg(responder=lambda s: next(replies))
+        t = make(fake)
+        t.execute(TUR)
+        t.execute(INQ, data_in_len=4)
+        assert t.execute(TUR, timeout=0.02).outcome is Outcome.TIMED_OUT
+        t.execute(TUR)
+        t.execute(TUR)
+        ids = [s.pack_id for s in fake.seen]
+        assert ids[0] == ids[1] == ids[2]
+        assert ids[3] == ids[4] != ids[2]
+
+    def test_failed_read_retires_the_kit(self) -> None:
+        """After a read error, the failed command's completion (still held by the kernel)
+        is not taken for the next command's."""
+        fake = FakeSg(
+            responder=lambda s: Reply(data=bytes([s.cdb[4]]) * 4, delay=0.01), read_errno=5
+        )
+        t = make(fake)
+        first = t.execute(tagged(1), data_in_len=4, timeout=5)
+        assert first.outcome is not Outcome.OK
+        fake.read_errno = 0
+        second = t.execute(tagged(2), data_in_len=4, timeout=5)
+        assert second.ok
+        assert second.data == b"\x02" * 4
+        assert fake.seen[0].pack_id != fake.seen[1].pack_id
+        assert fake.header_addresses[0] != fake.header_addresses[1]
