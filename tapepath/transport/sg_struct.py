@@ -229,6 +229,7 @@ class Kit:
         "buf_cap",
         "cdb",
         "cdb_addr",
+        "clean",
         "done",
         "error",
         "hdr",
@@ -245,6 +246,7 @@ class Kit:
     def __init__(self, pack_id: int = 0) -> None:
         self.hdr = SgIoHdr()
         self.hdr.pack_id = self.pid = pack_id
+        self.clean: Completion = (pack_id, 0, 0, 0, 0, 0)  # this kit's all-zero completion
         self.cdb = (ctypes.c_ubyte * MAX_CDB)()
         self.cdb_addr = ctypes.addressof(self.cdb)
         self.sense = (ctypes.c_ubyte * SENSE_MAX)()

@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapepath import errors
-from tapepath.transport import Outcome, open_transport
+from tapepath.transport import Outcome, Response, open_transport
 from tapepath.transport.sg import OsSyscalls, SgTransport
 from tapepath.transport.sg_struct import COMPLETION, COMPLETION_OFFSET, HDR_SIZE, SgIoHdr
 
@@ -525,6 +525,16 @@ class TestCost:
         a = fake.header_addresses
         assert a[0] == a[1] == a[2]
         assert a[3] != a[2]
+
+    def test_fast_response_is_the_plain_one(self) -> None:
+        """The fast path's GOOD answer is Response(duration=...) field for field."""
+        fake = FakeSg(responder=lambda s: Reply(driver=s.cdb[4]))
+        t = make(fake)
+        for driver in (0, 0, 8, 0):  # DRIVER_SENSE alone leaves a GOOD answer plain too
+            r = t.execute(bytes((0, 0, 0, 0, driver, 0)))
+            assert type(r) is Response
+            assert r == Response(duration=r.duration)
+            assert 0 <= r.duration < 5
 
     def test_no_logging_on_success(self) -> None:
         """Successful commands log nothing; a timeout does."""
