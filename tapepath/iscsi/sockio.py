@@ -56,7 +56,17 @@ def tune_socket(sock: socket.socket) -> None:
 
 
 def sendall(sock: socket.socket, segments: list[Bytes]) -> None:
-    """sendmsg the segments completely, in batches of at most IOV_MAX buffers."""
+    """sendmsg the segments completely, in batches of at most IOV_MAX buffers.
+
+    One ``bytes`` segment (a command PDU without data, the common case) goes with one
+    ``send``; only what it leaves takes the general way.
+    """
+    if len(segments) == 1 and type(segments[0]) is bytes:
+        only = segments[0]
+        sent = sock.send(only)
+        if sent == len(only):
+            return
+        segments = [memoryview(only)[sent:]]
     pending = [memoryview(s).cast("B") for s in segments if len(s)]
     while pending:
         batch = pending[:_IOV_MAX]
