@@ -9,11 +9,14 @@ complete is used again.
 
 from __future__ import annotations
 
+import ctypes
+import random
 import threading
 import time
 
 from tapepath.transport import Outcome
 from tapepath.transport.sg import SgTransport
+from tapepath.transport.sg_struct import SgIoHdr
 from tests.transport.test_sg import INQ, TUR, FakeSg, Reply, Seen
 
 
@@ -106,6 +109,73 @@ class TestGivenUpKits:
             assert fake.header_addresses[i] != reader_header
             assert fake.seen[i].dxferp != reader_buffer
         assert t.outstanding == 0  # the late completion was collected and discarded
+
+
+class RecordingSg(FakeSg):
+    """The fake driver, also logging (header address, data address, tag) per write."""
+
+    def __init__(self, responder: object) -> None:
+        super().__init__(responder=responder, queue_max=10_000)  # type: ignore[arg-type]
+        self.log: list[tuple[int, int, int]] = []
+
+    def write(self, fd: int, buf: ctypes.Structure) -> int:
+        assert isinstance(buf, SgIoHdr)
+        with self.cond:  # one lock for the log and the driver's queue: one order
+            tag = ctypes.string_at(buf.cmdp, buf.cmd_len)[4]
+            self.log.append((ctypes.addressof(buf), buf.dxferp or 0, tag))
+            return super().write(fd, buf)
+
+
+class TestThreadsAndKits:
+    """Several threads, fast and shared paths mixed, with commands given up on."""
+
+    def test_given_up_memory_never_reused_across_threads(self) -> None:
+        """No header or data buffer of a timed-out command is written again, and every
+        answer reaches its own caller."""
+        rng = random.Random(11)
+
+        def responder(seen: Seen) -> Reply:
+            tag = seen.cdb[4]
+            if tag % 5 == 0:
+                return Reply(delay=None)
+            return Reply(data=bytes([tag]) * 4, delay=rng.random() * 0.003)
+
+        fake = RecordingSg(responder)
+        t = make(fake)
+        wrong: list[str] = []
+
+        def worker(base: int) -> None:
+            for i in range(30):
+                tag = (base * 30 + i) % 250 + 1
+                stuck = tag % 5 == 0
+                cdb = tagged(tag)
+                if i % 3 == 0 and not stuck:
+                    r = t.execute(cdb, timeout=5)
+                    if not r.ok:
+                        wrong.append(f"{tag}: {r!r}")
+                    continue
+                r = t.execute(cdb, data_in_len=4, timeout=0.03 if stuck else 5)
+                if stuck:
+                    if r.outcome is not Outcome.TIMED_OUT:
+                        wrong.append(f"{tag}: {r!r}")
+                elif not r.ok or r.data != bytes([tag]) * 4:
+                    wrong.append(f"{tag}: {r!r}")
+
+        threads = [threading.Thread(target=worker, args=(b,)) for b in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert wrong == []
+        log = fake.log
+        assert len(log) == 180
+        for i, (header, data, tag) in enumerate(log):
+            if tag % 5:
+                continue
+            later = log[i + 1 :]
+            assert header not in {h for h, _, _ in later}
+            assert data not in {d for _, d, _ in later if d}
+        assert t.outstanding == sum(1 for _, _, tag in log if tag % 5 == 0)
 
 
 class TestCompletedKits:
