@@ -9,8 +9,10 @@ their deadline passes. A command given up on (deadline, closed transport, path d
 is *retired*: its memory stays referenced until the kernel's late completion is read
 and discarded, or the node is closed.
 
-This module holds that machinery as a mixin; the transport class, its opening and its
-public methods are in :mod:`tapepath.transport.sg`.
+This module holds that machinery as a mixin, with the submission of a command on the
+caller's own kit (:meth:`CompletionMixin._issue`, used off :meth:`SgTransport.execute`'s
+fast path and by ``execute_into``); the transport class, its opening, its public
+methods and the fast path are in :mod:`tapepath.transport.sg`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from tapepath.errors import TransportError
 from tapepath.transport.base import Outcome, Response
 from tapepath.transport.sg_outcome import errno_failure
 from tapepath.transport.sg_state import PathDown
@@ -44,6 +47,8 @@ log = structlog.get_logger("tapepath.transport.sg")
 _POLLIN = select.POLLIN
 _POLL_BAD = select.POLLERR | select.POLLHUP | select.POLLNVAL
 _QUEUE_FULL = (errno.EAGAIN, errno.EDOM)
+_unpack = COMPLETION.unpack_from
+_AT = COMPLETION_OFFSET
 TIMED_OUT_TEXT = "no completion within the deadline; the command may still be in flight"
 """The message of a command given up on at its deadline."""
 
@@ -52,6 +57,9 @@ class CompletionMixin:
     """The completion side of SgTransport (which sets the attributes declared here)."""
 
     path: str
+    url: str
+    _fast: bool
+    _async: bool
     _lock: threading.Lock
     _cond: threading.Condition
     _local: threading.local
@@ -75,6 +83,93 @@ class CompletionMixin:
     if TYPE_CHECKING:
 
         def _check_state(self) -> None: ...
+
+        def _refuse_if_down(self, start: float) -> Response | None: ...
+
+        def _submit_sync(
+            self, kit: Kit, deadline: float, start: float
+        ) -> Response | Completion: ...
+
+    def _issue(self, kit: Kit, start: float, timeout: float) -> Response | Completion:
+        """Submit ``kit`` (this thread's own) and wait: the completion, or a failure.
+
+        The same fast path as ``SgTransport.execute`` when the reader role is free (the kit is
+        the thread's, so it needs no detaching), else :meth:`_issue_slow`.
+        """
+        if self._down is not None:
+            refused = self._refuse_if_down(start)
+            if refused is not None:
+                return refused
+        read_lock = self._read_lock
+        if not self._fast or not read_lock.acquire(False):
+            return self._issue_slow(kit, start, timeout)
+        pid = kit.pid
+        try:
+            self._write(self._fd, kit.hdr)
+        except OSError as exc:
+            self._register(kit, pid, release_reader=True)
+            return self._write_failed(kit, pid, exc, start + timeout, start)
+        ev = err = 0
+        out = None
+        try:
+            ready = self._poll_in(kit.poll_ms)
+            if ready:
+                ev = ready[0][1]
+                if ev & _POLLIN:
+                    self._readv(self._fd, self._rlist)
+                    out = _unpack(self._rbuf, _AT)
+        except BlockingIOError:
+            ev = 0
+        except OSError as exc:
+            err = exc.errno or errno.EIO
+        if out is not None and out[0] == pid:
+            self._release_reader()
+            return out
+        return self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err)
+
+    def _off_fast_path(
+        self,
+        kit: Kit,
+        pid: int,
+        start: float,
+        timeout: float,
+        *,
+        ev: int,
+        out: Completion | None,
+        err: int,
+    ) -> Response | Completion:
+        """The submitted command leaves the fast path (the caller holds the reader role).
+
+        It is registered, what the reader saw is handled (another command's completion
+        ``out``, a read error ``err``, or poll events ``ev`` without a completion), the
+        reader role is given up and the command waits the general way.
+        """
+        self._register(kit, pid, release_reader=False)
+        if out is not None:
+            self._dispatch(out)
+        elif err:
+            self._fail_all(err)
+        elif ev & _POLL_BAD and not self._closed:
+            self._fail_all(errno.ENODEV)
+        self._release_reader()
+        return self._finish_wait(kit, pid, start, timeout)
+
+    def _issue_slow(self, kit: Kit, start: float, timeout: float) -> Response | Completion:
+        """Submit while another thread reads completions (or on a synchronous node)."""
+        if not self._async:
+            return self._submit_sync(kit, start + timeout, start)
+        with self._lock:
+            if self._closed:
+                raise TransportError(f"{self.url}: transport is closed")
+            pid = kit.pid
+            kit.done = False
+            kit.error = 0
+            self._inflight[pid] = kit
+        try:
+            self._write(self._fd, kit.hdr)
+        except OSError as exc:
+            return self._write_failed(kit, pid, exc, start + timeout, start)
+        return self._finish_wait(kit, pid, start, timeout)
 
     def _register(self, kit: Kit, pid: int, *, release_reader: bool) -> None:
         """Enter ``kit`` among the commands whose completion any reader may collect."""
