@@ -4,6 +4,8 @@ The fake kernel below behaves like the sg driver's asynchronous interface: write
 takes a ``struct sg_io_hdr`` and reads the CDB and data-out through its pointers, read()
 hands back one completion and writes data-in and sense through the pointers the
 header carried, poll() reports completions, and the queue holds 16 commands per fd.
+The other test_sg_*.py files use it too (threads, kits, the synchronous path, outcomes,
+the state watch); test_sg_syscalls.py covers the header layout and the real syscalls.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ import ctypes
 import errno
 import gc
 import os
-import random
 import select
 import struct
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 
 from tapepath import errors
 from tapepath.transport import Outcome, Response, open_transport
-from tapepath.transport.sg import OsSyscalls, SgTransport
-from tapepath.transport.sg_struct import COMPLETION, COMPLETION_OFFSET, HDR_SIZE, SgIoHdr
+from tapepath.transport.sg import SgTransport
+from tapepath.transport.sg_struct import SgIoHdr
 
 SG_IO_REQ = 0x2285
 SG_VERSION_REQ = 0x2282
@@ -548,240 +548,3 @@ class TestCost:
         with structlog.testing.capture_logs() as logs:
             t2.execute(TUR, timeout=0.05)
         assert [e["event"] for e in logs] == ["sg_command_abandoned"]
-
-
-class TestThreads:
-    """Several threads share one transport; each gets its own completion."""
-
-    def test_concurrent_commands(self) -> None:
-        """Completions in another order than submission reach the right callers."""
-
-        def responder(seen: Seen) -> Reply:
-            tag = seen.cdb[4]
-            return Reply(data=bytes([tag]) * 8, delay=(7 - tag % 8) * 0.003)
-
-        fake = FakeSg(responder=responder)
-        t = make(fake)
-        results: dict[int, list[bytes]] = {}
-        failures: list[str] = []
-
-        def worker(tag: int) -> None:
-            got = []
-            for _ in range(15):
-                r = t.execute(bytes((0x12, 0, 0, 0, tag, 0)), data_in_len=8, timeout=5)
-                if not r.ok:
-                    failures.append(repr(r))
-                got.append(r.data)
-            results[tag] = got
-
-        threads = [threading.Thread(target=worker, args=(tag,)) for tag in range(1, 7)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(20)
-        assert failures == []
-        for tag in range(1, 7):
-            assert results[tag] == [bytes([tag]) * 8] * 15
-        assert t.outstanding == 0
-
-    def test_mixed_timeouts_and_completions(self) -> None:
-        """With stuck and late commands among them, every answer reaches its own caller."""
-        rng = random.Random(7)
-
-        def responder(seen: Seen) -> Reply:
-            tag = seen.cdb[4]
-            if tag % 5 == 0:
-                return Reply(delay=None)
-            return Reply(data=bytes([tag]) * 4, delay=rng.random() * 0.004)
-
-        fake = FakeSg(responder=responder, queue_max=10_000)
-        t = make(fake)
-        wrong: list[str] = []
-
-        def worker(base: int) -> None:
-            for i in range(40):
-                tag = (base * 40 + i) % 250 + 1
-                stuck = tag % 5 == 0
-                r = t.execute(
-                    bytes((0x12, 0, 0, 0, tag, 0)), data_in_len=4, timeout=0.05 if stuck else 5
-                )
-                if stuck:
-                    if r.outcome is not Outcome.TIMED_OUT:
-                        wrong.append(f"{tag}: {r!r}")
-                elif not r.ok or r.data != bytes([tag]) * 4:
-                    wrong.append(f"{tag}: {r!r}")
-
-        threads = [threading.Thread(target=worker, args=(b,)) for b in range(6)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(30)
-        assert wrong == []
-
-    def test_short_deadline_not_held_by_reader(self) -> None:
-        """A thread's short deadline holds while another thread is waiting longer."""
-        fake = FakeSg(responder=lambda s: Reply(delay=None if s.cdb[4] == 1 else 0.6))
-        t = make(fake)
-        long_result: list[Outcome] = []
-        th = threading.Thread(
-            target=lambda: long_result.append(
-                t.execute(bytes((0x12, 0, 0, 0, 2, 0)), timeout=3).outcome
-            )
-        )
-        th.start()
-        time.sleep(0.05)
-        start = time.monotonic()
-        r = t.execute(bytes((0x12, 0, 0, 0, 1, 0)), timeout=0.1)
-        assert time.monotonic() - start < 0.4
-        assert r.outcome is Outcome.TIMED_OUT
-        th.join(5)
-        assert long_result == [Outcome.OK]
-
-
-class TestSynchronousNodes:
-    """Nodes outside the sg major (nst, sch) use SG_IO in a helper thread."""
-
-    def test_sg_io_path(self) -> None:
-        """SG_IO runs the command and nothing is written to the node."""
-        fake = FakeSg(major=9, responder=lambda s: Reply(data=b"tape"))
-        r = make(fake, "/dev/nst0").execute(INQ, data_in_len=4)
-        assert r.data == b"tape"
-        assert fake.pending == []
-        assert fake.seen[0].direction == -3
-
-    def test_deadline_holds(self) -> None:
-        """A blocked SG_IO still returns TIMED_OUT on time."""
-        fake = FakeSg(major=9, responder=lambda s: Reply(delay=None))
-        t = make(fake, "/dev/nst0")
-        start = time.monotonic()
-        r = t.execute(TUR, timeout=0.1)
-        assert time.monotonic() - start < 0.5
-        assert r.outcome is Outcome.TIMED_OUT
-        fake.sync_release.set()
-
-    def test_helper_thread_reused(self) -> None:
-        """Sequential SG_IO calls share one helper thread; a stuck one is replaced."""
-        fake = FakeSg(major=9, responder=lambda s: Reply(delay=None if s.cdb[4] == 9 else 0))
-        t = make(fake, "/dev/nst0")
-        for _ in range(4):
-            assert t.execute(TUR).ok
-        assert len(set(fake.ioctl_threads)) == 1
-        assert fake.ioctl_threads[0] != threading.get_ident()
-        assert t.execute(bytes((0, 0, 0, 0, 9, 0)), timeout=0.05).outcome is Outcome.TIMED_OUT
-        assert t.execute(TUR).ok
-        assert fake.ioctl_threads[-1] != fake.ioctl_threads[-2]
-        fake.sync_release.set()
-        t.close()
-
-    def test_errno(self) -> None:
-        """SG_IO refused with ENXIO (offline) is NO_CONNECT, not executed; ENODEV is gone."""
-        fake = FakeSg(major=86, responder=lambda s: Reply(write_errno=errno.ENXIO))
-        r = make(fake, "/dev/sch0").execute(TUR)
-        assert r.outcome is Outcome.NO_CONNECT
-        assert r.detail is not None
-        assert not r.detail.maybe_executed
-        fake = FakeSg(major=86, responder=lambda s: Reply(write_errno=errno.ENODEV))
-        assert make(fake, "/dev/sch0").execute(TUR).outcome is Outcome.DEVICE_GONE
-
-    def test_interrupted_may_have_run(self) -> None:
-        """SG_IO interrupted (EINTR) may have started the command."""
-        fake = FakeSg(major=9, responder=lambda s: Reply(write_errno=errno.EINTR))
-        r = make(fake, "/dev/nst0").execute(TUR)
-        assert r.detail is not None
-        assert r.detail.maybe_executed
-
-
-class TestLayout:
-    """The ctypes sg_io_hdr matches <scsi/sg.h> as the C compiler lays it out."""
-
-    @pytest.mark.needs("gcc")
-    def test_matches_c_header(self, tmp_path: Path) -> None:
-        """Static asserts of size and every field offset compile against <scsi/sg.h>."""
-        lines = ["#include <stddef.h>", "#include <scsi/sg.h>"]
-        lines.append(
-            f'_Static_assert(sizeof(struct sg_io_hdr) == {ctypes.sizeof(SgIoHdr)}, "size");'
-        )
-        for name, _ctype in SgIoHdr._fields_:
-            off = getattr(SgIoHdr, name).offset
-            lines.append(f'_Static_assert(offsetof(struct sg_io_hdr, {name}) == {off}, "{name}");')
-        src = tmp_path / "sg_layout.c"
-        src.write_text("\n".join(lines) + "\n")
-        proc = subprocess.run(
-            ["gcc", "-c", "-o", str(tmp_path / "sg_layout.o"), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-
-
-class TestCompletionStruct:
-    """The one-call completion reader agrees with the ctypes header."""
-
-    @given(
-        st.integers(-(2**31), 2**31 - 1),
-        st.integers(0, 255),
-        st.integers(0, 255),
-        st.integers(0, 0xFFFF),
-        st.integers(0, 0xFFFF),
-        st.integers(-(2**31), 2**31 - 1),
-        st.binary(min_size=88, max_size=88),
-    )
-    def test_reads_the_ctypes_fields(
-        self, pid: int, status: int, sb: int, host: int, driver: int, resid: int, noise: bytes
-    ) -> None:
-        """Whatever the other bytes hold, the six fields read back as ctypes wrote them."""
-        hdr = SgIoHdr.from_buffer_copy(noise[: ctypes.sizeof(SgIoHdr)].ljust(HDR_SIZE, b"\0"))
-        hdr.pack_id, hdr.status, hdr.sb_len_wr = pid, status, sb
-        hdr.host_status, hdr.driver_status, hdr.resid = host, driver, resid
-        raw = bytearray(bytes(hdr))
-        assert COMPLETION.unpack_from(raw, COMPLETION_OFFSET) == (
-            pid,
-            status,
-            sb,
-            host,
-            driver,
-            resid,
-        )
-
-
-class TestOsSyscalls:
-    """The real system-call layer, on a pipe and ordinary nodes."""
-
-    def test_header_round_trip(self) -> None:
-        """A header written to a pipe reads back whole; an empty pipe says EAGAIN."""
-        real = OsSyscalls()
-        r, w = os.pipe()
-        try:
-            os.set_blocking(r, False)
-            poll = real.poller(r, select.POLLIN)
-            hdr = SgIoHdr(pack_id=4242, host_status=0x0E, resid=-3)
-            assert real.write(w, hdr) == ctypes.sizeof(SgIoHdr)
-            assert poll(1000) == [(r, select.POLLIN)]
-            back = bytearray(HDR_SIZE)
-            assert real.readv(r, [back]) == ctypes.sizeof(SgIoHdr)
-            got = SgIoHdr.from_buffer(back)
-            assert (got.pack_id, got.host_status, got.resid) == (4242, 0x0E, -3)
-            del got  # releases the export of ``back``
-            assert poll(10) == []
-            with pytest.raises(BlockingIOError):
-                real.readv(r, [back])
-        finally:
-            real.close(r)
-            os.close(w)
-
-    def test_char_major(self, tmp_path: Path) -> None:
-        """/dev/null is character major 1; a regular file has no major."""
-        real = OsSyscalls()
-        fd = os.open("/dev/null", os.O_RDONLY)
-        try:
-            assert real.char_major(fd) == 1
-        finally:
-            os.close(fd)
-        f = tmp_path / "plain"
-        f.write_bytes(b"")
-        fd = os.open(f, os.O_RDONLY)
-        try:
-            assert real.char_major(fd) is None
-        finally:
-            os.close(fd)
