@@ -225,11 +225,9 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         kit = self._rkit
         if kit is None:
             kit = self._rkit = self._new_kit()
-        n = 0
         if (
-            data_in_len
-            or data_out
-            or kit.moves_data
+            data_out
+            or data_in_len != kit.shape
             or cdb != kit.last_cdb
             or timeout != kit.last_timeout
         ):
@@ -238,6 +236,8 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             except BaseException:
                 self._release_reader()
                 raise
+        else:  # the header is loaded for this command already
+            n = data_in_len
         pid = kit.pid
         start = _monotonic()
         try:
@@ -306,22 +306,25 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         if data_in_len:
             if data_out or data_in_len < 0:
                 validate_request(cdb, data_out, data_in_len, timeout)
-            hdr.dxfer_direction = SG_DXFER_FROM_DEV
-            hdr.dxfer_len = n = data_in_len
-            hdr.dxferp = kit.data_buffer(data_in_len)
-            kit.moves_data = True
+            n = data_in_len
+            if n != kit.shape:
+                kit.shape = None
+                hdr.dxfer_direction = SG_DXFER_FROM_DEV
+                hdr.dxfer_len = n
+                hdr.dxferp = kit.data_buffer(n)
+                kit.shape = n
         elif data_out:
+            kit.shape = None
             hdr.dxfer_direction = SG_DXFER_TO_DEV
             hdr.dxfer_len = n = len(data_out)
             hdr.dxferp, kit.pin = out_pointer(data_out)
-            kit.moves_data = True
         else:
             n = 0
-            if kit.moves_data:
+            if kit.shape != 0:
                 hdr.dxfer_direction = SG_DXFER_NONE
                 hdr.dxfer_len = 0
                 hdr.dxferp = None
-                kit.moves_data = False
+                kit.shape = 0
         if cdb != kit.last_cdb or timeout != kit.last_timeout:
             prepare_kit(kit, cdb, timeout, self._slice_ms)
         return n
@@ -351,7 +354,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             r = completion_response(res[1:], kit, n, bool(data_in_len), duration)
             kit.pin = None
             if kit.buf_cap > KEEP_BUFFER:
-                kit.buf, kit.buf_cap = None, 0
+                kit.buf, kit.buf_cap, kit.shape = None, 0, None
         if reader_kit and self._rkit is None:
             self._rkit = kit
         return r
@@ -390,7 +393,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             hdr.dxfer_direction = SG_DXFER_NONE
             hdr.dxferp = None
         hdr.dxfer_len = n
-        kit.moves_data = True
+        kit.shape = None
         if cdb != kit.last_cdb or timeout != kit.last_timeout:
             prepare_kit(kit, cdb, timeout, self._slice_ms)
         start = _monotonic()

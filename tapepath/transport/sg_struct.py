@@ -235,12 +235,12 @@ class Kit:
         "hdr",
         "last_cdb",
         "last_timeout",
-        "moves_data",
         "out",
         "pid",
         "pin",
         "poll_ms",
         "sense",
+        "shape",
     )
 
     def __init__(self, pack_id: int = 0) -> None:
@@ -262,7 +262,9 @@ class Kit:
         self.last_cdb: bytes | None = None  # None: no CDB loaded yet
         self.last_timeout = -1.0
         self.poll_ms = 1  # the fast path's first poll (ms): the timeout or the watch slice
-        self.moves_data = True
+        # What the header's data fields hold: a data-in length (into ``buf``), 0 for
+        # no data, None for anything else (data-out, a caller's buffer, not loaded).
+        self.shape: int | None = None
         self.out: Completion = (0, 0, 0, 0, 0, 0)
 
     def data_buffer(self, n: int) -> int:

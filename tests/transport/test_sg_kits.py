@@ -14,6 +14,9 @@ import random
 import threading
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tapepath.transport import Outcome
 from tapepath.transport.sg import SgTransport
 from tapepath.transport.sg_struct import SgIoHdr
@@ -256,3 +259,53 @@ class TestPackIds:
         assert second.data == b"\x02" * 4
         assert fake.seen[0].pack_id != fake.seen[1].pack_id
         assert fake.header_addresses[0] != fake.header_addresses[1]
+
+
+_SIZES = [1, 4, 96]  # shared by the kinds, so one shape follows another of equal size
+_COMMAND = st.one_of(
+    st.tuples(st.just("none"), st.just(0)),
+    st.tuples(st.just("in"), st.sampled_from([*_SIZES, 5000, (1 << 20) + 1])),
+    st.tuples(st.just("out"), st.sampled_from(_SIZES)),
+    st.tuples(st.just("into"), st.sampled_from([0, *_SIZES])),
+)
+
+
+class TestHeaderReuse:
+    """A header loaded once is reused only for a command of the same shape."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(_COMMAND, min_size=1, max_size=12), st.booleans())
+    def test_any_sequence_of_shapes(self, commands: list[tuple[str, int]], same_cdb: bool) -> None:
+        """Whatever came before, each command reaches the driver with its own direction,
+        length and buffer; data-in lands where it belongs and nowhere else."""
+        fake = FakeSg()
+        fake.responder = lambda s: Reply(data=bytes([len(fake.seen)]) * s.dxfer_len)
+        t = make(fake)
+        kept: list[tuple[bytearray, bytes]] = []  # execute_into buffers and their data
+        for i, (kind, size) in enumerate(commands):
+            cdb = INQ if same_cdb else tagged(i + 1)
+            fill = bytes([i + 1])
+            if kind == "none":
+                r = t.execute(cdb)
+                want = (-1, 0)
+            elif kind == "in":
+                r = t.execute(cdb, data_in_len=size)
+                assert r.data == fill * size
+                want = (-3, size)
+            elif kind == "out":
+                payload = bytes(range(size))
+                r = t.execute(cdb, data_out=payload)
+                assert fake.seen[-1].data_out == payload
+                want = (-2, size)
+            else:
+                buf = bytearray(size)
+                r = t.execute_into(cdb, buf)
+                assert buf == fill * size
+                kept.append((buf, fill * size))
+                want = (-3 if size else -1, size)
+            assert r.ok
+            seen = fake.seen[-1]
+            assert (seen.direction, seen.dxfer_len) == want
+            assert seen.cdb == cdb
+            assert all(bytes(b) == data for b, data in kept)
+        assert len(fake.seen) == len(commands)
