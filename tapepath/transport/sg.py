@@ -239,9 +239,10 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         else:  # the header is loaded for this command already
             n = data_in_len
         pid = kit.pid
+        fd = self._fd
         start = _monotonic()
         try:
-            self._write(self._fd, kit.hdr)
+            self._write(fd, kit.hdr)
         except OSError as exc:
             self._rkit = None  # the kit goes with the command
             self._register(kit, pid, release_reader=True)
@@ -254,7 +255,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             if ready:
                 ev = ready[0][1]
                 if ev & _POLLIN:
-                    self._readv(self._fd, self._rlist)
+                    self._readv(fd, self._rlist)
                     out = _unpack(self._rbuf, _AT)
         except BlockingIOError:
             ev = 0
@@ -280,7 +281,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
                     self._notify()
                 return r
         self._rkit = None  # the kit goes with the command
-        res = self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err)
+        res = self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err, fd=fd)
         return self._respond(kit, res, n, data_in_len, start, reader_kit=True)
 
     def _new_kit(self) -> Kit:

@@ -104,8 +104,9 @@ class CompletionMixin:
         if not self._fast or not read_lock.acquire(False):
             return self._issue_slow(kit, start, timeout)
         pid = kit.pid
+        fd = self._fd
         try:
-            self._write(self._fd, kit.hdr)
+            self._write(fd, kit.hdr)
         except OSError as exc:
             self._register(kit, pid, release_reader=True)
             return self._write_failed(kit, pid, exc, start + timeout, start)
@@ -116,7 +117,7 @@ class CompletionMixin:
             if ready:
                 ev = ready[0][1]
                 if ev & _POLLIN:
-                    self._readv(self._fd, self._rlist)
+                    self._readv(fd, self._rlist)
                     out = _unpack(self._rbuf, _AT)
         except BlockingIOError:
             ev = 0
@@ -125,7 +126,7 @@ class CompletionMixin:
         if out is not None and out[0] == pid:
             self._release_reader()
             return out
-        return self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err)
+        return self._off_fast_path(kit, pid, start, timeout, ev=ev, out=out, err=err, fd=fd)
 
     def _off_fast_path(
         self,
@@ -137,13 +138,22 @@ class CompletionMixin:
         ev: int,
         out: Completion | None,
         err: int,
+        fd: int,
     ) -> Response | Completion:
         """The submitted command leaves the fast path (the caller holds the reader role).
 
         It is registered, what the reader saw is handled (another command's completion
         ``out``, a read error ``err``, or poll events ``ev`` without a completion), the
-        reader role is given up and the command waits the general way.
+        reader role is given up and the command waits the general way. When fencing
+        closed or replaced the node (``fd``) meanwhile, the kernel dropped the command:
+        it fails at once (ENODEV, as the registered ones did), with nothing to retire.
         """
+        if fd != self._fd:
+            with self._lock:
+                kit.error = errno.ENODEV
+                kit.done = True
+            self._release_reader()
+            return self._finish_wait(kit, pid, start, timeout)
         self._register(kit, pid, release_reader=False)
         if out is not None:
             self._dispatch(out)

@@ -10,9 +10,11 @@ complete is used again.
 from __future__ import annotations
 
 import ctypes
+import errno
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -309,3 +311,34 @@ class TestHeaderReuse:
             assert seen.cdb == cdb
             assert all(bytes(b) == data for b, data in kept)
         assert len(fake.seen) == len(commands)
+
+
+class ClosingSg(FakeSg):
+    """The fake driver running ``during_poll`` once, inside the first poll that waits."""
+
+    def __init__(self) -> None:
+        super().__init__(responder=lambda s: Reply(delay=None))
+        self.during_poll: Callable[[], None] | None = None
+
+    def _poll(self, events: int, timeout_ms: int) -> int:
+        hook, self.during_poll = self.during_poll, None
+        if hook is not None:
+            hook()
+        return super()._poll(events, timeout_ms)
+
+
+class TestNodeClosedUnderTheFastPath:
+    """Fencing closes the node while a fast-path command polls it."""
+
+    def test_fails_at_once_and_leaves_nothing(self) -> None:
+        """The command comes back DEVICE_GONE at once; nothing stays outstanding."""
+        fake = ClosingSg()
+        t = make(fake)
+        fake.during_poll = lambda: t._replace_fd(None)  # what fence() does on a blocked unit
+        start = time.monotonic()
+        r = t.execute(TUR, timeout=2)
+        assert time.monotonic() - start < 1.0
+        assert r.outcome is Outcome.DEVICE_GONE
+        assert r.detail is not None
+        assert r.detail.errno == errno.ENODEV
+        assert t.outstanding == 0
