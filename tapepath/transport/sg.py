@@ -291,7 +291,8 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
     def _execute_shared(
         self, cdb: bytes, data_out: bytes, data_in_len: int, timeout: float
     ) -> Response:
-        """execute() with this thread's own kit (another thread reads completions)."""
+        """execute() off the fast path, with this thread's own kit: another thread reads
+        completions, the path was seen down, or the node is synchronous or closed."""
         try:
             kit: Kit = self._local.kit
         except AttributeError:
