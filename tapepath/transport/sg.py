@@ -240,6 +240,8 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             n = data_in_len
         pid = kit.pid
         fd = self._fd
+        ev = err = 0
+        out = None
         start = _monotonic()
         try:
             self._write(fd, kit.hdr)
@@ -248,8 +250,10 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             self._register(kit, pid, release_reader=True)
             res = self._write_failed(kit, pid, exc, start + timeout, start)
             return self._respond(kit, res, n, data_in_len, start, reader_kit=True)
-        ev = err = 0
-        out = None
+        except BaseException:  # interrupted: the command may be in the kernel
+            self._rkit = None
+            self._interrupted(kit, pid)
+            raise
         try:
             ready = self._poll_in(kit.poll_ms)
             if ready:
@@ -261,6 +265,10 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
             ev = 0
         except OSError as exc:
             err = exc.errno or errno.EIO
+        except BaseException:  # interrupted with the command in the kernel
+            self._rkit = None
+            self._interrupted(kit, pid)
+            raise
         if out is not None:
             if not n and out == kit.clean:  # all zero: GOOD, nothing to read
                 # positional: status, data, sense, residual, duration (a test compares

@@ -105,13 +105,16 @@ class CompletionMixin:
             return self._issue_slow(kit, start, timeout)
         pid = kit.pid
         fd = self._fd
+        ev = err = 0
+        out = None
         try:
             self._write(fd, kit.hdr)
         except OSError as exc:
             self._register(kit, pid, release_reader=True)
             return self._write_failed(kit, pid, exc, start + timeout, start)
-        ev = err = 0
-        out = None
+        except BaseException:
+            self._interrupted(kit, pid)
+            raise
         try:
             ready = self._poll_in(kit.poll_ms)
             if ready:
@@ -123,6 +126,9 @@ class CompletionMixin:
             ev = 0
         except OSError as exc:
             err = exc.errno or errno.EIO
+        except BaseException:
+            self._interrupted(kit, pid)
+            raise
         if out is not None and out[0] == pid:
             self._release_reader()
             return out
@@ -363,6 +369,18 @@ class CompletionMixin:
             if not self._fd_closed:
                 self._retired.update(self._inflight)
             self._inflight.clear()
+
+    def _interrupted(self, kit: Kit, pid: int) -> None:
+        """The caller was interrupted (KeyboardInterrupt, a signal handler's exception)
+        on the fast path, its command perhaps in the kernel: retire the kit (the kernel
+        may still write through its pointers; a late completion is then discarded) and
+        give up the reader role, so the transport stays usable."""
+        with self._lock:
+            if not self._fd_closed:
+                self._retired[pid] = kit
+            self._drop_thread_kit(kit)
+        self._release_reader()
+        log.debug("sg_command_interrupted", path=self.path, pack_id=pid)
 
     def _drop_thread_kit(self, kit: Kit) -> None:
         """The calling thread's kit is ``kit`` no more (the kernel may still use it)."""

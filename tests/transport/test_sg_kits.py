@@ -342,3 +342,77 @@ class TestNodeClosedUnderTheFastPath:
         assert r.detail is not None
         assert r.detail.errno == errno.ENODEV
         assert t.outstanding == 0
+
+
+class InterruptingSg(FakeSg):
+    """The fake driver whose first poll raises KeyboardInterrupt (a Ctrl-C mid-command)."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.interrupts = 1
+
+    def poller(self, fd: int, events: int) -> Callable[[int], list[tuple[int, int]]]:
+        inner = super().poller(fd, events)
+
+        def poll(timeout_ms: int) -> list[tuple[int, int]]:
+            if self.interrupts:
+                self.interrupts -= 1
+                raise KeyboardInterrupt
+            return inner(timeout_ms)
+
+        return poll
+
+
+class TestInterrupted:
+    """An interrupt on the fast path leaves the transport usable and the memory retired."""
+
+    def _slow_first(self) -> Callable[[Seen], Reply]:
+        calls = [0]
+
+        def respond(seen: Seen) -> Reply:
+            calls[0] += 1
+            return Reply(data=b"late", delay=0.05) if calls[0] == 1 else Reply(data=b"next")
+
+        return respond
+
+    def test_execute_interrupted_then_works(self) -> None:
+        """Ctrl-C during execute(): the next command goes at once on other memory."""
+        fake = InterruptingSg(responder=self._slow_first())
+        t = make(fake)
+        try:
+            raised = False
+            try:
+                t.execute(INQ, data_in_len=96, timeout=5)
+            except KeyboardInterrupt:
+                raised = True
+            assert raised
+            assert t.outstanding == 1  # retired: the kernel may still write to it
+            start = time.monotonic()
+            r = t.execute(INQ, data_in_len=96, timeout=5)
+            assert r.ok
+            assert r.data == b"next"
+            assert time.monotonic() - start < 2.0
+            assert fake.header_addresses[1] != fake.header_addresses[0]
+            time.sleep(0.1)
+            assert t.execute(TUR, timeout=5).ok  # collects the late completion
+            assert t.outstanding == 0
+        finally:
+            t.close()
+
+    def test_execute_into_interrupted_then_works(self) -> None:
+        """The same through execute_into (the thread's own kit)."""
+        fake = InterruptingSg(responder=self._slow_first())
+        t = make(fake)
+        try:
+            buf = bytearray(96)
+            raised = False
+            try:
+                t.execute_into(INQ, buf, timeout=5)
+            except KeyboardInterrupt:
+                raised = True
+            assert raised
+            r = t.execute_into(INQ, bytearray(96), timeout=5)
+            assert r.ok
+            assert fake.header_addresses[1] != fake.header_addresses[0]
+        finally:
+            t.close()
