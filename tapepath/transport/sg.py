@@ -243,6 +243,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         ev = err = 0
         out = None
         start = _monotonic()
+        # write, poll, read: the same steps as CompletionMixin._issue, inlined in both
         try:
             self._write(fd, kit.hdr)
         except OSError as exc:

@@ -242,6 +242,15 @@ def by_cdb(table: dict[int, Reply]) -> Responder:
     return lambda seen: table[seen.cdb[0]]
 
 
+def run_threads(worker: Callable[[int], None], n: int, join: float = 30.0) -> None:
+    """Run ``worker(0) .. worker(n - 1)`` in ``n`` threads and join them."""
+    threads = [threading.Thread(target=worker, args=(b,)) for b in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(join)
+
+
 def make(fake: FakeSg, path: str = "/dev/sg3") -> SgTransport:
     """An SgTransport on the fake driver."""
     return SgTransport(path, syscalls=fake)

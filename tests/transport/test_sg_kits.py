@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from tapepath.transport import Outcome
 from tapepath.transport.sg import SgTransport
 from tapepath.transport.sg_struct import SgIoHdr
-from tests.transport.test_sg import INQ, TUR, FakeSg, Reply, Seen
+from tests.transport.test_sg import INQ, TUR, FakeSg, Reply, Seen, run_threads
 
 
 def tagged(tag: int) -> bytes:
@@ -166,11 +166,7 @@ class TestThreadsAndKits:
                 elif not r.ok or r.data != bytes([tag]) * 4:
                     wrong.append(f"{tag}: {r!r}")
 
-        threads = [threading.Thread(target=worker, args=(b,)) for b in range(6)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(30)
+        run_threads(worker, 6)
         assert wrong == []
         log = fake.log
         assert len(log) == 180

@@ -7,7 +7,7 @@ import threading
 import time
 
 from tapepath.transport import Outcome
-from tests.transport.test_sg import FakeSg, Reply, Seen, make
+from tests.transport.test_sg import FakeSg, Reply, Seen, make, run_threads
 
 
 class TestThreads:
@@ -71,11 +71,7 @@ class TestThreads:
                 elif not r.ok or r.data != bytes([tag]) * 4:
                     wrong.append(f"{tag}: {r!r}")
 
-        threads = [threading.Thread(target=worker, args=(b,)) for b in range(6)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(30)
+        run_threads(worker, 6)
         assert wrong == []
 
     def test_short_deadline_not_held_by_reader(self) -> None:
