@@ -11,15 +11,17 @@ Everything a target sends is checked before it is used: an ITT that names no com
 a DataSN or R2TSN out of sequence, data outside the command's buffer, a StatSN behind
 the window or an ExpCmdSN beyond what was sent raise
 :class:`~tapepath.errors.ProtocolError`, and the driver drops the connection.
+
+The non-SCSI requests and replies (pings, task management, text, logout, asynchronous
+messages, rejects) live in :class:`~tapepath.iscsi.session_requests.RequestsMixin`,
+which :class:`SessionCore` mixes in; :func:`encode_lun` lives in
+:mod:`tapepath.iscsi.session_lun` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 from typing import Final
-
-import structlog
 
 from tapepath.errors import ProtocolError
 from tapepath.iscsi.digest import digest_bytes
@@ -35,9 +37,11 @@ from tapepath.iscsi.events import (
     TmfReply,
     Transmit,
 )
-from tapepath.iscsi.opcodes import AsyncEvent, Opcode, TmfFunction, TmfResponse
+from tapepath.iscsi.opcodes import Opcode
 from tapepath.iscsi.pdu import NO_TAG, Header, Pdu, encode_pdu, frame
-from tapepath.iscsi.serial import serial_add, serial_diff, serial_lt
+from tapepath.iscsi.serial import serial_add, serial_diff
+from tapepath.iscsi.session_lun import encode_lun
+from tapepath.iscsi.session_requests import RequestsMixin
 from tapepath.iscsi.text import Params
 from tapepath.scsi._wire import Bytes
 
@@ -55,8 +59,6 @@ __all__ = [
     "encode_lun",
 ]
 
-log = structlog.get_logger("tapepath.iscsi.session")
-
 _EMPTY: Final = memoryview(b"")
 _CMD_HEAD: Final = struct.Struct(">BBBBBBHQIIII")
 """The first 32 bytes of a SCSI Command BHS (the CDB's 16 bytes follow)."""
@@ -64,20 +66,7 @@ _STATSN_SLACK: Final = 4096
 """How far ahead of ExpStatSN a StatSN may jump before it is called out of window."""
 
 
-@lru_cache(maxsize=1024)
-def encode_lun(lun: int) -> int:
-    """The 8-byte SAM LUN field for LUN number ``lun`` as an integer.
-
-    Peripheral addressing below 256, flat space addressing up to 16383.
-    """
-    if not 0 <= lun < 16384:
-        raise ValueError(f"LUN {lun} is outside 0..16383")
-    if lun < 256:
-        return lun << 48
-    return (0x4000 | lun) << 48
-
-
-class SessionCore:
+class SessionCore(RequestsMixin):
     """Command state of one connection in full-feature phase.
 
     Args:
@@ -258,73 +247,6 @@ class SessionCore:
             data_sn += 1
         return segments
 
-    def ping(self) -> tuple[int, list[Bytes]]:
-        """A NOP-Out that asks for an answer (immediate; CmdSN not advanced)."""
-        itt = self._alloc_itt()
-        self._pings.add(itt)
-        pdu = Pdu(
-            Opcode.NOP_OUT,
-            flags=0x80,
-            immediate=True,
-            itt=itt,
-            words=(NO_TAG, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
-        )
-        return itt, self._encode(pdu)
-
-    def forget_ping(self, itt: int) -> None:
-        """Stop waiting for the answer to ping ``itt`` (it missed)."""
-        self._pings.discard(itt)
-
-    def task_management(
-        self, function: TmfFunction, lun: int = 0, referenced: Task | None = None
-    ) -> tuple[int, list[Bytes]]:
-        """A Task Management Function Request (immediate)."""
-        itt = self._alloc_itt()
-        ref_itt = referenced.itt if referenced is not None else NO_TAG
-        ref_sn = referenced.cmd_sn if referenced is not None else 0
-        if function is TmfFunction.ABORT_TASK and referenced is None:
-            raise ValueError("ABORT TASK needs the task to abort")
-        self._tmfs[itt] = (int(function), lun, ref_itt, self.cmd_sn)
-        pdu = Pdu(
-            Opcode.TASK_MGMT_REQUEST,
-            flags=0x80 | int(function),
-            immediate=True,
-            lun=encode_lun(lun),
-            itt=itt,
-            words=(ref_itt, self.cmd_sn, self.exp_stat_sn, ref_sn, 0, 0, 0),
-        )
-        return itt, self._encode(pdu)
-
-    def text_request(
-        self, data: bytes, *, ttt: int = NO_TAG, itt: int | None = None
-    ) -> tuple[int, list[Bytes]]:
-        """A Text Request (send ``ttt`` and ``itt`` back to continue a reply)."""
-        if itt is None:
-            itt = self._alloc_itt()
-            self._others.add(itt)
-        pdu = Pdu(
-            Opcode.TEXT_REQUEST,
-            flags=0x80,
-            immediate=True,
-            itt=itt,
-            words=(ttt, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
-            data=data,
-        )
-        return itt, self._encode(pdu)
-
-    def logout(self, reason: int = 0, cid: int = 0) -> tuple[int, list[Bytes]]:
-        """A Logout Request (reason 0: close the session)."""
-        itt = self._alloc_itt()
-        self._others.add(itt)
-        pdu = Pdu(
-            Opcode.LOGOUT_REQUEST,
-            flags=0x80 | (reason & 0x7F),
-            immediate=True,
-            itt=itt,
-            words=(cid << 16, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
-        )
-        return itt, self._encode(pdu)
-
     def abandon(self, task: Task) -> None:
         """The caller stopped waiting: keep the ITT busy, send later data to scratch."""
         task.abandoned = True
@@ -436,36 +358,11 @@ class SessionCore:
         if op == Opcode.TASK_MGMT_RESPONSE:
             return self._tmf_response(pdu)
         if op == Opcode.ASYNC_MESSAGE:
-            self._sequence(pdu, advances=True)
-            w = pdu.words[4]
-            sense = b""
-            if len(seg) >= 2:
-                slen = int.from_bytes(seg[0:2], "big")
-                sense = bytes(seg[2 : 2 + slen])
-            msg = AsyncMessage(
-                event=w >> 24,
-                vcode=(w >> 16) & 0xFF,
-                parameters=(w & 0xFFFF, pdu.words[5] >> 16, pdu.words[5] & 0xFFFF),
-                lun=pdu.lun,
-                sense=sense,
-            )
-            name = AsyncEvent(msg.event).name if msg.event in set(AsyncEvent) else str(msg.event)
-            log.info("iscsi_async_message", async_event=name, parameters=msg.parameters)
-            return [msg]
+            return self._async_message(pdu, seg)
         if op == Opcode.TEXT_RESPONSE:
-            self._sequence(pdu, advances=True)
-            if pdu.itt not in self._others:
-                raise ProtocolError(f"Text Response for unknown ITT 0x{pdu.itt:08x}")
-            if pdu.final:
-                self._others.discard(pdu.itt)
-            return [TextReply(pdu.itt, bytes(seg), pdu.final, pdu.ttt)]
+            return self._text_response(pdu, seg)
         if op == Opcode.LOGOUT_RESPONSE:
-            self._sequence(pdu, advances=True)
-            if pdu.itt not in self._others:
-                raise ProtocolError(f"Logout Response for unknown ITT 0x{pdu.itt:08x}")
-            self._others.discard(pdu.itt)
-            w = pdu.words[5]
-            return [LogoutReply(pdu.itt, pdu.b2, w >> 16, w & 0xFFFF)]
+            return self._logout_response(pdu)
         if op == Opcode.REJECT:
             return self._reject(pdu, seg)
         raise ProtocolError(f"opcode 0x{op:02x} is not valid in full-feature phase")
@@ -567,69 +464,3 @@ class SessionCore:
         if task.abandoned:
             return []
         return [Transmit(self._data_out(task, pdu.ttt, offset, length))]
-
-    def _nop_in(self, pdu: Pdu, seg: memoryview) -> list[Event]:
-        if pdu.itt != NO_TAG:
-            self._sequence(pdu, advances=True)
-            if pdu.itt not in self._pings:
-                raise ProtocolError(f"NOP-In for ITT 0x{pdu.itt:08x}, which names no ping")
-            self._pings.discard(pdu.itt)
-            return [PingReply(pdu.itt)]
-        self._sequence(pdu, advances=False)
-        if pdu.ttt == NO_TAG:
-            return []
-        answer = Pdu(
-            Opcode.NOP_OUT,
-            flags=0x80,
-            immediate=True,
-            lun=pdu.lun,
-            itt=NO_TAG,
-            words=(pdu.ttt, self.cmd_sn, self.exp_stat_sn, 0, 0, 0, 0),
-            data=bytes(seg),
-        )
-        return [Transmit(self._encode(answer))]
-
-    def _tmf_response(self, pdu: Pdu) -> list[Event]:
-        self._sequence(pdu, advances=True)
-        entry = self._tmfs.pop(pdu.itt, None)
-        if entry is None:
-            raise ProtocolError(f"Task Management Response for unknown ITT 0x{pdu.itt:08x}")
-        function, lun, ref_itt, tmf_sn = entry
-        events: list[Event] = [TmfReply(pdu.itt, pdu.b2)]
-        if pdu.b2 not in (TmfResponse.COMPLETE, TmfResponse.TASK_DOES_NOT_EXIST):
-            return events
-        victims: list[Task] = []
-        if function == TmfFunction.ABORT_TASK:
-            t = self.tasks.get(ref_itt)
-            victims = [t] if t is not None else []
-        elif function in (
-            TmfFunction.ABORT_TASK_SET,
-            TmfFunction.CLEAR_TASK_SET,
-            TmfFunction.LOGICAL_UNIT_RESET,
-        ):
-            victims = [
-                t for t in self.tasks.values() if t.lun == lun and serial_lt(t.cmd_sn, tmf_sn)
-            ]
-        elif function in (TmfFunction.TARGET_WARM_RESET, TmfFunction.TARGET_COLD_RESET):
-            victims = [t for t in self.tasks.values() if serial_lt(t.cmd_sn, tmf_sn)]
-        for t in victims:
-            t.failure = f"aborted by {TmfFunction(function).name}"
-            events += self._complete(t)
-        return events
-
-    def _reject(self, pdu: Pdu, seg: memoryview) -> list[Event]:
-        self._sequence(pdu, advances=True)
-        itt = NO_TAG
-        if len(seg) >= 48:
-            itt = int.from_bytes(seg[16:20], "big")
-        log.warning("iscsi_reject", reason=pdu.b2, itt=itt)
-        events: list[Event] = [Rejected(pdu.b2, itt)]
-        task = self.tasks.get(itt)
-        if task is not None:
-            task.failure = f"rejected by the target (reason 0x{pdu.b2:02x})"
-            events += self._complete(task)
-        self._pings.discard(itt)
-        self._others.discard(itt)
-        if self._tmfs.pop(itt, None) is not None:
-            events.append(TmfReply(itt, TmfResponse.REJECTED))
-        return events
