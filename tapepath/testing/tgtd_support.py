@@ -1,8 +1,9 @@
 """Values, errors and helpers of the tgtd controller (:mod:`tapepath.testing.tgtd`).
 
 Parsing ``tgtadm`` listings, the control-channel lock check and small process helpers
-live here so that :mod:`tapepath.testing.tgtd` holds only the instance's life cycle and
-its configuration commands. Everything public is re-exported there.
+live here so that :mod:`tapepath.testing.tgtd_process` holds only the process's life
+cycle and :mod:`tapepath.testing.tgtd` only the configuration commands. Everything
+public is re-exported from :mod:`tapepath.testing.tgtd`.
 """
 
 from __future__ import annotations
