@@ -91,3 +91,55 @@ class TestFastPath:
             assert kept(TUR).ok
         assert [p for p, _ in unit.executed[n:]] == [1, 1, 1]
         assert dev.paths[0].stats.errors == 1
+
+
+class TestConcurrentChanges:
+    """Several threads send while another changes the path states."""
+
+    def test_no_new_command_on_an_offline_path(self) -> None:
+        """Threads that kept dev.execute go on working through state changes, and once
+        port 0 is offline no command started afterwards reaches it."""
+        import threading  # noqa: PLC0415
+
+        unit = FakeUnit()
+        dev = _device(unit)
+        dev.execute(TUR)
+        kept = dev.execute  # the closure over port 0, kept by every worker
+        errors: list[str] = []
+        stop = threading.Event()
+        offline_for_good = threading.Event()
+        late_ports: list[int] = []
+        mine = threading.local()
+
+        def on_command(port: int, req: Any) -> None:
+            if getattr(mine, "late", False):  # the call started after the last change
+                late_ports.append(port)
+
+        def worker() -> None:
+            while not stop.is_set():
+                mine.late = offline_for_good.is_set()
+                r = kept(INQUIRY, data_in_len=36)
+                if not r.ok:
+                    errors.append(repr(r))
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for th in threads:
+            th.start()
+        p0 = dev.paths[0]
+        for _ in range(30):
+            dev.set_offline("mock://unit/port0")
+            dev.set_online("mock://unit/port0")
+            dev.group.reinstate(p0, PathState.ACTIVE, "checker: up")
+            dev.failback()
+        dev.set_offline("mock://unit/port0")
+        unit.on_command = on_command
+        offline_for_good.set()
+        mine.late = True
+        for _ in range(200):
+            assert kept(INQUIRY, data_in_len=36).ok
+        stop.set()
+        for th in threads:
+            th.join(10)
+        assert errors == []
+        assert 0 not in late_ports
+        assert len(late_ports) >= 200

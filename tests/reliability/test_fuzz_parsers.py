@@ -36,8 +36,8 @@ FUZZ_TARGETS: dict[str, list[str]] = {
         "tests/reliability/test_fuzz_parsers.py::TestNegotiate::test_arbitrary_answers",
     ],
     "sense": [
-        "tests/scsi/test_sense.py::TestArbitraryBytes::test_anything",
-        "tests/scsi/test_sense.py::TestArbitraryBytes::test_valid_response_codes",
+        "tests/scsi/test_sense_encoders.py::TestArbitraryBytes::test_anything",
+        "tests/scsi/test_sense_encoders.py::TestArbitraryBytes::test_valid_response_codes",
         "tests/reliability/test_fuzz_parsers.py::TestClassify::test_arbitrary_status_and_sense",
     ],
     "INQUIRY/VPD": ["tests/scsi/test_fuzz_spc.py::TestArbitraryBytes::test_arbitrary"],
