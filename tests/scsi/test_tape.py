@@ -29,7 +29,7 @@ from tapepath.scsi.tape import (
     Write6,
     WriteFilemarks6,
 )
-from tests.scsi.test_element_status import tshark_decode
+from tests.scsi.test_element_status_oracles import tshark_decode
 
 b = st.booleans()
 byte = st.integers(0, 255)
