@@ -51,6 +51,12 @@ FUZZ_TARGETS: dict[str, list[str]] = {
         "tests/scsi/test_fuzz_spc.py::TestArbitraryBytes::test_arbitrary",
         "tests/scsi/test_fuzz_smc_ssc.py::TestDataParsers::test_arbitrary",
     ],
+    "sg completions": [
+        "tests/transport/test_sg_syscalls.py::TestCompletionStruct::test_reads_the_ctypes_fields",
+        "tests/transport/test_sg_outcomes.py::TestClassifyProperties::test_never_ok_on_failure",
+        "tests/transport/test_sg_outcomes.py::TestClassifyProperties::"
+        "test_any_completion_through_transport",
+    ],
 }
 """Parser family -> the pytest node ids of its hypothesis tests."""
 
