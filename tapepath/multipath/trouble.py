@@ -173,6 +173,14 @@ class TroubleMixin:
 
     def _trouble_loop(self, path: Path, r: Response, req: Req, held: ExitStack) -> Response:
         gated = False
+
+        def hold_gate() -> None:  # commands submitted meanwhile go after this one
+            nonlocal gated
+            if not gated:
+                held.enter_context(self.gate.recovering())
+                self._fast = None
+                gated = True
+
         retry = self.policy.transition
         same = self.policy.retry_same_path
         same_for: Path | None = None  # the path ``same`` counts the retries of
@@ -189,10 +197,7 @@ class TroubleMixin:
                     same, same_for = self.policy.retry_same_path, path
                 delay = same.delay()
                 if not same.exhausted and self._repeatable(path, r, req, delay, deadline):
-                    if not gated:  # commands submitted meanwhile go after this one
-                        held.enter_context(self.gate.recovering())
-                        self._fast = None
-                        gated = True
+                    hold_gate()
                     same = same.increment()
                     detail = r.detail
                     log.info(
@@ -211,10 +216,7 @@ class TroubleMixin:
                 verdict = PathVerdict.PATH_FAILURE  # not retried here: today's handling
             hops += 1
             if verdict is PathVerdict.PATH_FAILURE:
-                if not gated:
-                    held.enter_context(self.gate.recovering())
-                    self._fast = None
-                    gated = True
+                hold_gate()
                 attempt += 1
                 detail = r.detail
                 reason = f"{r.outcome.value}: {detail.message}" if detail else r.outcome.value
@@ -287,9 +289,9 @@ class TroubleMixin:
 
 def resent_freely(hook: object) -> frozenset[int]:
     """The opcodes ``hook`` resends after a path failure whatever the device did: its
-    ``safe`` set (:class:`~tapepath.multipath.hooks.ResendIfSafe` and any hook that
-    declares one the same way), else none (a hook that decides otherwise, such as the
-    recovery layer's, is asked through the path failure instead)."""
+    ``safe`` set (:class:`~tapepath.multipath.hooks.ResendIfSafe`, the recovery layer's
+    hooks, and any hook that declares one the same way), else none (a hook without one
+    is asked through the path failure instead)."""
     safe = getattr(hook, "safe", None)
     if isinstance(safe, frozenset):
         return safe
