@@ -297,15 +297,20 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         """A new kit with the next ``pack_id``."""
         return Kit(next(self._ids) & _PACK_ID_MAX)
 
+    def _thread_kit(self) -> Kit:
+        """The calling thread's own kit (made on first use; off the fast path)."""
+        try:
+            kit: Kit = self._local.kit
+        except AttributeError:
+            kit = self._local.kit = self._new_kit()
+        return kit
+
     def _execute_shared(
         self, cdb: bytes, data_out: bytes, data_in_len: int, timeout: float
     ) -> Response:
         """execute() off the fast path, with this thread's own kit: another thread reads
         completions, the path was seen down, or the node is synchronous or closed."""
-        try:
-            kit: Kit = self._local.kit
-        except AttributeError:
-            kit = self._local.kit = self._new_kit()
+        kit = self._thread_kit()
         n = self._load(kit, cdb, data_out, data_in_len, timeout)
         start = _monotonic()
         res = self._issue(kit, start, timeout)
@@ -390,10 +395,7 @@ class SgTransport(CompletionMixin, PathStateMixin, Transport):
         view = view.cast("B")
         n = len(view)
         validate_request(cdb, b"", n, timeout)
-        try:
-            kit: Kit = self._local.kit
-        except AttributeError:
-            kit = self._local.kit = self._new_kit()
+        kit = self._thread_kit()
         hdr = kit.hdr
         if n:
             target = (ctypes.c_char * n).from_buffer(view)
