@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from threading import get_ident
 
 import structlog
 
@@ -57,14 +58,23 @@ log = structlog.get_logger("tapepath.iscsi.connection")
 
 
 class _Waiter:
-    """What a thread blocked on one task waits for."""
+    """What a thread blocked on one task waits for.
+
+    A task submitted with a callback gets its lock only if somebody waits on it
+    (:meth:`IscsiConnection.wait` makes it under the connection lock, so it either sees
+    the task done or is seen by :meth:`IscsiConnection._wake`); one without a callback
+    will be waited on, so it gets the lock at once.
+    """
 
     __slots__ = ("callback", "lock")
 
     def __init__(self, callback: Callable[[Task], None] | None = None) -> None:
-        self.lock = threading.Lock()
-        self.lock.acquire()
         self.callback = callback
+        if callback is None:
+            self.lock: threading.Lock | None = threading.Lock()
+            self.lock.acquire()
+        else:
+            self.lock = None
 
 
 class _Reply:
@@ -119,6 +129,9 @@ class IscsiConnection:
         self._last_rx = time.monotonic()
         self._window_waiters = 0
         self._corked: list[Bytes] = []
+        """PDUs completion callbacks submitted, sent before the reader next waits
+        (always the same list: the reader checks it without a call)."""
+        self._reader_ident: int | None = None
         self._pinger: threading.Thread | None = None
 
     # -- opening --------------------------------------------------------------------
@@ -258,7 +271,9 @@ class IscsiConnection:
                     waiter.callback(task)
                 except Exception:  # a caller's bug must not kill the reader
                     log.exception("iscsi_callback_failed", itt=task.itt)
-            waiter.lock.release()
+            lock = waiter.lock
+            if lock is not None:
+                lock.release()
 
     # -- sending --------------------------------------------------------------------
     def _send(self, segments: list[Bytes]) -> None:
@@ -289,31 +304,35 @@ class IscsiConnection:
             PathFailureError: the connection is dead (the command was not sent).
         """
         waiter = _Waiter(callback)
+        on_reader = get_ident() == self._reader_ident
+        core = self.core
         with self._lock:
-            while True:
+            while self._dead is not None or not core.window_open():
                 if self._dead is not None:
                     raise PathFailureError(
                         f"connection is down: {self._dead}", maybe_executed=False
                     )
-                if self.core.window_open():
-                    break
                 left = deadline - time.monotonic()
-                if left <= 0 or threading.current_thread() is self._reader:
+                if left <= 0 or on_reader:
                     return None  # the reader must never wait for itself
                 self._window_waiters += 1
                 try:
                     self._window.wait(left)
                 finally:
                     self._window_waiters -= 1
-            task, segments = self.core.submit(lun, cdb, data_out=data_out, buf=buf)
+            if not data_out and len(cdb) <= 16:
+                task, segments = core.submit_simple(lun, cdb, buf)
+            else:
+                task, segments = core.submit(lun, cdb, data_out=data_out, buf=buf)
             task.waiter = waiter
-            if threading.current_thread() is self._reader:
+            corked = self._corked
+            if on_reader:
                 # a completion callback: batch with the others, sent before the reader waits
-                self._corked += segments
+                corked += segments
                 return task
-            if self._corked:
-                segments = self._corked + segments
-                self._corked = []
+            if corked:
+                segments = corked + segments
+                corked.clear()
             self._send_lock.acquire()  # keep CmdSN order on the wire
         try:
             sendall(self._sock, segments)
@@ -332,13 +351,20 @@ class IscsiConnection:
         """
         waiter = task.waiter
         assert isinstance(waiter, _Waiter)
+        lock = waiter.lock
+        if lock is None:
+            with self._lock:
+                if task.done:
+                    return True
+                lock = waiter.lock = threading.Lock()
+                lock.acquire()
         left = deadline - time.monotonic()
-        if left > 0 and waiter.lock.acquire(timeout=left):
+        if left > 0 and lock.acquire(timeout=left):
             return True
         segments: list[Bytes] = []
         with self._lock:
             if task.done:
-                waiter.lock.acquire()
+                lock.acquire()
                 return True
             self.core.abandon(task)
             if self._dead is None:
@@ -433,10 +459,12 @@ class IscsiConnection:
 
     def _flush_corked(self) -> None:
         """Send what completion callbacks submitted, before the reader blocks."""
-        if not self._corked:
+        corked = self._corked
+        if not corked:
             return
         with self._lock:
-            segments, self._corked = self._corked, []
+            segments = corked[:]
+            corked.clear()
             self._send_lock.acquire()
         try:
             sendall(self._sock, segments)
@@ -448,7 +476,8 @@ class IscsiConnection:
 
     # -- the reader -------------------------------------------------------------------
     def _read_loop(self) -> None:
-        reader = Reader(self._sock, self._flush_corked)
+        self._reader_ident = get_ident()
+        reader = Reader(self._sock, self._flush_corked, self._corked)
         hd = self.params.header_digest
         dd = self.params.data_digest
         core = self.core

@@ -128,12 +128,6 @@ class IscsiSession:
         if self.on_lost is not None:
             self.on_lost(reason)
 
-    def _live(self, deadline: float) -> IscsiConnection:
-        conn = self._conn
-        if conn is not None and conn.alive:
-            return conn
-        return self.reconnect(deadline, force=False)
-
     def submit(
         self,
         lun: int,
@@ -154,7 +148,9 @@ class IscsiSession:
             PathFailureError: the path is down and a new login failed (not sent).
             LoginError: the new login was refused.
         """
-        conn = self._live(deadline)
+        conn = self._conn
+        if conn is None or not conn.alive:
+            conn = self.reconnect(deadline, force=False)
         task = conn.submit(
             lun, cdb, data_out=data_out, buf=buf, deadline=deadline, callback=callback
         )

@@ -151,7 +151,7 @@ class SessionCore(RequestsMixin):
         if not 1 <= n_cdb <= 260:
             raise ValueError("CDB must be 1..260 bytes")
         if not data_out and n_cdb <= 16:
-            return self._submit_simple(lun, bytes(cdb), n_cdb, buf)
+            return self.submit_simple(lun, cdb, buf)
         out = memoryview(data_out).cast("B") if data_out else _EMPTY
         itt = self._alloc_itt()
         task = Task(itt, lun, self.cmd_sn, bytes(cdb), out, buf)
@@ -199,31 +199,54 @@ class SessionCore(RequestsMixin):
             segments += self._data_out(task, NO_TAG, immediate, unsolicited)
         return task, segments
 
-    def _submit_simple(
-        self, lun: int, cdb: bytes, n_cdb: int, buf: memoryview | None
+    def submit_simple(
+        self, lun: int, cdb: Bytes, buf: memoryview | None
     ) -> tuple[Task, list[Bytes]]:
-        """:meth:`submit` for the common case: a read or no-data command, CDB <= 16 bytes."""
-        itt = self._alloc_itt()
+        """:meth:`submit` for the common case: a read or no-data command, CDB <= 16 bytes.
+
+        The driver's per-command path: the caller has checked the window (under the
+        same lock) and that there is no data to send; the CDB's length is checked here.
+
+        Raises:
+            ValueError: an empty CDB or one of more than 16 bytes.
+        """
+        n_cdb = len(cdb)
+        if n_cdb == 16:
+            cdb16 = cdb = bytes(cdb)
+        elif 1 <= n_cdb < 16:
+            cdb = bytes(cdb)
+            cdb16 = cdb + bytes(16 - n_cdb)
+        else:
+            raise ValueError("submit_simple takes a CDB of 1..16 bytes")
+        tasks = self.tasks
+        itt = self._next_itt
+        if itt in tasks or self._pings or self._tmfs or self._others:
+            itt = self._alloc_itt()
+        else:
+            self._next_itt = (itt + 1) & 0x7FFFFFFF or 1
         cmd_sn = self.cmd_sn
         task = Task(itt, lun, cmd_sn, cdb, _EMPTY, buf)
-        head = _CMD_HEAD.pack(
-            0x01,  # SCSI Command
-            0xC1 if buf is not None else 0x81,  # F, R when reading, ATTR=simple
-            0,
-            0,
-            0,
-            0,
-            0,
-            encode_lun(lun),
-            itt,
-            task.expected,
-            cmd_sn,
-            self.exp_stat_sn,
-        ) + (cdb if n_cdb == 16 else cdb + bytes(16 - n_cdb))
+        head = (
+            _CMD_HEAD.pack(
+                0x01,  # SCSI Command
+                0xC1 if buf is not None else 0x81,  # F, R when reading, ATTR=simple
+                0,
+                0,
+                0,
+                0,
+                0,
+                lun << 48 if 0 <= lun < 256 else encode_lun(lun),
+                itt,
+                task.expected,
+                cmd_sn,
+                self.exp_stat_sn,
+            )
+            + cdb16
+        )
         if self._hd:
             head += digest_bytes(head)
         self.cmd_sn = (cmd_sn + 1) & 0xFFFFFFFF
-        self.tasks[itt] = task
+        tasks[itt] = task
         return task, [head]
 
     def _data_out(self, task: Task, ttt: int, offset: int, length: int) -> list[Bytes]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 from tapepath.errors import PathFailureError, ProtocolError
 from tapepath.iscsi.login import LoginConfig, LoginMachine, LoginResult, Redirect
@@ -34,6 +34,7 @@ _DIRECT = 4096
 """Data segments at least this long are read with recv_into straight into place."""
 _IOV_MAX = 1000
 _LOGIN_MAX_DATA = 65536
+_ALWAYS = (True,)
 
 
 SOCKET_BUFFER: int | None = None
@@ -83,8 +84,16 @@ def sendall(sock: socket.socket, segments: list[Bytes]) -> None:
 class Reader:
     """Bounded buffered reading with direct placement of large segments."""
 
-    def __init__(self, sock: socket.socket, before_wait: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        before_wait: Callable[[], None],
+        pending: Sized | None = None,
+    ) -> None:
         self.sock = sock
+        self.pending: Sized = pending if pending is not None else _ALWAYS
+        """``before_wait`` runs before a blocking read while this is not empty (by
+        default always)."""
         self.buf = bytearray(_RECV_BUF)
         self.view = memoryview(self.buf)
         self.start = 0
@@ -106,7 +115,8 @@ class Reader:
             self.view[:n] = self.view[self.start : self.end]
             self.start, self.end = 0, n
         while self.end - self.start < need:
-            self.before_wait()
+            if self.pending:
+                self.before_wait()
             # at most self.batch per call: enough to batch small PDUs, while the bulk of
             # a large data segment is left for read_into to receive in place
             want = max(need - (self.end - self.start), self.batch)
@@ -137,7 +147,8 @@ class Reader:
             self.start += n - pos
             return
         while pos < n:
-            self.before_wait()
+            if self.pending:
+                self.before_wait()
             # MSG_WAITALL: one wake-up for the whole rest of the segment; the kernel
             # copies into place as the data arrives
             got = self.sock.recv_into(dest[pos:], n - pos, _WAITALL)

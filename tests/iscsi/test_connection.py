@@ -387,6 +387,73 @@ class TestCallbacks:
         assert conn.wait(second, far())
         assert conn.alive
 
+    def test_wait_on_callback_task_before_completion(
+        self, pair: tuple[IscsiConnection, FakeTarget]
+    ) -> None:
+        """A thread may wait on a callback task: it wakes after the callback has run."""
+        conn, target = pair
+        order: list[str] = []
+        task = conn.submit(0, bytes(6), deadline=far(), callback=lambda t: order.append("cb"))
+        assert task is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        waited: list[bool] = []
+        waiter = threading.Thread(target=lambda: waited.append(conn.wait(task, far())))
+        waiter.start()
+        time.sleep(0.05)  # the waiter is blocked before the answer arrives
+        assert not waited
+        target.send(T.scsi_response(cmd.itt, stat_sn=1, exp=2))
+        waiter.join(5)
+        order.append("woke")
+        assert waited == [True]
+        assert order == ["cb", "woke"]
+
+    def test_wait_on_callback_task_after_completion(
+        self, pair: tuple[IscsiConnection, FakeTarget]
+    ) -> None:
+        """Waiting on a callback task that already finished returns at once."""
+        conn, target = pair
+        ran = threading.Event()
+        task = conn.submit(0, bytes(6), deadline=far(), callback=lambda t: ran.set())
+        assert task is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        target.send(T.scsi_response(cmd.itt, stat_sn=1, exp=2))
+        assert ran.wait(5)
+        t0 = time.monotonic()
+        assert conn.wait(task, far())
+        assert time.monotonic() - t0 < 1.0
+        assert task.done
+        assert task.status == 0
+
+    def test_callback_task_times_out(self, pair: tuple[IscsiConnection, FakeTarget]) -> None:
+        """A callback task that is waited on and never answered times out (and is aborted)."""
+        conn, target = pair
+        task = conn.submit(0, bytes(6), deadline=far(), callback=lambda t: None)
+        assert task is not None
+        target.expect(Opcode.SCSI_COMMAND)
+        assert not conn.wait(task, time.monotonic() + 0.1)
+        tmf = target.expect(Opcode.TASK_MGMT_REQUEST)
+        assert tmf.words[0] == task.itt  # Referenced Task Tag
+
+    def test_resubmit_from_callback_is_sent(self, pair: tuple[IscsiConnection, FakeTarget]) -> None:
+        """A command a callback submits on the reader thread goes out before it waits."""
+        conn, target = pair
+        second: list[object] = []
+
+        def again(_task: object) -> None:
+            second.append(conn.submit(0, bytes(6), deadline=far()))
+
+        task = conn.submit(0, bytes(6), deadline=far(), callback=again)
+        assert task is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        target.send(T.scsi_response(cmd.itt, stat_sn=1, exp=2))
+        nxt = target.expect(Opcode.SCSI_COMMAND)
+        assert nxt.itt != cmd.itt
+        assert nxt.cmd_sn == cmd.cmd_sn + 1
+        target.send(T.scsi_response(nxt.itt, stat_sn=2, exp=3))
+        (sub,) = second
+        assert isinstance(sub, type(task))
+        assert conn.wait(sub, far())
+
 
 class TestDeadlinesDuringLogin:
     """A login that hangs never holds a caller past its own deadline."""

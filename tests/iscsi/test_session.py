@@ -153,6 +153,52 @@ class TestCommands:
         assert c.window_open()
 
 
+class TestSubmitSimple:
+    """The driver's per-command path builds the same PDUs as :meth:`SessionCore.submit`."""
+
+    @given(
+        cdb=st.binary(min_size=1, max_size=16),
+        lun=st.integers(0, 16383),
+        read=st.booleans(),
+        kind=st.sampled_from([bytes, bytearray, memoryview]),
+    )
+    def test_same_pdu_as_submit(self, cdb: bytes, lun: int, read: bool, kind: type) -> None:
+        """Any CDB of 1..16 bytes, as bytes, bytearray or memoryview, any LUN."""
+        a, b = core(), core()
+        buf = memoryview(bytearray(512)) if read else None
+        _, want = a.submit(lun, cdb, buf=buf)
+        task, got = b.submit_simple(lun, kind(cdb), buf)
+        assert [bytes(s) for s in got] == [bytes(s) for s in want]
+        assert type(task.cdb) is bytes
+        assert task.cdb == cdb
+
+    def test_cdb_length_checked(self) -> None:
+        """An empty CDB or one of 17 bytes is refused; nothing is allocated."""
+        c = core()
+        for cdb in (b"", bytes(17)):
+            with pytest.raises(ValueError, match=r"1\.\.16"):
+                c.submit_simple(0, cdb, None)
+        assert not c.tasks
+        assert c.cmd_sn == 1
+
+    def test_itt_skips_tags_in_use(self) -> None:
+        """The next tag is skipped while a ping or a command still holds it."""
+        c = core()
+        first, _ = c.submit_simple(0, bytes(6), None)
+        ping_itt, _ = c.ping()
+        second, _ = c.submit_simple(0, bytes(6), None)
+        assert len({first.itt, ping_itt, second.itt}) == 3
+        c._next_itt = first.itt  # wrap onto a tag still in flight
+        third, _ = c.submit_simple(0, bytes(6), None)
+        assert third.itt not in (first.itt, ping_itt, second.itt)
+        assert third.itt != 0
+
+    def test_invalid_lun_refused(self) -> None:
+        """A LUN outside 0..16383 is refused with the LUN named."""
+        with pytest.raises(ValueError, match="LUN"):
+            core().submit_simple(16384, bytes(6), None)
+
+
 class TestDataIn:
     """Data-In placement and completion."""
 
