@@ -30,6 +30,7 @@ import re
 import resource
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -47,9 +48,12 @@ DISK_MB = 1024
 BLOCK = 512
 
 
+_READ16 = struct.Struct(">BBQIH")
+
+
 def read16(lba: int, blocks: int) -> bytes:
     """A READ(16) CDB."""
-    return bytes([0x88, 0]) + lba.to_bytes(8, "big") + blocks.to_bytes(4, "big") + bytes(2)
+    return _READ16.pack(0x88, 0, lba, blocks, 0)
 
 
 def peer_iops(
