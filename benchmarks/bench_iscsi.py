@@ -9,7 +9,10 @@ through before any measurement so both initiators meet a warm page cache):
 - the same two reads with tgtd's threads on CPU 0 and the initiator on CPU 1, as when
   target and initiator are two machines (printed apart; on a machine with fewer than
   two CPUs this part is skipped);
-- a tape WRITE(6) stream of 256 KiB records to a tgtd tape LUN: MB/s (no peer).
+- a tape WRITE(6) stream of 256 KiB records to a tgtd tape LUN: MB/s (no peer);
+- beside each read figure, a bare Python loop (:mod:`benchmarks.iscsi_bare`) that does
+  nothing per command but the system calls: the most a Python initiator can reach here
+  when each command's data is read on its own (at 256 KiB).
 
 Goals: ratio >= 1.0 at 256 KiB and >= 0.9 at 4 KiB, judged on the shared-CPU runs.
 On loopback, target and initiator share the machine's cores: CPU an initiator spends
@@ -36,6 +39,7 @@ import sys
 import threading
 import time
 
+from benchmarks.iscsi_bare import bare_loop
 from tapepath.iscsi.connection import ConnectOptions
 from tapepath.iscsi.driver import IscsiSession
 from tapepath.iscsi.session import Task
@@ -233,17 +237,36 @@ def _measure(
 ) -> list[tuple[str, int, dict[str, list[tuple[float, float]]]]]:
     """Every (label, blocks, runs by initiator) of one placement (shared or pinned CPUs)."""
     assert vtl.disk_lun is not None
+    port = session.options.port
     rows = []
     for label, depth, blocks in (("256 KiB QD4", 4, 512), ("4 KiB QD32", 32, 8)):
         # rotate the order each round and keep medians, so other load on the machine
         # hits every initiator alike
-        runs: dict[str, list[tuple[float, float]]] = {"callback": [], "threads": [], "peer": []}
-        kinds = ["callback", "peer"] if pinned else ["callback", "threads", "peer"]
+        runs: dict[str, list[tuple[float, float]]] = {
+            "callback": [],
+            "threads": [],
+            "bare": [],
+            "peer": [],
+        }
+        kinds = ["callback", "bare", "peer"] if pinned else ["callback", "threads", "bare", "peer"]
         for i in range(args.rounds):
             order = kinds[i % len(kinds) :] + kinds[: i % len(kinds)]
             for what in order:
                 if what == "callback":
                     runs[what].append(our_run(session, vtl.disk_lun, depth, blocks, args.seconds))
+                elif what == "bare":
+                    runs[what].append(
+                        bare_loop(
+                            "127.0.0.1",
+                            port,
+                            vtl.iqn,
+                            vtl.disk_lun,
+                            depth=depth,
+                            blocks=blocks,
+                            capacity=DISK_MB * 1024 * 1024 // BLOCK,
+                            seconds=args.seconds,
+                        )
+                    )
                 elif what == "threads":
                     iops = threaded_iops(url, depth, blocks, args.seconds)
                     runs[what].append((iops, float("nan")))
@@ -274,18 +297,24 @@ def _report(
 
         theirs = med.get("peer")
         print(f"  {label}: iscsi-perf {fig(*theirs) if theirs else 'n/a'}")
-        for what, name in (("callback", "callback API"), ("threads", "execute_into, threads")):
+        for what, name in (
+            ("callback", "tapepath callback API"),
+            ("threads", "tapepath execute_into, threads"),
+            ("bare", "bare Python loop (reference)"),
+        ):
             if what in med:
                 ours = med[what]
                 peer = theirs[0] if theirs else None
-                print(f"    tapepath {name:22s} {fig(*ours)}  ratio {ratio(ours[0], peer)}")
+                print(f"    {name:31s} {fig(*ours)}  ratio {ratio(ours[0], peer)}")
         if theirs:
-            best = max(v[0] for k, v in med.items() if k != "peer")
+            best = max(v[0] for k, v in med.items() if k not in ("peer", "bare"))
             if judge:
                 verdict = "met" if best / theirs[0] >= goals[label] else "NOT met"
+                bare = med.get("bare")
+                ceiling = f"; bare Python loop {bare[0] / theirs[0]:.2f}" if bare else ""
                 print(
                     f"    goal ratio >= {goals[label]}: {verdict} "
-                    f"(best path {best / theirs[0]:.2f})"
+                    f"(best path {best / theirs[0]:.2f}{ceiling})"
                 )
 
 
