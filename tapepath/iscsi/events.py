@@ -180,10 +180,26 @@ class AsyncMessage:
 
 @frozen
 class Rejected:
-    """The target rejected a PDU (reason code, and the ITT of the rejected PDU)."""
+    """The target rejected a PDU.
+
+    A rejected non-immediate command (SCSI Command, or a NOP-Out, Task Management,
+    Text or Logout Request sent without the I bit) that the target did not count
+    leaves a hole in the command sequence (RFC 7143 section 7.3): the target's
+    ExpCmdSN stays at that CmdSN and every later command waits behind it. At
+    ErrorRecoveryLevel 0 nothing is resent to plug it, so ``gap`` True tells the
+    driver to drop the connection (session recovery); the rejected command itself
+    was not executed and completes with its ``failure`` set and ``lost`` False.
+
+    Attributes:
+        reason: the Reject reason code (byte 2).
+        itt: the ITT in the rejected PDU's header (0xFFFFFFFF when the data segment
+            holds no whole header).
+        gap: the rejected PDU left a CmdSN gap: drop the connection.
+    """
 
     reason: int
     itt: int
+    gap: bool = False
 
 
 Event = (

@@ -5,8 +5,11 @@ that builds the immediate, non-SCSI requests (NOP-Out pings, task management, te
 logout) and handles what the target sends outside the SCSI data path: NOP-In (answers
 to pings and the target's own pings), Task Management Responses (which complete the
 commands a successful TMF aborted), Asynchronous Messages, Text and Logout Responses,
-and Reject. Command submission, the Data-In/R2T/Data-Out path and the CmdSN/StatSN
-bookkeeping stay in :mod:`tapepath.iscsi.session`, whose ``receive`` dispatches here.
+and Reject. A rejected non-immediate command that the target did not count leaves a
+CmdSN gap; :class:`~tapepath.iscsi.events.Rejected` says so in ``gap`` and the driver
+drops the connection. Command submission, the Data-In/R2T/Data-Out path and the
+CmdSN/StatSN bookkeeping stay in :mod:`tapepath.iscsi.session`, whose ``receive``
+dispatches here.
 
 Like the rest of the core it never touches a socket or a thread, and a reply that names
 no request that was sent raises :class:`~tapepath.errors.ProtocolError`.
@@ -39,6 +42,18 @@ from tapepath.scsi._wire import Bytes
 __all__ = ["RequestsMixin"]
 
 log = structlog.get_logger("tapepath.iscsi.session")
+
+_SEQUENCED = frozenset(
+    int(op)
+    for op in (
+        Opcode.NOP_OUT,
+        Opcode.SCSI_COMMAND,
+        Opcode.TASK_MGMT_REQUEST,
+        Opcode.TEXT_REQUEST,
+        Opcode.LOGOUT_REQUEST,
+    )
+)
+"""Initiator opcodes whose non-immediate PDUs take a CmdSN (a Reject may leave a gap)."""
 
 
 class RequestsMixin:
@@ -210,10 +225,20 @@ class RequestsMixin:
     def _reject(self, pdu: Pdu, seg: memoryview) -> list[Event]:
         self._sequence(pdu, advances=True)
         itt = NO_TAG
+        gap_sn: int | None = None
         if len(seg) >= 48:
             itt = int.from_bytes(seg[16:20], "big")
+            gap_sn = _gap_cmd_sn(seg, pdu.exp_cmd_sn)
         log.warning("iscsi_reject", reason=pdu.b2, itt=itt)
-        events: list[Event] = [Rejected(pdu.b2, itt)]
+        if gap_sn is not None:
+            log.warning(
+                "iscsi_reject_cmdsn_gap",
+                reason=pdu.b2,
+                itt=itt,
+                cmd_sn=gap_sn,
+                exp_cmd_sn=pdu.exp_cmd_sn,
+            )
+        events: list[Event] = [Rejected(pdu.b2, itt, gap_sn is not None)]
         task = self.tasks.get(itt)
         if task is not None:
             task.failure = f"rejected by the target (reason 0x{pdu.b2:02x})"
@@ -223,3 +248,21 @@ class RequestsMixin:
         if self._tmfs.pop(itt, None) is not None:
             events.append(TmfReply(itt, TmfResponse.REJECTED))
         return events
+
+
+def _gap_cmd_sn(rejected: memoryview, exp_cmd_sn: int) -> int | None:
+    """The CmdSN a rejected header leaves as a gap, or None when it leaves none.
+
+    ``rejected`` is the header the Reject carries (at least 48 bytes) and
+    ``exp_cmd_sn`` the Reject's own ExpCmdSN. Only a non-immediate PDU that takes a
+    CmdSN can leave a gap, and only while the target has not counted it: RFC 7143
+    section 7.3 says the CmdSN of a rejected command must be assumed not received,
+    but a target that did count it says so with an ExpCmdSN past it.
+    """
+    first = rejected[0]
+    if first & 0x40 or (first & 0x3F) not in _SEQUENCED:
+        return None
+    cmd_sn = int.from_bytes(rejected[24:28], "big")
+    if serial_lt(cmd_sn, exp_cmd_sn):
+        return None
+    return cmd_sn
