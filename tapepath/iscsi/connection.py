@@ -582,6 +582,13 @@ class IscsiConnection:
                 reply = self._replies.pop(event.itt, None)
             if reply is not None:
                 reply.event.set()
+            if event.gap:
+                # the target holds every later command behind the rejected CmdSN, and at
+                # ErrorRecoveryLevel 0 nothing is resent here: recover the session
+                self._fail(
+                    f"the target rejected a command and left a CmdSN gap "
+                    f"(reason 0x{event.reason:02x})"
+                )
 
     # -- the pinger ---------------------------------------------------------------------
     def _ping_loop(self) -> None:

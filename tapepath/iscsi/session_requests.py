@@ -226,9 +226,14 @@ class RequestsMixin:
         self._sequence(pdu, advances=True)
         itt = NO_TAG
         gap_sn: int | None = None
+        ends_task = False
         if len(seg) >= 48:
             itt = int.from_bytes(seg[16:20], "big")
             gap_sn = _gap_cmd_sn(seg, pdu.exp_cmd_sn)
+            # only the command itself ends with its Reject: a target must not end a task
+            # by rejecting one of its other PDUs (a Data-Out, a SNACK), it answers the
+            # task with a SCSI Response later
+            ends_task = seg[0] & 0x3F == Opcode.SCSI_COMMAND
         log.warning("iscsi_reject", reason=pdu.b2, itt=itt)
         if gap_sn is not None:
             log.warning(
@@ -239,7 +244,7 @@ class RequestsMixin:
                 exp_cmd_sn=pdu.exp_cmd_sn,
             )
         events: list[Event] = [Rejected(pdu.b2, itt, gap_sn is not None)]
-        task = self.tasks.get(itt)
+        task = self.tasks.get(itt) if ends_task else None
         if task is not None:
             task.failure = f"rejected by the target (reason 0x{pdu.b2:02x})"
             events += self._complete(task)

@@ -111,3 +111,15 @@ def nop_in(
         words=words(ttt, stat_sn, 1, mx),
         data=data,
     )
+
+
+def reject(rejected: bytes, *, reason: int, stat_sn: int = 0, exp: int = 1, mx: int = 64) -> Pdu:
+    """A Reject carrying the rejected PDU's header as its data segment."""
+    return Pdu(
+        Opcode.REJECT,
+        flags=0x80,
+        b2=reason,
+        itt=NO_TAG,
+        words=words(NO_TAG, stat_sn, exp, mx, 0, 0, 0),
+        data=rejected,
+    )

@@ -455,6 +455,46 @@ class TestCallbacks:
         assert conn.wait(sub, far())
 
 
+class TestRejectGap:
+    """A Reject that leaves a CmdSN gap drops the connection; the rejected task was not run."""
+
+    def test_gap_drops_connection(self, pair: tuple[IscsiConnection, FakeTarget]) -> None:
+        """The rejected command fails as rejected; the one behind it is reported lost."""
+        conn, target = pair
+        first = conn.submit(0, bytes(6), deadline=far())
+        second = conn.submit(0, bytes(6), deadline=far())
+        assert first is not None
+        assert second is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        target.expect(Opcode.SCSI_COMMAND)
+        raw = b"".join(bytes(s) for s in encode_pdu(cmd))[:48]
+        target.send(T.reject(raw, reason=0x09, stat_sn=1, exp=cmd.cmd_sn, mx=cmd.cmd_sn + 63))
+        assert conn.wait(first, far())
+        assert conn.wait(second, far())
+        assert first.failure is not None
+        assert first.failure.startswith("rejected")
+        assert not first.lost
+        assert second.lost
+        assert not conn.alive
+        assert conn.failure is not None
+        assert "CmdSN gap" in conn.failure
+
+    def test_counted_reject_keeps_connection(
+        self, pair: tuple[IscsiConnection, FakeTarget]
+    ) -> None:
+        """A Reject whose ExpCmdSN is past the command leaves the connection up."""
+        conn, target = pair
+        task = conn.submit(0, bytes(6), deadline=far())
+        assert task is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        raw = b"".join(bytes(s) for s in encode_pdu(cmd))[:48]
+        target.send(T.reject(raw, reason=0x09, stat_sn=1, exp=cmd.cmd_sn + 1, mx=cmd.cmd_sn + 64))
+        assert conn.wait(task, far())
+        assert task.failure is not None
+        assert not task.lost
+        assert conn.alive
+
+
 class TestDeadlinesDuringLogin:
     """A login that hangs never holds a caller past its own deadline."""
 

@@ -17,6 +17,7 @@ from tapepath.iscsi.pdu import ALL_OPCODES, BHS_LEN, NO_TAG, Pdu, decode_header,
 from tapepath.iscsi.session import SessionCore
 from tapepath.iscsi.text import Params
 from tapepath.scsi._wire import Bytes
+from tests.iscsi import targetsim as T  # noqa: N812
 
 INVALID_PDU_FIELD = 0x09
 DATA_DIGEST_ERROR = 0x02
@@ -254,7 +255,26 @@ class TestNoGap:
         events = feed(
             c, reject(data_out, reason=DATA_DIGEST_ERROR, exp=task.cmd_sn, mx=task.cmd_sn + 63)
         )
-        assert events[0] == Rejected(DATA_DIGEST_ERROR, task.itt, gap=False)
+        assert events == [Rejected(DATA_DIGEST_ERROR, task.itt, gap=False)]
+
+    def test_rejected_data_out_leaves_the_task_to_its_response(self) -> None:
+        """A target must not end a task with a Reject of its Data-Out: its response does."""
+        c = core(initial_r2t=False, immediate_data=False)
+        task, segs = c.submit(0, b"\x0a" + bytes(5), data_out=b"wxyz" * 4)
+        raw = b"".join(bytes(s) for s in segs)
+        data_out = raw[BHS_LEN:][:BHS_LEN]
+        assert data_out[0] & 0x3F == Opcode.DATA_OUT
+        feed(c, reject(data_out, reason=PROTOCOL_ERROR, exp=task.cmd_sn + 1, mx=task.cmd_sn + 64))
+        assert not task.done
+        assert task.failure is None
+        assert task.itt in c.tasks
+        sense = bytes([0x70, 0, 0x0B, 0, 0, 0, 0, 10]) + bytes(10)
+        events = feed(
+            c, T.scsi_response(task.itt, status=2, stat_sn=1, exp=task.cmd_sn + 1, sense=sense)
+        )
+        assert events == [Completed(task)]
+        assert task.status == 2
+        assert task.failure is None
 
 
 class TestShortSegment:
