@@ -38,7 +38,7 @@ from tapepath.iscsi.events import (
     Transmit,
 )
 from tapepath.iscsi.opcodes import Opcode
-from tapepath.iscsi.pdu import NO_TAG, Header, Pdu, encode_pdu, frame
+from tapepath.iscsi.pdu import BHS_STRUCT, NO_TAG, Header, Pdu, encode_pdu, frame
 from tapepath.iscsi.serial import serial_add, serial_diff
 from tapepath.iscsi.session_lun import encode_lun
 from tapepath.iscsi.session_requests import RequestsMixin
@@ -250,23 +250,50 @@ class SessionCore(RequestsMixin):
         return task, [head]
 
     def _data_out(self, task: Task, ttt: int, offset: int, length: int) -> list[Bytes]:
+        """The Data-Out PDUs of ``task``'s bytes ``offset .. offset + length``.
+
+        One sequence (DataSN from 0, F on the last), at most the target's
+        MaxRecvDataSegmentLength each; the headers are packed directly (a 256 KiB write
+        to a target that takes 8 KiB segments is 32 of them) and the data is not copied.
+        """
         segments: list[Bytes] = []
         end = offset + length
         data_sn = 0
         lun_field = encode_lun(task.lun)
+        itt = task.itt
+        exp_stat_sn = self.exp_stat_sn
+        chunk = self._chunk
+        data = task.data_out
+        hd, dd = self._hd, self._dd
+        pack = BHS_STRUCT.pack
+        op = int(Opcode.DATA_OUT)
         while offset < end:
-            n = min(self._chunk, end - offset)
-            last = offset + n >= end
-            pdu = Pdu(
-                Opcode.DATA_OUT,
-                flags=0x80 if last else 0,
-                lun=lun_field,
-                itt=task.itt,
-                words=(ttt, 0, self.exp_stat_sn, 0, data_sn, offset, 0),
-                data=task.data_out[offset : offset + n],
+            n = min(chunk, end - offset)
+            nxt = offset + n
+            head = pack(
+                op,
+                0x80 if nxt >= end else 0,
+                0,
+                0,
+                0,
+                n >> 16,
+                n & 0xFFFF,
+                lun_field,
+                itt,
+                ttt,
+                0,
+                exp_stat_sn,
+                0,
+                data_sn,
+                offset,
+                0,
             )
-            segments += self._encode(pdu)
-            offset += n
+            if hd or dd or n & 3:
+                segments += frame(head, data[offset:nxt], header_digest=hd, data_digest=dd)
+            else:
+                segments.append(head)
+                segments.append(data[offset:nxt])
+            offset = nxt
             data_sn += 1
         return segments
 

@@ -56,11 +56,22 @@ def tune_socket(sock: socket.socket) -> None:
                 sock.setsockopt(socket.IPPROTO_TCP, opt, value)
 
 
+def _as_bytes(segment: Bytes) -> Bytes:
+    """``segment`` as a buffer whose ``len`` counts bytes (a byte view unless it is one)."""
+    if type(segment) is bytes:
+        return segment
+    if type(segment) is memoryview and segment.format == "B" and segment.ndim == 1:
+        return segment
+    return memoryview(segment).cast("B")
+
+
 def sendall(sock: socket.socket, segments: list[Bytes]) -> None:
     """sendmsg the segments completely, in batches of at most IOV_MAX buffers.
 
     One ``bytes`` segment (a command PDU without data, the common case) goes with one
-    ``send``; only what it leaves takes the general way.
+    ``send``; a list of up to IOV_MAX segments (a Data-Out burst: headers and views of
+    the caller's data) with one ``sendmsg`` when the socket takes it all; only what a
+    call leaves takes the general way.
     """
     if len(segments) == 1 and type(segments[0]) is bytes:
         only = segments[0]
@@ -68,17 +79,28 @@ def sendall(sock: socket.socket, segments: list[Bytes]) -> None:
         if sent == len(only):
             return
         segments = [memoryview(only)[sent:]]
-    pending = [memoryview(s).cast("B") for s in segments if len(s)]
+    pending = [_as_bytes(s) for s in segments]
+    if len(pending) <= _IOV_MAX:
+        sent = sock.sendmsg(pending)
+        if sent == sum(map(len, pending)):
+            return
+        pending = _advance(pending, sent)
+    pending = [s for s in pending if len(s)]
     while pending:
         batch = pending[:_IOV_MAX]
-        sent = sock.sendmsg(batch)
-        i = 0
-        while i < len(batch) and sent >= len(batch[i]):
-            sent -= len(batch[i])
-            i += 1
-        if i < len(batch) and sent:
-            batch[i] = batch[i][sent:]
-        pending = batch[i:] + pending[len(batch) :]
+        pending = _advance(batch, sock.sendmsg(batch)) + pending[len(batch) :]
+
+
+def _advance(batch: list[Bytes], sent: int) -> list[Bytes]:
+    """What is left of ``batch`` (byte-counted buffers) after ``sent`` bytes went out."""
+    i = 0
+    while i < len(batch) and sent >= len(batch[i]):
+        sent -= len(batch[i])
+        i += 1
+    rest = batch[i:]
+    if rest and sent:
+        rest[0] = memoryview(rest[0])[sent:]
+    return rest
 
 
 class Reader:

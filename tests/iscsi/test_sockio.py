@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,10 +29,12 @@ class ShortSocket:
 
     def sendmsg(self, buffers: list[memoryview]) -> int:
         self.calls.append("sendmsg")
-        budget = self._cap(sum(len(b) for b in buffers))
+        assert len(buffers) <= 1000  # IOV_MAX on Linux is 1024
+        raw = [bytes(memoryview(b).cast("B")) for b in buffers]  # bytes, whatever the format
+        budget = self._cap(sum(len(b) for b in raw))
         taken = 0
-        for b in buffers:
-            part = bytes(b[: budget - taken])
+        for b in raw:
+            part = b[: budget - taken]
             self.wire += part
             taken += len(part)
             if taken == budget:
@@ -69,3 +73,32 @@ class TestSendall:
         segs: list[bytes | memoryview] = [memoryview(s) if views else s for s in segments]
         sendall(sock, segs)  # type: ignore[arg-type]
         assert sock.wire == b"".join(segments)
+
+    def test_data_out_burst_is_one_sendmsg(self) -> None:
+        """Headers and views of the caller's data, all taken: a single sendmsg."""
+        data = memoryview(bytes(range(256)) * 64)
+        segs: list[bytes | memoryview] = []
+        for off in range(0, len(data), 512):
+            segs += [bytes([off & 0xFF]) * 48, data[off : off + 512]]
+        sock = ShortSocket([])
+        sendall(sock, segs)  # type: ignore[arg-type]
+        assert sock.calls == ["sendmsg"]
+        assert sock.wire == b"".join(bytes(x) for x in segs)
+
+    @given(st.lists(st.integers(min_value=1, max_value=5000), max_size=8))
+    def test_more_segments_than_iov_max(self, limits: list[int]) -> None:
+        """2,500 segments go in batches the kernel accepts, in order, whatever is short."""
+        segs = [bytes([i & 0xFF]) * (1 + i % 3) for i in range(2500)]
+        sock = ShortSocket(limits)
+        sendall(sock, segs)  # type: ignore[arg-type]
+        assert sock.wire == b"".join(segs)
+
+    @given(st.lists(st.integers(min_value=1, max_value=13), max_size=10))
+    def test_multibyte_items_counted_in_bytes(self, limits: list[int]) -> None:
+        """Buffers whose items are wider than a byte are sent whole, never cut short."""
+        ints = array.array("i", range(10))
+        words = memoryview(bytes(range(40))).cast("I")
+        segs = [b"head", ints, words, bytearray(b"tail"), b""]
+        sock = ShortSocket(limits)
+        sendall(sock, segs)  # type: ignore[arg-type]
+        assert sock.wire == b"head" + ints.tobytes() + bytes(range(40)) + b"tail"
