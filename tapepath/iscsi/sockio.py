@@ -79,7 +79,7 @@ def sendall(sock: socket.socket, segments: list[Bytes]) -> None:
         if sent == len(only):
             return
         segments = [memoryview(only)[sent:]]
-    pending = [_as_bytes(s) for s in segments]
+    pending = [s if type(s) is bytes else _as_bytes(s) for s in segments]
     if len(pending) <= _IOV_MAX:
         sent = sock.sendmsg(pending)
         if sent == sum(map(len, pending)):
