@@ -1,9 +1,10 @@
 """Multipath benchmarks on the VirtualLibrary (sim://).
 
 1. Pass-through cost: the same commands through a MultipathDevice and through the raw
-   transport of its active path, interleaved in rounds in the same run; the ratio of
-   the best rounds (the least disturbed by other processes) is the figure, the ratio of
-   the medians is printed beside it (goal <= 1.05), for a tape stream
+   transport of its active path in the same run, each command timed on its own and one
+   through each in turn; the ratio of the median times is the figure (goal <= 1.05),
+   with the ratio of the best of rounds timed as a whole printed beside it, for a tape
+   stream
    (WRITE and READ of 64 KiB blocks, the goal's case) and for the cheapest commands the
    sim has (INQUIRY, TEST UNIT READY), where the fixed cost shows most.
 2. Monitor CPU: 64 drives x 8 paths, one monitor thread, 1 s polling, TEST UNIT READY
@@ -41,6 +42,7 @@ REWIND = bytes((0x01, 0, 0, 0, 0, 0))
 BLOCK = 65536
 WRITE = bytes((0x0A, 0)) + BLOCK.to_bytes(3, "big") + b"\0"  # WRITE(6), variable block
 READ = bytes((0x08, 0)) + BLOCK.to_bytes(3, "big") + b"\0"  # READ(6), variable block
+Pairs = tuple[list[float], list[float]]
 
 
 def _quiet() -> None:
@@ -77,9 +79,12 @@ def _time_stream(t: Transport, cdb: bytes, block: bytes, count: int) -> float:
 
 
 def _paired(
-    a: Transport, b: Transport, cdb: bytes, n_in: int, count: int
+    a: Transport, b: Transport, cdb: bytes, count: int, **kw: object
 ) -> tuple[list[float], list[float]]:
-    """Time ``count`` commands on each of ``a`` and ``b``, one each way in turn."""
+    """Time ``count`` commands on each of ``a`` and ``b``, one each way in turn.
+
+    ``kw`` goes to ``execute`` (``data_in_len`` or ``data_out``) along with a timeout.
+    """
     clock = time.perf_counter
     ta: list[float] = []
     tb: list[float] = []
@@ -87,9 +92,9 @@ def _paired(
     for i in range(count):
         first, second = (ex_a, ex_b) if i % 2 else (ex_b, ex_a)
         t0 = clock()
-        first(cdb, data_in_len=n_in, timeout=10.0)
+        first(cdb, timeout=10.0, **kw)  # type: ignore[arg-type]
         t1 = clock()
-        second(cdb, data_in_len=n_in, timeout=10.0)
+        second(cdb, timeout=10.0, **kw)  # type: ignore[arg-type]
         t2 = clock()
         if i % 2:
             ta.append(t1 - t0)
@@ -100,8 +105,29 @@ def _paired(
     return ta, tb
 
 
+def _paired_rounds(
+    a: Transport, b: Transport, cdb: bytes, rounds: int, count: int, **kw: object
+) -> tuple[list[float], list[float]]:
+    """:func:`_paired` in ``rounds`` rounds, each from the beginning of the tape."""
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(rounds):
+        a.execute(REWIND, timeout=10.0)
+        xa, xb = _paired(a, b, cdb, count, **kw)
+        ta += xa
+        tb += xb
+    return ta, tb
+
+
 def bench_passthrough(rounds: int, per_round: int) -> float:
-    """Print per-command times and return the ratio multipath/raw of the tape stream."""
+    """Print per-command times and return the ratio multipath/raw of the tape stream.
+
+    Each command is timed on its own, one through each in turn (the multipath device and
+    the raw transport reach the same drive, so a stream goes on where the other left
+    it); the figure is the ratio of the median times over all the pairs, which other
+    load on the machine moves alike. The ratio of the best of ``rounds`` rounds timed
+    as a whole (the figure before) is printed beside it.
+    """
     stream_worst = 0.0
     with VirtualLibrary("bench-pass", drives=1, ports_per_drive=2) as lib:
         lib.insert(lib.drive_address(0), "BENCH1L8")
@@ -112,13 +138,29 @@ def bench_passthrough(rounds: int, per_round: int) -> float:
         _settle(dev)
         block = bytes(BLOCK)
         stream = max(per_round // 4, 50)
-        cases: list[tuple[str, Callable[[Transport], float]]] = [
-            ("INQUIRY 96", lambda t: _time(t, INQUIRY, 96, per_round)),
-            ("TEST UNIT READY", lambda t: _time(t, TUR, 0, per_round)),
-            ("WRITE 64 KiB", lambda t: _time_stream(t, WRITE, block, stream)),
-            ("READ 64 KiB", lambda t: _time_stream(t, READ, b"", stream)),
+        cases: list[tuple[str, Callable[[Transport], float], Callable[[], Pairs]]] = [
+            (
+                "INQUIRY 96",
+                lambda t: _time(t, INQUIRY, 96, per_round),
+                lambda: _paired(raw, dev, INQUIRY, rounds * per_round, data_in_len=96),
+            ),
+            (
+                "TEST UNIT READY",
+                lambda t: _time(t, TUR, 0, per_round),
+                lambda: _paired(raw, dev, TUR, rounds * per_round),
+            ),
+            (
+                "WRITE 64 KiB",
+                lambda t: _time_stream(t, WRITE, block, stream),
+                lambda: _paired_rounds(raw, dev, WRITE, rounds, stream, data_out=block),
+            ),
+            (
+                "READ 64 KiB",
+                lambda t: _time_stream(t, READ, b"", stream),
+                lambda: _paired_rounds(raw, dev, READ, rounds, stream, data_in_len=BLOCK),
+            ),
         ]
-        for name, run in cases:
+        for name, run, paired in cases:
             raw_t: list[float] = []
             mp_t: list[float] = []
             for i in range(rounds):
@@ -127,17 +169,17 @@ def bench_passthrough(rounds: int, per_round: int) -> float:
                     pair.reverse()
                 for t, acc in pair:
                     acc.append(run(t))
-            # the best round of each is the least disturbed by other processes: its
-            # ratio is the headline; the ratio of the medians is printed beside it
-            r_raw, r_mp = min(raw_t), min(mp_t)
+            best = min(mp_t) / min(raw_t)
+            p_raw, p_mp = paired()
+            r_raw, r_mp = statistics.median(p_raw), statistics.median(p_mp)
             ratio = r_mp / r_raw
-            med = statistics.median(mp_t) / statistics.median(raw_t)
             if name.startswith(("WRITE", "READ")):
                 stream_worst = max(stream_worst, ratio)
             print(
                 f"pass-through {name:16s} raw {r_raw * 1e6:7.2f} us  "
                 f"multipath {r_mp * 1e6:7.2f} us  ratio {ratio:.3f} "
-                f"(of medians {med:.3f}; goal <= 1.05)"
+                f"(median of {len(p_raw)} alternating commands each; best rounds {best:.3f}; "
+                f"goal <= 1.05)"
             )
         dev.close()
         raw.close()
@@ -167,7 +209,7 @@ def bench_iscsi_passthrough(rounds: int, per_round: int) -> float | None:
         _settle(raw)
         _settle(dev)
         read10 = bytes((0x28, 0, 0, 0, 0, 0, 0, 0, 128, 0))  # 128 x 512 = 64 KiB
-        raw_t, mp_t = _paired(raw, dev, read10, 65536, rounds * per_round)
+        raw_t, mp_t = _paired(raw, dev, read10, rounds * per_round, data_in_len=65536)
         dev.close()
         raw.close()
     # one command each way in turn, each timed: the medians of thousands of pairs are
