@@ -27,6 +27,7 @@ FUZZ_TARGETS: dict[str, list[str]] = {
         "tests/iscsi/test_pdu.py::TestHostile::test_arbitrary_stream",
         "tests/iscsi/test_session.py::TestHostileStream::test_random_target_pdu",
         "tests/reliability/test_fuzz_parsers.py::TestSessionSequences::test_sequence",
+        "tests/iscsi/test_reject.py::TestHostileRejects::test_random_reject",
     ],
     "login text negotiation": [
         "tests/iscsi/test_text_chap.py::TestText::test_arbitrary_bytes",
