@@ -9,9 +9,10 @@ pings, task management, text and logout requests wait for, and fails the connect
 on a protocol error, a lost socket or a Reject that leaves a CmdSN gap. It also sends
 what completion callbacks submitted (they run on this thread) before it blocks.
 
-Data-In, the PDU a reader sees most, is read from its header fields directly, with
-the core's checks; everything else goes through
-:func:`~tapepath.iscsi.pdu.decode_header` and :meth:`SessionCore.receive`.
+The PDUs of SCSI commands (Data-In, SCSI Response and R2T, without AHS) are read from
+their header fields directly, with the core's checks, and no PDU object is built;
+everything else goes through :func:`~tapepath.iscsi.pdu.decode_header` and
+:meth:`SessionCore.receive`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import structlog
 from tapepath.errors import ProtocolError
 from tapepath.iscsi.digest import digest_bytes
 from tapepath.iscsi.opcodes import Opcode
-from tapepath.iscsi.pdu import BHS_LEN, BHS_STRUCT, check_ahs, decode_header, padding
+from tapepath.iscsi.pdu import BHS_LEN, BHS_STRUCT, check_ahs, decode_header
 from tapepath.iscsi.session import (
     AsyncMessage,
     Completed,
@@ -48,6 +49,8 @@ from tapepath.scsi._wire import Bytes
 __all__ = ["ReceiverMixin"]
 
 log = structlog.get_logger("tapepath.iscsi.connection")
+
+_EMPTY = memoryview(b"")
 
 
 class _Waiter:
@@ -142,26 +145,28 @@ class ReceiverMixin:
         max_data = core.max_data
         unpack = BHS_STRUCT.unpack
         data_in = int(Opcode.DATA_IN)
+        response = int(Opcode.SCSI_RESPONSE)
+        r2t = int(Opcode.R2T)
         try:
             while True:
                 bhs = reader.take(BHS_LEN)
                 f = unpack(bhs)
                 n = f[5] << 16 | f[6]
-                if f[0] & 0x3F == data_in and not f[4] and n <= max_data:
-                    # the hot path: Data-In straight into the command's buffer
-                    if hd and bytes(reader.take(4)) != digest_bytes(bhs):
-                        raise ProtocolError("header digest mismatch")
+                op = f[0] & 0x3F
+                # the PDUs of commands, without AHS, straight from their header fields
+                # (with the core's checks); anything else is decoded in full below
+                if op == data_in and not f[4] and n <= max_data:
+                    # Data-In straight into the command's buffer
+                    if hd:
+                        _check_header_digest(reader, bhs)
                     itt, offset = f[8], f[14]
                     reader.adapt(n)
                     if n:
                         with lock:
                             dest = core.data_in_sink(itt, f[13], offset, n)
                         reader.read_into(dest)
-                        pad = -n & 3
-                        if pad or dd:
-                            tail = reader.take(pad + (4 if dd else 0))
-                            if dd and tail[pad:] != digest_bytes(dest, tail[:pad]):
-                                raise ProtocolError("data digest mismatch")
+                        if n & 3 or dd:
+                            _check_tail(reader, dest, dd)
                     self._last_rx = time.monotonic()
                     with lock:
                         task = core.data_in_done(
@@ -171,6 +176,37 @@ class ReceiverMixin:
                             self._window.notify_all()
                     if task is not None:
                         self._wake(task)
+                    continue
+                if op == response and not f[4] and n <= max_data:
+                    if hd:
+                        _check_header_digest(reader, bhs)
+                    seg = _EMPTY
+                    if n:  # sense data, into a buffer of its own
+                        seg = memoryview(bytearray(n))
+                        reader.read_into(seg)
+                        if n & 3 or dd:
+                            _check_tail(reader, seg, dd)
+                    self._last_rx = time.monotonic()
+                    with lock:
+                        task = core.response_done(
+                            f[8], f[1], f[2], f[3], f[10], f[11], f[12], f[15], seg
+                        )
+                        if self._window_waiters:
+                            self._window.notify_all()
+                    self._wake(task)
+                    continue
+                if op == r2t and not f[4] and not n:
+                    if hd:
+                        _check_header_digest(reader, bhs)
+                    self._last_rx = time.monotonic()
+                    with lock:
+                        segments = core.r2t_received(
+                            f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]
+                        )
+                        if self._window_waiters:
+                            self._window.notify_all()
+                    if segments:
+                        self._send(segments)
                     continue
                 header = decode_header(bhs, max_data=max_data)
                 if header.ahs_length or hd:
@@ -187,16 +223,11 @@ class ReceiverMixin:
                     with lock:
                         sink = core.sink(header)
                     reader.read_into(sink)
-                    pad = padding(n)
-                    if pad or dd:
-                        tail = reader.take(pad + (4 if dd else 0))
-                        if dd:
-                            want = digest_bytes(sink, tail[:pad])
-                            if tail[pad:] != want:
-                                raise ProtocolError("data digest mismatch")
+                    if n & 3 or dd:
+                        _check_tail(reader, sink, dd)
                 self._last_rx = time.monotonic()
                 with lock:
-                    events = core.receive(header.pdu, sink if sink is not None else memoryview(b""))
+                    events = core.receive(header.pdu, sink if sink is not None else _EMPTY)
                     if self._window_waiters:
                         self._window.notify_all()
                 for event in events:
@@ -246,3 +277,26 @@ class ReceiverMixin:
                     f"the target rejected a command and left a CmdSN gap "
                     f"(reason 0x{event.reason:02x})"
                 )
+
+
+def _check_header_digest(reader: Reader, bhs: memoryview) -> None:
+    """Read the header digest after ``bhs`` (a BHS without AHS) and check it.
+
+    Raises:
+        ProtocolError: the digest does not match.
+    """
+    want = digest_bytes(bhs)  # before the next read: bhs is a view of the read buffer
+    if bytes(reader.take(4)) != want:
+        raise ProtocolError("header digest mismatch")
+
+
+def _check_tail(reader: Reader, segment: memoryview, data_digest: bool) -> None:
+    """Read the padding (and data digest) after ``segment`` and check the digest.
+
+    Raises:
+        ProtocolError: the data digest does not match.
+    """
+    pad = -len(segment) & 3
+    tail = reader.take(pad + (4 if data_digest else 0))
+    if data_digest and tail[pad:] != digest_bytes(segment, tail[:pad]):
+        raise ProtocolError("data digest mismatch")

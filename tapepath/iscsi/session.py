@@ -314,12 +314,6 @@ class SessionCore(RequestsMixin):
         return tasks
 
     # -- receiving ------------------------------------------------------------------
-    def _task(self, itt: int, what: str) -> Task:
-        task = self.tasks.get(itt)
-        if task is None:
-            raise ProtocolError(f"{what} for ITT 0x{itt:08x}, which names no command")
-        return task
-
     def sink(self, header: Header) -> memoryview:
         """Where the data segment of ``header``'s PDU must be read into.
 
@@ -422,14 +416,6 @@ class SessionCore(RequestsMixin):
         del self.tasks[task.itt]
         return [Completed(task)]
 
-    def _residuals(self, task: Task, pdu: Pdu) -> None:
-        if pdu.flags & 0x02:  # U: underflow
-            if pdu.residual > task.expected:
-                raise ProtocolError("residual underflow larger than the transfer")
-            task.residual = pdu.residual
-        elif pdu.flags & 0x04:  # O: overflow
-            task.overflow = pdu.residual
-
     def _data_in(self, pdu: Pdu, seg: memoryview) -> list[Event]:
         w = pdu.words
         task = self.data_in_done(pdu.itt, pdu.flags, pdu.b3, w[1], w[2], w[3], w[5], len(seg), w[6])
@@ -479,38 +465,95 @@ class SessionCore(RequestsMixin):
         return task
 
     def _scsi_response(self, pdu: Pdu, seg: memoryview) -> list[Event]:
-        task = self._task(pdu.itt, "SCSI Response")
-        self._sequence(pdu, advances=True)
-        if pdu.b2 != 0:
-            task.failure = f"target failure (iSCSI response 0x{pdu.b2:02x})"
-        task.status = pdu.b3
+        w = pdu.words
+        task = self.response_done(pdu.itt, pdu.flags, pdu.b2, pdu.b3, w[1], w[2], w[3], w[6], seg)
+        return [Completed(task)]
+
+    def response_done(  # noqa: PLR0917  (the per-PDU hot path: positional on purpose)
+        self,
+        itt: int,
+        flags: int,
+        response: int,
+        status: int,
+        stat_sn: int,
+        exp_cmd_sn: int,
+        max_cmd_sn: int,
+        residual: int,
+        seg: memoryview,
+    ) -> Task:
+        """Account a SCSI Response whose data segment (sense) is ``seg``; its task.
+
+        The driver's fast path (no :class:`Pdu` built); :meth:`receive` uses it too.
+
+        Raises:
+            ProtocolError: an unknown ITT, a bad StatSN window, a SenseLength past the
+                segment, a residual larger than the transfer, or more Data-In than the
+                residual allows.
+        """
+        task = self.tasks.get(itt)
+        if task is None:
+            raise ProtocolError(f"SCSI Response for ITT 0x{itt:08x}, which names no command")
+        self._numbers(stat_sn, exp_cmd_sn, max_cmd_sn, True)
+        if response != 0:
+            task.failure = f"target failure (iSCSI response 0x{response:02x})"
+        task.status = status
         if len(seg) >= 2:
-            slen = int.from_bytes(seg[0:2], "big")
+            slen = seg[0] << 8 | seg[1]
             if 2 + slen > len(seg):
                 raise ProtocolError("SenseLength runs past the data segment")
             task.sense = bytes(seg[2 : 2 + slen])
-        self._residuals(task, pdu)
+        if flags & 0x02:  # U: underflow
+            if residual > task.expected:
+                raise ProtocolError("residual underflow larger than the transfer")
+            task.residual = residual
+        elif flags & 0x04:  # O: overflow
+            task.overflow = residual
         if task.buf is not None and task.received > task.expected - task.residual:
             raise ProtocolError("more Data-In than the residual count allows")
-        return self._complete(task)
+        task.done = True
+        del self.tasks[itt]
+        return task
 
     def _r2t(self, pdu: Pdu) -> list[Event]:
-        task = self._task(pdu.itt, "R2T")
-        self._sequence(pdu, advances=False)
+        w = pdu.words
+        segments = self.r2t_received(pdu.itt, w[0], w[1], w[2], w[3], w[4], w[5], w[6])
+        return [Transmit(segments)] if segments else []
+
+    def r2t_received(  # noqa: PLR0917  (the per-PDU hot path: positional on purpose)
+        self,
+        itt: int,
+        ttt: int,
+        stat_sn: int,
+        exp_cmd_sn: int,
+        max_cmd_sn: int,
+        r2t_sn: int,
+        offset: int,
+        length: int,
+    ) -> list[Bytes]:
+        """Answer an R2T: the Data-Out PDUs to send (none for an abandoned command).
+
+        The driver's fast path (no :class:`Pdu` built); :meth:`receive` uses it too.
+
+        Raises:
+            ProtocolError: an unknown ITT, a command that writes nothing or is done, an
+                R2TSN out of sequence, a length of 0 or beyond MaxBurstLength, a range
+                beyond the command's data, or the reserved Target Transfer Tag.
+        """
+        task = self.tasks.get(itt)
+        if task is None:
+            raise ProtocolError(f"R2T for ITT 0x{itt:08x}, which names no command")
+        self._numbers(stat_sn, exp_cmd_sn, max_cmd_sn, False)
         if not task.data_out or task.done:
             raise ProtocolError(f"R2T for {task!r}, which writes no data")
-        if pdu.data_sn != task.next_r2t_sn:
-            raise ProtocolError(
-                f"R2TSN {pdu.data_sn} out of sequence (expected {task.next_r2t_sn})"
-            )
-        offset, length = pdu.buffer_offset, pdu.residual
+        if r2t_sn != task.next_r2t_sn:
+            raise ProtocolError(f"R2TSN {r2t_sn} out of sequence (expected {task.next_r2t_sn})")
         if length == 0 or length > self.params.max_burst_length:
             raise ProtocolError(f"R2T asks for {length} bytes (MaxBurstLength applies)")
         if offset + length > len(task.data_out):
             raise ProtocolError("R2T asks for data beyond the command's buffer")
-        if pdu.ttt == NO_TAG:
+        if ttt == NO_TAG:
             raise ProtocolError("R2T with the reserved Target Transfer Tag")
-        task.next_r2t_sn = serial_add(task.next_r2t_sn, 1)
+        task.next_r2t_sn = (task.next_r2t_sn + 1) & 0xFFFFFFFF
         if task.abandoned:
             return []
-        return [Transmit(self._data_out(task, pdu.ttt, offset, length))]
+        return self._data_out(task, ttt, offset, length)

@@ -159,6 +159,71 @@ class TestDataPath:
             target.sock.close()
 
 
+def _raw(pdu: Pdu, *, corrupt: int | None = None) -> bytes:
+    """``pdu`` with both digests, one byte flipped at ``corrupt`` if given."""
+    raw = bytearray(
+        b"".join(bytes(s) for s in encode_pdu(pdu, header_digest=True, data_digest=True))
+    )
+    if corrupt is not None:
+        raw[corrupt] ^= 0xFF
+    return bytes(raw)
+
+
+class TestCommandPdusWithDigests:
+    """R2T and SCSI Response (read from their header fields) with digests on."""
+
+    def test_write_and_sense_pass(self) -> None:
+        """A write answered by R2T, then a CHECK CONDITION with sense: all checked."""
+        conn, target = connect(Params(header_digest=True, data_digest=True))
+        try:
+            data = bytes(range(256)) * 48  # 8 KiB immediate, 4 KiB by R2T
+            task = conn.submit(0, b"\x0a" + bytes(5), data_out=data, deadline=far())
+            assert task is not None
+            cmd = target.expect(Opcode.SCSI_COMMAND)
+            target.send_raw(_raw(T.r2t(cmd.itt, ttt=5, r2t_sn=0, offset=8192, length=4096)))
+            out = target.expect(Opcode.DATA_OUT)
+            assert bytes(out.data) == data[8192:]
+            sense = bytes([0x70, 0, 0x03, 0, 0, 0, 0, 10]) + bytes(4) + b"\x0c\x00" + bytes(4)
+            target.send_raw(_raw(T.scsi_response(cmd.itt, status=2, stat_sn=1, sense=sense)))
+            assert conn.wait(task, far())
+            assert task.status == 2
+            assert task.sense == sense
+            assert conn.alive
+        finally:
+            conn.close()
+            target.sock.close()
+
+    @pytest.mark.parametrize(
+        ("kind", "corrupt", "reason"),
+        [
+            ("r2t", 3, "header digest"),
+            ("response", 40, "header digest"),
+            ("response", 52, "data digest"),
+        ],
+    )
+    def test_corruption_drops_link(self, kind: str, corrupt: int, reason: str) -> None:
+        """A flipped byte in an R2T's header or a response's header or sense."""
+        conn, target = connect(Params(header_digest=True, data_digest=True))
+        try:
+            if kind == "r2t":
+                task = conn.submit(0, b"\x0a" + bytes(5), data_out=bytes(12288), deadline=far())
+                assert task is not None
+                cmd = target.expect(Opcode.SCSI_COMMAND)
+                pdu = T.r2t(cmd.itt, ttt=5, r2t_sn=0, offset=8192, length=4096)
+            else:
+                task = conn.submit(0, bytes(6), deadline=far())
+                assert task is not None
+                cmd = target.expect(Opcode.SCSI_COMMAND)
+                pdu = T.scsi_response(cmd.itt, status=2, stat_sn=1, sense=bytes(18))
+            target.send_raw(_raw(pdu, corrupt=corrupt))
+            assert conn.wait(task, far())
+            assert task.lost
+            assert reason in (conn.failure or "")
+        finally:
+            conn.close()
+            target.sock.close()
+
+
 class TestHostileTarget:
     """A broken target drops the connection and fails what was in flight."""
 
