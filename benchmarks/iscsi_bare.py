@@ -62,48 +62,56 @@ def bare_loop(
         if isinstance(login, Redirect):
             raise RuntimeError("the target redirected the login")
         sock.settimeout(None)
-        return _run(sock, login.exp_stat_sn, lun, depth, blocks, capacity, seconds)
+        return _Loop(sock, login.exp_stat_sn, lun, blocks, capacity).run(depth, seconds)
     finally:
         sock.close()
 
 
-def _run(
-    sock: socket.socket,
-    stat_sn: int,
-    lun: int,
-    depth: int,
-    blocks: int,
-    capacity: int,
-    seconds: float,
-) -> tuple[float, float]:
-    size = blocks * 512
-    lun_field = lun << 48
-    header = bytearray(48)
-    head = memoryview(header)
-    buffers = {itt: memoryview(bytearray(size)) for itt in range(1, depth + 1)}
-    cmd_sn = 1
-    lba = 0
+class _Loop:
+    """The loop's state: one socket in full-feature phase, sequence numbers, buffers."""
 
-    def send(itt: int, cdb: bytes, length: int) -> None:
-        nonlocal cmd_sn
-        flags = 0xC1 if length else 0x81  # F (+ R), simple
-        sock.sendall(
-            _COMMAND.pack(1, flags, 0, 0, 0, 0, 0, lun_field, itt, length, cmd_sn, stat_sn, cdb)
+    def __init__(
+        self, sock: socket.socket, stat_sn: int, lun: int, blocks: int, capacity: int
+    ) -> None:
+        self.sock = sock
+        self.stat_sn = stat_sn
+        self.cmd_sn = 1
+        self.lun_field = lun << 48
+        self.blocks = blocks
+        self.size = blocks * 512
+        self.capacity = capacity
+        self.lba = 0
+        self.header = bytearray(48)
+        self.head = memoryview(self.header)
+        self.buffers: dict[int, memoryview] = {}
+
+    def send(self, itt: int, cdb: bytes, length: int) -> None:
+        """One SCSI Command PDU (F, R when reading, simple)."""
+        flags = 0xC1 if length else 0x81
+        self.sock.sendall(
+            _COMMAND.pack(
+                1, flags, 0, 0, 0, 0, 0, self.lun_field, itt, length, self.cmd_sn, self.stat_sn, cdb
+            )
         )
-        cmd_sn += 1
+        self.cmd_sn += 1
 
-    def receive() -> tuple[int, int, bool]:
+    def send_read(self, itt: int) -> None:
+        """The next sequential READ(16)."""
+        self.send(itt, _READ16.pack(0x88, 0, self.lba, self.blocks, 0), self.size)
+        self.lba = (self.lba + self.blocks) % (self.capacity - self.blocks)
+
+    def receive(self) -> tuple[int, int, bool]:
         """Read one PDU; (itt, status, final) with the data placed in its buffer."""
-        nonlocal stat_sn
+        sock, head = self.sock, self.head
         sock.recv_into(head, 48, socket.MSG_WAITALL)
-        f = _BHS.unpack(header)
+        f = _BHS.unpack(self.header)
         opcode = f[0] & 0x3F
         n = f[5] << 16 | f[6]
         itt = f[8]
-        if opcode not in (_DATA_IN, _RESPONSE) or f[4] or itt not in buffers or n > size:
+        if opcode not in (_DATA_IN, _RESPONSE) or f[4] or itt not in self.buffers or n > self.size:
             raise RuntimeError(f"unexpected PDU: opcode 0x{opcode:02x}, {n} data bytes")
         if n:
-            view = buffers[itt]
+            view = self.buffers[itt]
             pos = 0
             while pos < n:
                 got = sock.recv_into(view[pos:n], n - pos, socket.MSG_WAITALL)
@@ -114,34 +122,35 @@ def _run(
                 sock.recv_into(head, 4 - (n & 3), socket.MSG_WAITALL)
         final = opcode == _RESPONSE or bool(f[1] & 0x01)
         if final:
-            stat_sn = (f[10] + 1) & 0xFFFFFFFF
+            self.stat_sn = (f[10] + 1) & 0xFFFFFFFF
         return itt, f[3], final
 
-    # the first command of a new nexus meets its unit attention: clear it first
-    send(1, bytes(16), 0)
-    while not receive()[2]:
-        pass
-    start = time.monotonic()
-    end = start + seconds
-    cpu = os.times()
-    for itt in buffers:
-        send(itt, _READ16.pack(0x88, 0, lba, blocks, 0), size)
-        lba = (lba + blocks) % (capacity - blocks)
-    done = 0
-    in_flight = depth
-    while in_flight:
-        itt, status, final = receive()
-        if not final:
-            continue
-        if status:
-            raise RuntimeError(f"READ(16) ended with status 0x{status:02x}")
-        done += 1
-        in_flight -= 1
-        if time.monotonic() < end:
-            send(itt, _READ16.pack(0x88, 0, lba, blocks, 0), size)
-            lba = (lba + blocks) % (capacity - blocks)
-            in_flight += 1
-    elapsed = time.monotonic() - start
-    after = os.times()
-    used = after.user - cpu.user + after.system - cpu.system
-    return done / elapsed, used / max(done, 1)
+    def run(self, depth: int, seconds: float) -> tuple[float, float]:
+        """Keep ``depth`` reads in flight for ``seconds``; (IOPS, CPU s per command)."""
+        self.buffers = {itt: memoryview(bytearray(self.size)) for itt in range(1, depth + 1)}
+        # the first command of a new nexus meets its unit attention: clear it first
+        self.send(1, bytes(16), 0)
+        while not self.receive()[2]:
+            pass
+        start = time.monotonic()
+        end = start + seconds
+        cpu = os.times()
+        for itt in self.buffers:
+            self.send_read(itt)
+        done = 0
+        in_flight = depth
+        while in_flight:
+            itt, status, final = self.receive()
+            if not final:
+                continue
+            if status:
+                raise RuntimeError(f"READ(16) ended with status 0x{status:02x}")
+            done += 1
+            in_flight -= 1
+            if time.monotonic() < end:
+                self.send_read(itt)
+                in_flight += 1
+        elapsed = time.monotonic() - start
+        after = os.times()
+        used = after.user - cpu.user + after.system - cpu.system
+        return done / elapsed, used / max(done, 1)
