@@ -297,12 +297,12 @@ class IscsiConnection(ReceiverMixin):
         waiter = task.waiter
         assert isinstance(waiter, _Waiter)
         lock = waiter.lock
-        if lock is None:
-            with self._lock:
-                if task.done:
-                    return True
-                lock = waiter.lock = threading.Lock()
-                lock.acquire()
+        if lock is None:  # a callback task: store a lock, then look (see _Waiter)
+            lock = threading.Lock()
+            lock.acquire()
+            waiter.lock = lock
+            if waiter.finished:
+                return True
         left = deadline - time.monotonic()
         if left > 0 and lock.acquire(timeout=left):
             return True

@@ -56,16 +56,18 @@ _EMPTY = memoryview(b"")
 class _Waiter:
     """What a thread blocked on one task waits for.
 
-    A task submitted with a callback gets its lock only if somebody waits on it
-    (:meth:`IscsiConnection.wait` makes it under the connection lock, so it either sees
-    the task done or is seen by :meth:`IscsiConnection._wake`); one without a callback
-    will be waited on, so it gets the lock at once.
+    A task without a callback will be waited on, so it gets its (held) lock at once. A
+    task with a callback gets one only if somebody waits on it: the waiter stores the
+    lock, then looks at ``finished``; :meth:`ReceiverMixin._wake` sets ``finished``
+    after the callback, then looks at the lock. Whichever comes second sees the other,
+    so a wait returns once the callback has run, and never misses the wake-up.
     """
 
-    __slots__ = ("callback", "lock")
+    __slots__ = ("callback", "finished", "lock")
 
     def __init__(self, callback: Callable[[Task], None] | None = None) -> None:
         self.callback = callback
+        self.finished = False
         if callback is None:
             self.lock: threading.Lock | None = threading.Lock()
             self.lock.acquire()
@@ -113,6 +115,7 @@ class ReceiverMixin:
                     waiter.callback(task)
                 except Exception:  # a caller's bug must not kill the reader
                     log.exception("iscsi_callback_failed", itt=task.itt)
+            waiter.finished = True  # then look at the lock (see _Waiter)
             lock = waiter.lock
             if lock is not None:
                 lock.release()

@@ -489,6 +489,29 @@ class TestCallbacks:
         assert task.done
         assert task.status == 0
 
+    def test_wait_during_callback_returns_after_it(
+        self, pair: tuple[IscsiConnection, FakeTarget]
+    ) -> None:
+        """A wait that starts while the callback runs returns once the callback is done."""
+        conn, target = pair
+        order: list[str] = []
+        running = threading.Event()
+
+        def slow(_task: object) -> None:
+            running.set()
+            time.sleep(0.2)
+            order.append("cb")
+
+        task = conn.submit(0, bytes(6), deadline=far(), callback=slow)
+        assert task is not None
+        cmd = target.expect(Opcode.SCSI_COMMAND)
+        target.send(T.scsi_response(cmd.itt, stat_sn=1, exp=2))
+        assert running.wait(5)
+        assert task.done  # the core has finished it; its callback has not
+        assert conn.wait(task, far())
+        order.append("woke")
+        assert order == ["cb", "woke"]
+
     def test_callback_task_times_out(self, pair: tuple[IscsiConnection, FakeTarget]) -> None:
         """A callback task that is waited on and never answered times out (and is aborted)."""
         conn, target = pair
