@@ -140,6 +140,22 @@ class IscsiSession:
     ) -> Submitted | None:
         """Send a command, reconnecting first if the connection is down.
 
+        Args:
+            lun: the LUN number.
+            cdb: the CDB (up to 260 bytes; beyond 16 an extended-CDB AHS carries it).
+            data_out: the bytes to write (immediate, unsolicited and R2T'd data as
+                negotiated); not with ``buf``.
+            buf: where Data-In lands, straight from the socket; its length is the
+                Expected Data Transfer Length.
+            deadline: ``time.monotonic()`` value for the login and the CmdSN window.
+            callback: called with the task when it completes (status, rejection, abort
+                or a lost connection), on the connection's reader thread: it must not
+                block. It may submit further commands; they are sent together before
+                the reader next waits, and there ``submit`` never waits for the window
+                (it returns None when the window is closed). An exception it raises is
+                logged and ignored. :meth:`wait` on such a command returns once the
+                callback has run.
+
         Returns:
             The submitted command, or None if the CmdSN window stayed closed until
             the deadline (nothing was sent).
