@@ -104,6 +104,7 @@ class TapeDrive(RecordReading):
         self._tracked = Tracked()
         self._relocate = False
         self._seeded = False
+        self._ask_position = False
         self._positional = False
         self._doubt: str | None = None
         self._pending: TapepathError | None = None
@@ -133,9 +134,7 @@ class TapeDrive(RecordReading):
             if self._positional and (self._relocate or self._restore_modes):
                 raise Relocate
         elif kind is UnitAttention.MEDIUM_CHANGED:
-            self._tracked = Tracked(0, 0, True)
-            self._known_again()
-            self._clear_pending()
+            self._medium_may_have_changed()
         elif kind is UnitAttention.MODE_CHANGED:
             self._block_size = None
 

@@ -107,11 +107,24 @@ class PositionKeeping(ModeKeeping):
     _pending: TapepathError | None
     _pending_filemark: bool
     _moved: bool
+    _ask_position: bool
 
     def _known_again(self) -> None:
         """The position is set by the application (rewind, locate, load): no doubt left."""
         self._relocate = False
         self._doubt = None
+        self._ask_position = False
+
+    def _medium_may_have_changed(self) -> None:
+        """28/00: a load leaves the tape at its beginning, but a new I_T nexus can report
+        this with the tape where it was. Ask the drive before the next positional
+        command; only when it cannot say is the tape taken to be at the beginning."""
+        self._known_again()
+        self._clear_pending()
+        self._tracked = Tracked(0, 0, True)
+        self._ask_position = True
+        if self._positional:
+            raise Relocate
 
     def _check_doubt(self, what: str) -> None:
         if self._doubt is not None:
@@ -190,7 +203,8 @@ class PositionKeeping(ModeKeeping):
         into: bytearray | memoryview | None = None,
         timeout: float | None = None,
     ) -> Response:
-        """Run a positional command: locate back first after a reset."""
+        """Run a positional command: locate back first after a reset, ask the drive
+        first after a medium change."""
         if self._tracked.block is None and not self._seeded:
             self._seeded = True
             self._refresh()
@@ -199,6 +213,9 @@ class PositionKeeping(ModeKeeping):
                 self._restore()
             if self._relocate:
                 self._locate_back()
+            if self._ask_position:
+                self._ask_position = False
+                self._refresh()
             self._positional = True
             try:
                 r = self._run(
@@ -231,7 +248,7 @@ class PositionKeeping(ModeKeeping):
                 raise
             finally:
                 self._positional = False
-        raise AmbiguousPositionError(f"{what}: the drive keeps reporting resets")
+        raise AmbiguousPositionError(f"{what}: the drive keeps reporting resets or medium changes")
 
     @staticmethod
     def _locate_cdb(block: int) -> bytes:

@@ -20,6 +20,7 @@ from tapepath.testing import (
     BlackHole,
     DriveReset,
     FaultPlan,
+    InjectUnitAttention,
     VirtualClock,
     VirtualLibrary,
     When,
@@ -179,3 +180,56 @@ class TestActivationWithinTheCallersTime:
         run_sim_scenario(scenario_seed(4, 212), tally)
         assert tally.deadline_overruns == 0, tally.failures
         assert tally.ok, tally.failures
+
+
+class TestMediumChangedWithoutALoad:
+    """A "medium may have changed" unit attention while the tape stayed where it was
+    (campaign seed 11, sim scenario 11534828: ``python -m tapepath.testing.campaign
+    --seed 11 --scenarios 1000``). A new I_T nexus can report it without any load.
+
+    The drive took the report for a load and counted from the beginning of the tape; a
+    reset later made it locate back to block 1 instead of 3, and the WRITE that followed
+    went over a filemark and a record written before, returning normally.
+    """
+
+    def test_write_after_medium_changed_then_reset(self) -> None:
+        """28/00 on a WRITE after a filemark, then a drive reset: nothing is lost."""
+        with VirtualLibrary("finding-medium-changed", clock=VirtualClock()) as vlib:
+            vlib.insert(vlib.drive_address(0), "FD0002L8")
+            with tapepath.open_drive(vlib.drive_urls(0), monitor=False, timeout=5) as d:
+                d.rewind()
+                d.write(b"first")
+                d.write_filemarks(1)
+                vlib.install(
+                    FaultPlan().add(
+                        InjectUnitAttention(
+                            device="drive0", trigger=AtCommand(1), asc=0x28, ascq=0x00
+                        )
+                    )
+                )
+                d.write(b"second")
+                vlib.install(FaultPlan().add(DriveReset(device="drive0", trigger=AtCommand(1))))
+                try:
+                    d.write(b"third")
+                except AmbiguityError:
+                    raised = True
+                else:
+                    raised = False
+                objects = vlib.tape(0).objects
+        assert objects[:3] == [b"first", FILEMARK, b"second"], objects
+        assert raised or objects == [b"first", FILEMARK, b"second", b"third"], objects
+
+    def test_real_load_still_counts_from_the_beginning(self) -> None:
+        """After a load, the first WRITE goes at the beginning of the tape, as before."""
+        with VirtualLibrary("finding-medium-loaded", clock=VirtualClock()) as vlib:
+            lib = tapepath.open_library(vlib.changer_urls(), monitor=False, timeout=5)
+            try:
+                lib.load(slot=1, drive=0)
+                with tapepath.open_drive(vlib.drive_urls(0), monitor=False, timeout=5) as d:
+                    d.write(b"at the beginning")
+                    assert d.position().block == 1
+                objects = vlib.tape(0).objects
+            finally:
+                lib.close()
+        assert objects == [b"at the beginning"], objects
+
