@@ -232,4 +232,3 @@ class TestMediumChangedWithoutALoad:
             finally:
                 lib.close()
         assert objects == [b"at the beginning"], objects
-
