@@ -256,6 +256,19 @@ def make(fake: FakeSg, path: str = "/dev/sg3") -> SgTransport:
     return SgTransport(path, syscalls=fake)
 
 
+def tagged(tag: int) -> bytes:
+    """An INQUIRY CDB carrying ``tag`` in its allocation length byte."""
+    return bytes((0x12, 0, 0, 0, tag, 0))
+
+
+def wrong_answer(r: Response, tag: int, stuck: bool) -> bool:
+    """Whether ``r`` is not what a tagged INQUIRY owes: TIMED_OUT when its command
+    is stuck, else GOOD with the tag four times."""
+    if stuck:
+        return r.outcome is not Outcome.TIMED_OUT
+    return not r.ok or r.data != bytes([tag]) * 4
+
+
 TUR = bytes(6)
 INQ = bytes((0x12, 0, 0, 0, 96, 0))
 WRITE6 = bytes((0x0A, 0, 0, 0, 4, 0))

@@ -22,12 +22,16 @@ from hypothesis import strategies as st
 from tapepath.transport import Outcome
 from tapepath.transport.sg import SgTransport
 from tapepath.transport.sg_struct import SgIoHdr
-from tests.transport.test_sg import INQ, TUR, FakeSg, Reply, Seen, run_threads
-
-
-def tagged(tag: int) -> bytes:
-    """An INQUIRY CDB carrying ``tag`` in its allocation length byte."""
-    return bytes((0x12, 0, 0, 0, tag, 0))
+from tests.transport.test_sg import (
+    INQ,
+    TUR,
+    FakeSg,
+    Reply,
+    Seen,
+    run_threads,
+    tagged,
+    wrong_answer,
+)
 
 
 def make(fake: FakeSg) -> SgTransport:
@@ -160,10 +164,7 @@ class TestThreadsAndKits:
                         wrong.append(f"{tag}: {r!r}")
                     continue
                 r = t.execute(cdb, data_in_len=4, timeout=0.03 if stuck else 5)
-                if stuck:
-                    if r.outcome is not Outcome.TIMED_OUT:
-                        wrong.append(f"{tag}: {r!r}")
-                elif not r.ok or r.data != bytes([tag]) * 4:
+                if wrong_answer(r, tag, stuck):
                     wrong.append(f"{tag}: {r!r}")
 
         run_threads(worker, 6)

@@ -7,7 +7,7 @@ import threading
 import time
 
 from tapepath.transport import Outcome
-from tests.transport.test_sg import FakeSg, Reply, Seen, make, run_threads
+from tests.transport.test_sg import FakeSg, Reply, Seen, make, run_threads, tagged, wrong_answer
 
 
 class TestThreads:
@@ -28,7 +28,7 @@ class TestThreads:
         def worker(tag: int) -> None:
             got = []
             for _ in range(15):
-                r = t.execute(bytes((0x12, 0, 0, 0, tag, 0)), data_in_len=8, timeout=5)
+                r = t.execute(tagged(tag), data_in_len=8, timeout=5)
                 if not r.ok:
                     failures.append(repr(r))
                 got.append(r.data)
@@ -62,13 +62,8 @@ class TestThreads:
             for i in range(40):
                 tag = (base * 40 + i) % 250 + 1
                 stuck = tag % 5 == 0
-                r = t.execute(
-                    bytes((0x12, 0, 0, 0, tag, 0)), data_in_len=4, timeout=0.05 if stuck else 5
-                )
-                if stuck:
-                    if r.outcome is not Outcome.TIMED_OUT:
-                        wrong.append(f"{tag}: {r!r}")
-                elif not r.ok or r.data != bytes([tag]) * 4:
+                r = t.execute(tagged(tag), data_in_len=4, timeout=0.05 if stuck else 5)
+                if wrong_answer(r, tag, stuck):
                     wrong.append(f"{tag}: {r!r}")
 
         run_threads(worker, 6)
@@ -80,14 +75,12 @@ class TestThreads:
         t = make(fake)
         long_result: list[Outcome] = []
         th = threading.Thread(
-            target=lambda: long_result.append(
-                t.execute(bytes((0x12, 0, 0, 0, 2, 0)), timeout=3).outcome
-            )
+            target=lambda: long_result.append(t.execute(tagged(2), timeout=3).outcome)
         )
         th.start()
         time.sleep(0.05)
         start = time.monotonic()
-        r = t.execute(bytes((0x12, 0, 0, 0, 1, 0)), timeout=0.1)
+        r = t.execute(tagged(1), timeout=0.1)
         assert time.monotonic() - start < 0.4
         assert r.outcome is Outcome.TIMED_OUT
         th.join(5)
