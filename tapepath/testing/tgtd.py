@@ -66,14 +66,8 @@ class TgtdInstance(TgtdProcess):
     :class:`~tapepath.testing.tgtd_process.TgtdProcess`; this class adds targets,
     portals, LUNs, the virtual tape library, sessions, parameters and CHAP.
 
-    Args:
-        port: the first portal's port; a free one when None.
-        control_port: the tgtd control channel (``-C``); a free one when None.
-        workdir: where the log and the VTL images go; a fresh temporary directory
-            (removed on :meth:`stop`) when None.
-        nop_interval: seconds between the target's NOP-In pings (off when None).
-        nop_count: unanswered pings before the target drops a connection.
-        start_timeout: how long :meth:`start` waits for tgtd to answer.
+    It takes the arguments of :class:`~tapepath.testing.tgtd_process.TgtdProcess`
+    (port, control_port, workdir, nop_interval, nop_count, start_timeout).
     """
 
     # -- targets, portals, LUNs ----------------------------------------------------

@@ -281,21 +281,19 @@ class TgtdProcess:
 
     def pause(self) -> None:
         """Freeze tgtd with SIGSTOP: a black hole (no answers, no resets)."""
-        with self._lock:
-            self._require_running()
-            assert self._proc is not None
-            os.kill(self._proc.pid, signal.SIGSTOP)
-            self._paused = True
-            log.info("tgtd_paused", pid=self._proc.pid)
+        self._stop_or_continue(signal.SIGSTOP, paused=True, event="tgtd_paused")
 
     def resume(self) -> None:
         """Let a paused tgtd run again (SIGCONT)."""
+        self._stop_or_continue(signal.SIGCONT, paused=False, event="tgtd_resumed")
+
+    def _stop_or_continue(self, sig: signal.Signals, *, paused: bool, event: str) -> None:
         with self._lock:
             self._require_running()
             assert self._proc is not None
-            os.kill(self._proc.pid, signal.SIGCONT)
-            self._paused = False
-            log.info("tgtd_resumed", pid=self._proc.pid)
+            os.kill(self._proc.pid, sig)
+            self._paused = paused
+            log.info(event, pid=self._proc.pid)
 
     def kill(self) -> None:
         """Kill tgtd with SIGKILL (a crash): connections drop, the backing files stay."""
